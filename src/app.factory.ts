@@ -1,0 +1,51 @@
+// Builds the configured Nest application; used by main.ts and by the end-to-end tests alike.
+import { BadRequestException, LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance } from 'fastify';
+import sjson from 'secure-json-parse';
+import { AppModule } from './app.module';
+import { validateEnv } from './config/env.validation';
+
+export interface CreateAppOptions {
+  logger?: LogLevel[] | false;
+}
+
+/**
+ * The only body parser: JSON objects. Anything else is 415; an empty body is `{}`; "__proto__" and
+ * "constructor.prototype" keys are refused (prototype pollution) rather than silently dropped.
+ */
+function registerJsonParser(fastify: FastifyInstance): void {
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') return done(null, {});
+    try {
+      done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (error) {
+      // secure-json-parse reports "__proto__" / "constructor.prototype" keys as a SyntaxError too.
+      const forbidden = error instanceof Error && /forbidden/i.test(error.message);
+      const reason = forbidden ? 'Request body contains a forbidden key (__proto__ or constructor.prototype)' : 'Malformed JSON in request body';
+      // An HttpException reaches HttpExceptionFilter through Nest's Fastify error handler.
+      done(new BadRequestException(reason), undefined);
+    }
+  });
+}
+
+export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
+  // Validated here too (ConfigModule validates again) only to size the body limit before Fastify exists.
+  const { BODY_LIMIT_BYTES } = validateEnv(process.env);
+  const adapter = new FastifyAdapter({
+    bodyLimit: BODY_LIMIT_BYTES,
+    // While closing, answer new requests on kept-alive sockets with 503 and close idle sockets.
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, {
+    bodyParser: false,
+    abortOnError: false,
+    logger: options.logger ?? ['log', 'warn', 'error'],
+  });
+  registerJsonParser(app.getHttpAdapter().getInstance());
+  return app;
+}

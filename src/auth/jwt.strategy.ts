@@ -1,0 +1,37 @@
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { PassportStrategy } from '@nestjs/passport';
+import { ExtractJwt, Strategy } from 'passport-jwt';
+import type { Env } from '../config/env.validation';
+import { ClaimPolicy, parseRevokedVersions, Principal, principalFromClaims } from './principal';
+import { hmacKey, TokenClaims } from './token';
+
+/** Seconds of clock skew accepted on exp and nbf. */
+export const CLOCK_TOLERANCE_SECONDS = 30;
+
+@Injectable()
+export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+  private readonly policy: ClaimPolicy;
+
+  constructor(config: ConfigService<Env, true>) {
+    super({
+      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+      // jsonwebtoken takes a KeyObject (see hmacKey for why); passport-jwt's types only predate it.
+      secretOrKey: hmacKey(config.get('JWT_SECRET')) as unknown as Buffer,
+      // Pinned: 'none' and every other algorithm (RS256 with the secret as a "public key", …) are refused.
+      algorithms: ['HS256'],
+      issuer: config.get('JWT_ISSUER'),
+      ignoreExpiration: false,
+      jsonWebTokenOptions: { clockTolerance: CLOCK_TOLERANCE_SECONDS },
+    });
+    this.policy = {
+      appEnv: config.get('APP_ENV'),
+      revokedVersions: parseRevokedVersions(config.get('JWT_REVOKED_VERSIONS')),
+    };
+  }
+
+  /** Returning false makes passport fail the request, which the guard turns into 401 Invalid token. */
+  validate(claims: Partial<TokenClaims>): Principal | false {
+    return principalFromClaims(claims, this.policy) ?? false;
+  }
+}

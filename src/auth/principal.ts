@@ -1,0 +1,43 @@
+import type { Scope, TokenClaims, TokenType } from './token';
+import { SCOPES } from './token';
+
+/** Who is calling, as the guard attaches it to `request.user`. */
+export interface Principal {
+  subject: string;
+  type: TokenType | undefined;
+  scopes: ReadonlySet<Scope>;
+}
+
+export interface ClaimPolicy {
+  appEnv: string;
+  revokedVersions: ReadonlySet<string>;
+}
+
+/**
+ * Checks the claims jsonwebtoken does not (signature, algorithm, issuer, exp and nbf are its job) and
+ * returns the principal, or undefined when the token must be refused.
+ */
+export function principalFromClaims(claims: Partial<TokenClaims>, policy: ClaimPolicy): Principal | undefined {
+  if (typeof claims.sub !== 'string' || claims.sub === '') return undefined;
+  if (claims.env !== undefined && claims.env !== policy.appEnv) return undefined;
+  if (claims.version !== undefined && (typeof claims.version !== 'string' || policy.revokedVersions.has(claims.version))) {
+    return undefined;
+  }
+  if (claims.type !== undefined && claims.type !== 'public' && claims.type !== 'private') return undefined;
+  const scope: unknown = claims.scope ?? [];
+  if (!Array.isArray(scope)) return undefined;
+  const scopes = new Set<Scope>();
+  for (const item of scope) {
+    if (typeof item === 'string' && (SCOPES as readonly string[]).includes(item)) scopes.add(item as Scope);
+  }
+  return { subject: claims.sub, type: claims.type, scopes };
+}
+
+export function parseRevokedVersions(list: string): ReadonlySet<string> {
+  return new Set(
+    list
+      .split(',')
+      .map((version) => version.trim())
+      .filter((version) => version !== ''),
+  );
+}

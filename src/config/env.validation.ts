@@ -1,0 +1,143 @@
+// Validates the environment once at start-up; a bad value stops the process with one line naming it.
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+  ValidationError,
+} from 'class-validator';
+
+export const APP_ENVS = ['develop', 'test', 'staging', 'production'] as const;
+export type AppEnv = (typeof APP_ENVS)[number];
+
+/** Used only when APP_ENV is develop or test; refused everywhere else. */
+export const DEVELOPMENT_JWT_SECRET = 'dm-jobqueue-development-secret-do-not-use-in-production';
+
+/** Thrown for any invalid variable; main.ts prints its message (one line) and exits non-zero. */
+export class ConfigValidationError extends Error {
+  override readonly name = 'ConfigValidationError';
+}
+
+// Environment values are strings; integers are parsed strictly ("10", not "10abc" or "1e3").
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER): PropertyDecorator => {
+  const decorators = [Transform(toInt), IsOptional(), IsInt(), Min(min), Max(max)];
+  return (target, key) => decorators.forEach((decorate) => decorate(target, key));
+};
+
+export class EnvironmentVariables {
+  @IsOptional()
+  @IsIn(APP_ENVS)
+  APP_ENV: AppEnv = 'develop';
+
+  @int(0, 65535)
+  PORT = 8080;
+
+  @IsOptional()
+  @IsString()
+  HOST = '0.0.0.0';
+
+  @IsOptional()
+  @Matches(/^rediss?:\/\/[^\s]+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'JWT_SECRET must be at least 32 bytes long' })
+  JWT_SECRET?: string;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  JWT_ISSUER = 'go-webdb-template';
+
+  @IsOptional()
+  @IsString()
+  JWT_REVOKED_VERSIONS = 'v1';
+
+  @int(0)
+  JOB_MAX_DELAY_SECONDS = 2_592_000;
+
+  @int(0)
+  JOB_MAX_RETRY = 100;
+
+  @int(1)
+  JOB_MESSAGE_MAX_LENGTH = 10_000;
+
+  @int(0)
+  JOB_BACKOFF_MS = 1_000;
+
+  @int(0)
+  JOB_KEEP_COMPLETED_SECONDS = 86_400;
+
+  @int(0)
+  JOB_KEEP_COMPLETED_COUNT = 1_000;
+
+  @int(0)
+  JOB_KEEP_FAILED_SECONDS = 604_800;
+
+  @int(0)
+  JOB_KEEP_FAILED_COUNT = 10_000;
+
+  @int(1, 1_000)
+  WORKER_CONCURRENCY = 10;
+
+  @int(100)
+  WORKER_LOCK_DURATION_MS = 30_000;
+
+  @int(100)
+  WORKER_STALLED_INTERVAL_MS = 30_000;
+
+  @int(10, 60_000)
+  REDIS_TIMEOUT_MS = 500;
+
+  @int(1_024, 64 * 1_024 * 1_024)
+  BODY_LIMIT_BYTES = 131_072;
+
+  @int(0)
+  SHUTDOWN_TIMEOUT_MS = 10_000;
+}
+
+export type Env = EnvironmentVariables & { JWT_SECRET: string };
+
+function describe(errors: ValidationError[]): string {
+  return errors
+    .map((error) => {
+      const first = Object.values(error.constraints ?? {})[0] ?? 'is invalid';
+      // class-validator messages start with the property name already.
+      return first.startsWith(error.property) ? first : `${error.property} ${first}`;
+    })
+    .join('; ');
+}
+
+/** ConfigModule's `validate` hook: returns the typed, defaulted environment or throws one readable line. */
+export function validateEnv(raw: Record<string, unknown>): Env {
+  // Empty strings mean "not set", as in most .env files.
+  const present = Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== ''));
+  const env = plainToInstance(EnvironmentVariables, present, { exposeDefaultValues: true });
+  const errors = validateSync(env, { skipMissingProperties: false, forbidUnknownValues: false });
+  if (errors.length > 0) {
+    throw new ConfigValidationError(`Invalid configuration: ${describe(errors)}`);
+  }
+  if (env.JWT_SECRET === undefined) {
+    if (env.APP_ENV !== 'develop' && env.APP_ENV !== 'test') {
+      throw new ConfigValidationError(
+        `Invalid configuration: JWT_SECRET is required when APP_ENV is ${env.APP_ENV}`,
+      );
+    }
+    env.JWT_SECRET = DEVELOPMENT_JWT_SECRET;
+  } else if (env.JWT_SECRET === DEVELOPMENT_JWT_SECRET && env.APP_ENV !== 'develop' && env.APP_ENV !== 'test') {
+    throw new ConfigValidationError(
+      'Invalid configuration: JWT_SECRET must not be the development secret outside develop and test',
+    );
+  }
+  return env as Env;
+}

@@ -1,0 +1,76 @@
+// The worker: runs each job when it is due and prints its line on standard output.
+import { WorkerHost } from '@nestjs/bullmq';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Job, Worker } from 'bullmq';
+import Redis from 'ioredis';
+import { hostname } from 'node:os';
+import { LogThrottle } from '../common/log-throttle';
+import { TimeoutError, withTimeout } from '../common/timeout';
+import type { Env } from '../config/env.validation';
+import { REDIS_WORKER } from '../redis/redis.constants';
+import { formatJobLine } from './job-line';
+import { JobData, QUEUE_NAME, QUEUE_PREFIX } from './job-queue.constants';
+
+/**
+ * A WorkerHost whose BullMQ Worker is built here rather than by @Processor(): @Processor takes its
+ * options at class-definition time, and concurrency, lock duration and stalled interval come from
+ * configuration (the approach the @nestjs/bull maintainers recommend for dynamic worker options).
+ */
+@Injectable()
+export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(JobProcessor.name);
+  private readonly errors = new LogThrottle(this.logger);
+  private bullWorker?: Worker<JobData>;
+
+  constructor(
+    @Inject(REDIS_WORKER) private readonly connection: Redis,
+    private readonly config: ConfigService<Env, true>,
+  ) {
+    super();
+  }
+
+  override get worker(): Worker<JobData> {
+    if (!this.bullWorker) throw new Error('The worker starts at application bootstrap');
+    return this.bullWorker;
+  }
+
+  async process(job: Job<JobData>): Promise<void> {
+    // One write per line: on Linux, stdout to a file or pipe is synchronous, so lines never interleave.
+    process.stdout.write(`${formatJobLine(job.data.message, new Date())}\n`);
+  }
+
+  onApplicationBootstrap(): void {
+    const lockDuration = this.config.get('WORKER_LOCK_DURATION_MS');
+    this.bullWorker = new Worker<JobData>(QUEUE_NAME, (job) => this.process(job), {
+      connection: this.connection,
+      prefix: QUEUE_PREFIX,
+      name: `${hostname()}:${process.pid}`,
+      concurrency: this.config.get('WORKER_CONCURRENCY'),
+      lockDuration,
+      stalledInterval: this.config.get('WORKER_STALLED_INTERVAL_MS'),
+    });
+    this.bullWorker.on('error', (error) => this.errors.error(`Worker error: ${error.message}`));
+    this.bullWorker.on('failed', (job, error) =>
+      this.logger.warn(`Job ${job?.id} failed (attempt ${job?.attemptsMade}): ${error.message}`),
+    );
+  }
+
+  /**
+   * Lets the active jobs finish, but gives up after SHUTDOWN_TIMEOUT_MS (stalled-job recovery reruns them).
+   * Runs before the Redis connections close (onApplicationShutdown), whatever the module order.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.bullWorker) return;
+    try {
+      await withTimeout(this.bullWorker.close(), this.config.get('SHUTDOWN_TIMEOUT_MS'), 'closing the worker');
+    } catch (error) {
+      if (!(error instanceof TimeoutError)) throw error;
+      this.logger.warn(`${error.message}; unfinished jobs will be retried by stalled-job recovery`);
+    }
+  }
+
+  isRunning(): boolean {
+    return this.bullWorker?.isRunning() === true && !this.bullWorker.closing;
+  }
+}

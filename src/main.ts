@@ -1,0 +1,55 @@
+import { Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { createApp } from './app.factory';
+import { ConfigValidationError, Env } from './config/env.validation';
+
+async function bootstrap(): Promise<void> {
+  const app = await createApp();
+  const config = app.get(ConfigService<Env, true>);
+  const logger = new Logger('Bootstrap');
+  const shutdownTimeout = config.get('SHUTDOWN_TIMEOUT_MS', { infer: true });
+
+  // Not app.enableShutdownHooks(): Nest re-raises the signal after closing, so the process would end
+  // with 143 instead of 0. The same hooks run through app.close().
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    logger.log(`${signal} received: shutting down`);
+    // Last resort if a hook hangs despite its own bounds.
+    setTimeout(() => {
+      logger.error(`Shutdown took longer than ${shutdownTimeout} ms: exiting`);
+      process.exit(1);
+    }, shutdownTimeout + 2_000).unref();
+    app.close().then(
+      () => {
+        logger.log('Shutdown complete');
+        process.exit(0);
+      },
+      (error: Error) => {
+        logger.error(`Shutdown failed: ${error.stack ?? error.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  const port = config.get('PORT', { infer: true });
+  const host = config.get('HOST', { infer: true });
+  await app.listen(port, host);
+  logger.log(`Listening on http://${host}:${port} (APP_ENV=${config.get('APP_ENV', { infer: true })})`);
+}
+
+bootstrap().catch((error: unknown) => {
+  // One line for a configuration mistake; the full story for anything else.
+  if (error instanceof ConfigValidationError) {
+    console.error(error.message);
+  } else {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+  }
+  process.exit(1);
+});

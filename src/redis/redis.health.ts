@@ -1,0 +1,31 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import Redis from 'ioredis';
+import { withTimeout } from '../common/timeout';
+import type { Env } from '../config/env.validation';
+import { REDIS_PRODUCER } from './redis.constants';
+
+/** PING with a timeout; never throws, so a dead or frozen Redis is a 503, not a 500 or a hang. */
+@Injectable()
+export class RedisHealthIndicator {
+  constructor(
+    @Inject(REDIS_PRODUCER) private readonly client: Redis,
+    private readonly health: HealthIndicatorService,
+    private readonly config: ConfigService<Env, true>,
+  ) {}
+
+  async isHealthy(key = 'redis') {
+    const indicator = this.health.check(key);
+    if (this.client.status !== 'ready') {
+      return indicator.down({ message: `connection ${this.client.status}` });
+    }
+    const started = performance.now();
+    try {
+      await withTimeout(this.client.ping(), this.config.get('REDIS_TIMEOUT_MS'), 'PING');
+      return indicator.up({ latency_ms: Math.round((performance.now() - started) * 10) / 10 });
+    } catch (error) {
+      return indicator.down({ message: (error as Error).message });
+    }
+  }
+}
