@@ -1,5 +1,5 @@
 // `npm test` runs both projects: unit specs beside the code, end-to-end specs in test/ (real redis-server).
-const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] };
+const transform = { '^.+\\.ts$': 'ts-jest' };
 const common = { testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'], transform };
 
 /** @type {import('jest').Config} */

@@ -63,6 +63,11 @@ export class EnvironmentVariables {
   @IsString()
   JWT_REVOKED_VERSIONS = 'v1';
 
+  /** Key prefix of the queue; keep the braces (a Redis Cluster hash tag) when changing it. */
+  @IsOptional()
+  @Matches(/^\{[^{}\s]+\}$/, { message: 'QUEUE_PREFIX must be a hash tag such as {dm-jobqueue}' })
+  QUEUE_PREFIX = '{dm-jobqueue}';
+
   @int(0)
   JOB_MAX_DELAY_SECONDS = 2_592_000;
 

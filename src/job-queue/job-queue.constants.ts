@@ -1,10 +1,5 @@
 /** The BullMQ queue every job goes through; shared by the module, the producer, the worker and the tests. */
 export const QUEUE_NAME = 'jobs';
-/**
- * Key prefix of the queue. The braces make it a Redis Cluster hash tag, so all of the queue's keys live
- * in one slot (BullMQ's requirement on a cluster); on a single Redis they are just part of the name.
- */
-export const QUEUE_PREFIX = '{dm-jobqueue}';
 /** BullMQ job name of a registered message job. */
 export const JOB_NAME = 'message';
 

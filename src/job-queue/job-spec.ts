@@ -25,7 +25,8 @@ export function resolveJobSpec(dto: RegisterJobDto, limits: JobLimits): JobSpecR
     max_retry: dto.max_retry ?? DEFAULT_MAX_RETRY,
   };
   const errors: string[] = [];
-  if (characterLength(data.message) > limits.messageMaxLength) {
+  // The bound is on what the client sent; the default message is ours and always allowed.
+  if (dto.message && characterLength(dto.message) > limits.messageMaxLength) {
     errors.push(`message must be shorter than or equal to ${limits.messageMaxLength} characters`);
   }
   if (data.delay_seconds > limits.maxDelaySeconds) {

@@ -10,7 +10,7 @@ import { TimeoutError, withTimeout } from '../common/timeout';
 import type { Env } from '../config/env.validation';
 import { REDIS_WORKER } from '../redis/redis.constants';
 import { formatJobLine } from './job-line';
-import { JobData, QUEUE_NAME, QUEUE_PREFIX } from './job-queue.constants';
+import { JobData, QUEUE_NAME } from './job-queue.constants';
 
 /**
  * A WorkerHost whose BullMQ Worker is built here rather than by @Processor(): @Processor takes its
@@ -44,7 +44,7 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
     const lockDuration = this.config.get('WORKER_LOCK_DURATION_MS');
     this.bullWorker = new Worker<JobData>(QUEUE_NAME, (job) => this.process(job), {
       connection: this.connection,
-      prefix: QUEUE_PREFIX,
+      prefix: this.config.get('QUEUE_PREFIX'),
       name: `${hostname()}:${process.pid}`,
       concurrency: this.config.get('WORKER_CONCURRENCY'),
       lockDuration,

@@ -1,0 +1,99 @@
+import { ClaimPolicy, parseRevokedVersions, principalFromClaims } from './principal';
+import type { TokenClaims } from './token';
+
+const policy: ClaimPolicy = { appEnv: 'test', revokedVersions: new Set(['v1']) };
+
+const claims = (overrides: Record<string, unknown> = {}): Partial<TokenClaims> =>
+  ({
+    iss: 'go-webdb-template',
+    sub: 'client-1',
+    type: 'private',
+    scope: ['read', 'write'],
+    version: 'v2',
+    env: 'test',
+    ...overrides,
+  }) as Partial<TokenClaims>;
+
+describe('principalFromClaims', () => {
+  it('should return the principal of valid claims', () => {
+    expect(principalFromClaims(claims(), policy)).toEqual({
+      subject: 'client-1',
+      type: 'private',
+      scopes: new Set(['read', 'write']),
+    });
+  });
+
+  it('should refuse a token issued for another environment', () => {
+    expect(principalFromClaims(claims({ env: 'production' }), policy)).toBeUndefined();
+  });
+
+  it('should accept a token without an env claim', () => {
+    expect(principalFromClaims(claims({ env: undefined }), policy)).toEqual({
+      subject: 'client-1',
+      type: 'private',
+      scopes: new Set(['read', 'write']),
+    });
+  });
+
+  it('should refuse a null env claim', () => {
+    expect(principalFromClaims(claims({ env: null }), policy)).toBeUndefined();
+  });
+
+  it('should refuse a revoked version', () => {
+    expect(principalFromClaims(claims({ version: 'v1' }), policy)).toBeUndefined();
+  });
+
+  it('should accept a token without a version claim', () => {
+    expect(principalFromClaims(claims({ version: undefined }), policy)?.subject).toBe('client-1');
+  });
+
+  it.each([1, null, ['v2'], { v: 2 }])('should refuse the non-string version %j', (version) => {
+    expect(principalFromClaims(claims({ version }), policy)).toBeUndefined();
+  });
+
+  it('should drop unknown scope items and keep the known ones', () => {
+    expect(principalFromClaims(claims({ scope: ['read', 'admin', 5, null, 'WRITE'] }), policy)?.scopes).toEqual(
+      new Set(['read']),
+    );
+  });
+
+  it('should give no scopes when the scope claim is absent', () => {
+    expect(principalFromClaims(claims({ scope: undefined }), policy)?.scopes).toEqual(new Set());
+  });
+
+  it.each(['read write', 'write', { 0: 'write' }, 1])('should refuse the non-array scope %j', (scope) => {
+    expect(principalFromClaims(claims({ scope }), policy)).toBeUndefined();
+  });
+
+  it.each([undefined, '', 42, null])('should refuse the subject %j', (sub) => {
+    expect(principalFromClaims(claims({ sub }), policy)).toBeUndefined();
+  });
+
+  it.each(['admin', 'PRIVATE', 1, null])('should refuse the type %j', (type) => {
+    expect(principalFromClaims(claims({ type }), policy)).toBeUndefined();
+  });
+
+  it('should accept a public token and leave the type undefined when it is absent', () => {
+    expect(principalFromClaims(claims({ type: 'public' }), policy)?.type).toBe('public');
+    expect(principalFromClaims(claims({ type: undefined }), policy)).toEqual({
+      subject: 'client-1',
+      type: undefined,
+      scopes: new Set(['read', 'write']),
+    });
+  });
+});
+
+describe('parseRevokedVersions', () => {
+  it('should split, trim and drop empty items', () => {
+    expect(parseRevokedVersions(' v1, v0 ,,')).toEqual(new Set(['v1', 'v0']));
+  });
+
+  it('should give an empty set for an empty list', () => {
+    expect(parseRevokedVersions('')).toEqual(new Set());
+    expect(parseRevokedVersions(' , ')).toEqual(new Set());
+  });
+
+  it('should keep a single version', () => {
+    expect(parseRevokedVersions('v1')).toEqual(new Set(['v1']));
+  });
+});

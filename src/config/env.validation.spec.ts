@@ -1,0 +1,154 @@
+import { ConfigValidationError, DEVELOPMENT_JWT_SECRET, validateEnv } from './env.validation';
+
+const SECRET = 'a-test-secret-that-is-at-least-32-bytes';
+
+/** Runs validateEnv and returns what it threw, failing the test when it did not throw. */
+function rejectionOf(raw: Record<string, unknown>): ConfigValidationError {
+  try {
+    validateEnv(raw);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    return error as ConfigValidationError;
+  }
+  throw new Error(`validateEnv accepted ${JSON.stringify(raw)}`);
+}
+
+describe('validateEnv', () => {
+  it('should apply the documented defaults when nothing is set', () => {
+    const env = validateEnv({});
+
+    expect(env).toMatchObject({
+      APP_ENV: 'develop',
+      PORT: 8080,
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      JWT_SECRET: DEVELOPMENT_JWT_SECRET,
+      JWT_ISSUER: 'go-webdb-template',
+      JWT_REVOKED_VERSIONS: 'v1',
+      JOB_MAX_DELAY_SECONDS: 2_592_000,
+      JOB_MAX_RETRY: 100,
+      JOB_MESSAGE_MAX_LENGTH: 10_000,
+      SHUTDOWN_TIMEOUT_MS: 10_000,
+      WORKER_CONCURRENCY: 10,
+    });
+  });
+
+  it('should parse integer strings into numbers', () => {
+    const env = validateEnv({
+      PORT: '3000',
+      JOB_MAX_DELAY_SECONDS: '60',
+      JOB_MAX_RETRY: '0',
+      JOB_MESSAGE_MAX_LENGTH: '5',
+      SHUTDOWN_TIMEOUT_MS: '2500',
+      WORKER_CONCURRENCY: '3',
+    });
+
+    expect(env.PORT).toBe(3000);
+    expect(env.JOB_MAX_DELAY_SECONDS).toBe(60);
+    expect(env.JOB_MAX_RETRY).toBe(0);
+    expect(env.JOB_MESSAGE_MAX_LENGTH).toBe(5);
+    expect(env.SHUTDOWN_TIMEOUT_MS).toBe(2500);
+    expect(env.WORKER_CONCURRENCY).toBe(3);
+  });
+
+  it('should keep string variables as given', () => {
+    const env = validateEnv({
+      APP_ENV: 'staging',
+      REDIS_URL: 'rediss://:p%40ss@redis.example:6380/2',
+      JWT_SECRET: SECRET,
+      JWT_ISSUER: 'issuer-x',
+      JWT_REVOKED_VERSIONS: 'v1,v2',
+    });
+
+    expect(env).toMatchObject({
+      APP_ENV: 'staging',
+      REDIS_URL: 'rediss://:p%40ss@redis.example:6380/2',
+      JWT_SECRET: SECRET,
+      JWT_ISSUER: 'issuer-x',
+      JWT_REVOKED_VERSIONS: 'v1,v2',
+    });
+  });
+
+  it('should treat an empty string as unset', () => {
+    const env = validateEnv({ PORT: '', APP_ENV: '', REDIS_URL: '', JWT_SECRET: '', JWT_ISSUER: '', JOB_MAX_RETRY: '' });
+
+    expect(env.PORT).toBe(8080);
+    expect(env.APP_ENV).toBe('develop');
+    expect(env.REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(env.JWT_SECRET).toBe(DEVELOPMENT_JWT_SECRET);
+    expect(env.JWT_ISSUER).toBe('go-webdb-template');
+    expect(env.JOB_MAX_RETRY).toBe(100);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'Invalid configuration: PORT must be an integer number'],
+    [{ PORT: '10abc' }, 'Invalid configuration: PORT must be an integer number'],
+    [{ PORT: '1e3' }, 'Invalid configuration: PORT must be an integer number'],
+    [{ PORT: '8080.5' }, 'Invalid configuration: PORT must be an integer number'],
+    [{ PORT: '70000' }, 'Invalid configuration: PORT must not be greater than 65535'],
+    [
+      { APP_ENV: 'prod' },
+      'Invalid configuration: APP_ENV must be one of the following values: develop, test, staging, production',
+    ],
+    [{ REDIS_URL: 'http://x' }, 'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL'],
+    [{ JWT_SECRET: 'x'.repeat(31) }, 'Invalid configuration: JWT_SECRET must be at least 32 bytes long'],
+    [{ JOB_MAX_RETRY: '-1' }, 'Invalid configuration: JOB_MAX_RETRY must not be less than 0'],
+    [{ JOB_MAX_DELAY_SECONDS: '10abc' }, 'Invalid configuration: JOB_MAX_DELAY_SECONDS must be an integer number'],
+    [{ JOB_MESSAGE_MAX_LENGTH: '0' }, 'Invalid configuration: JOB_MESSAGE_MAX_LENGTH must not be less than 1'],
+    [{ WORKER_CONCURRENCY: '0' }, 'Invalid configuration: WORKER_CONCURRENCY must not be less than 1'],
+  ])('should refuse %j with one line naming the variable', (raw, message) => {
+    const error = rejectionOf(raw);
+
+    expect(error.name).toBe('ConfigValidationError');
+    expect(error.message).toBe(message);
+    expect(error.message).not.toMatch(/[\r\n]/);
+  });
+
+  it('should name every invalid variable on the same single line', () => {
+    const error = rejectionOf({ PORT: 'abc', JOB_MAX_RETRY: 'x' });
+
+    expect(error.message).toBe(
+      'Invalid configuration: PORT must be an integer number; JOB_MAX_RETRY must be an integer number',
+    );
+  });
+
+  it('should not repeat a too-short secret in the error message', () => {
+    const error = rejectionOf({ JWT_SECRET: 'my-short-secret' });
+
+    expect(error.message).not.toContain('my-short-secret');
+  });
+
+  it('should accept a secret of exactly 32 bytes', () => {
+    expect(validateEnv({ JWT_SECRET: 'x'.repeat(32) }).JWT_SECRET).toBe('x'.repeat(32));
+  });
+
+  it.each(['develop', 'test'])('should default JWT_SECRET to the development secret when APP_ENV is %s', (appEnv) => {
+    expect(validateEnv({ APP_ENV: appEnv }).JWT_SECRET).toBe(DEVELOPMENT_JWT_SECRET);
+  });
+
+  it.each(['staging', 'production'])('should require JWT_SECRET when APP_ENV is %s', (appEnv) => {
+    const error = rejectionOf({ APP_ENV: appEnv });
+
+    expect(error.message).toBe(`Invalid configuration: JWT_SECRET is required when APP_ENV is ${appEnv}`);
+  });
+
+  it('should require JWT_SECRET in production when it is set to an empty string', () => {
+    const error = rejectionOf({ APP_ENV: 'production', JWT_SECRET: '' });
+
+    expect(error.message).toBe('Invalid configuration: JWT_SECRET is required when APP_ENV is production');
+  });
+
+  it.each(['staging', 'production'])('should refuse the development secret when APP_ENV is %s', (appEnv) => {
+    const error = rejectionOf({ APP_ENV: appEnv, JWT_SECRET: DEVELOPMENT_JWT_SECRET });
+
+    expect(error.message).toBe(
+      'Invalid configuration: JWT_SECRET must not be the development secret outside develop and test',
+    );
+  });
+
+  it('should accept an explicit secret in production', () => {
+    const env = validateEnv({ APP_ENV: 'production', JWT_SECRET: SECRET });
+
+    expect(env.APP_ENV).toBe('production');
+    expect(env.JWT_SECRET).toBe(SECRET);
+  });
+});

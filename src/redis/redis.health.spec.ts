@@ -1,0 +1,87 @@
+import { Logger } from '@nestjs/common';
+import type { ConfigService } from '@nestjs/config';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import type Redis from 'ioredis';
+import { RedisServer } from '../../test/support/redis-server';
+import type { Env } from '../config/env.validation';
+import { createRedisConnection } from './redis-connection.factory';
+import { RedisHealthIndicator } from './redis.health';
+
+const config = {
+  get: (key: keyof Env) => ({ REDIS_TIMEOUT_MS: 200 } as Partial<Env>)[key],
+} as unknown as ConfigService<Env, true>;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `condition` holds, failing after `ms` instead of hanging. */
+async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+// Against a private, real redis-server that the tests freeze, stop and restart.
+describe('RedisHealthIndicator', () => {
+  let server: RedisServer;
+  let client: Redis;
+  let indicator: RedisHealthIndicator;
+
+  beforeAll(async () => {
+    // The connection logs each outage; keep the test output to the results.
+    Logger.overrideLogger(false);
+    server = await RedisServer.start();
+    client = createRedisConnection(server.url, 'producer');
+    indicator = new RedisHealthIndicator(client, new HealthIndicatorService(), config);
+    await waitFor(() => client.status === 'ready', 5_000, 'the client to connect');
+  });
+
+  afterAll(async () => {
+    client?.disconnect();
+    await server?.close();
+  });
+
+  it('should be up with its latency while Redis answers', async () => {
+    const result = await indicator.isHealthy();
+
+    expect(result).toEqual({ redis: { status: 'up', latency_ms: expect.any(Number) } });
+  });
+
+  it('should use the key it is given', async () => {
+    const result = await indicator.isHealthy('cache');
+
+    expect(result).toEqual({ cache: { status: 'up', latency_ms: expect.any(Number) } });
+  });
+
+  it('should be down, not throw nor hang, while Redis is frozen', async () => {
+    server.freeze();
+    try {
+      const result = await indicator.isHealthy();
+
+      expect(result).toEqual({ redis: { status: 'down', message: 'PING timed out after 200 ms' } });
+    } finally {
+      server.resume();
+    }
+  }, 5_000);
+
+  it('should be up again once a frozen Redis resumes', async () => {
+    expect(await indicator.isHealthy()).toEqual({ redis: { status: 'up', latency_ms: expect.any(Number) } });
+  });
+
+  it('should be down while Redis is stopped', async () => {
+    await server.stop();
+
+    const result = await indicator.isHealthy();
+
+    expect(result).toEqual({ redis: { status: 'down', message: expect.any(String) } });
+    expect(result.redis.message).not.toContain(String(server.port));
+  }, 10_000);
+
+  it('should be up again after Redis restarts and the client reconnects', async () => {
+    await server.restart();
+    await waitFor(() => client.status === 'ready', 8_000, 'the client to reconnect');
+
+    expect(await indicator.isHealthy()).toEqual({ redis: { status: 'up', latency_ms: expect.any(Number) } });
+  }, 15_000);
+});

@@ -1,0 +1,88 @@
+// Runs the built server (node dist/main.js) as a child process and reads what it prints.
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { freePort } from './free-port';
+import { JOB_LINE } from './job-lines';
+
+const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
+const running = new Set<ChildProcess>();
+process.on('exit', () => running.forEach((child) => child.kill('SIGKILL')));
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export class ServerProcess {
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<Exit>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        running.delete(child);
+        resolve({ code, signal });
+      }),
+    );
+  }
+
+  /** Starts dist/main.js with exactly `env` (plus PATH, and PORT on a free port unless given). */
+  static async start(env: Record<string, string>, waitForListening = true): Promise<ServerProcess> {
+    const port = env.PORT !== undefined ? Number(env.PORT) : await freePort();
+    const child = spawn(process.execPath, [MAIN], {
+      env: { PATH: process.env.PATH ?? '', TZ: process.env.TZ ?? 'UTC', NO_COLOR: '1', PORT: String(port), HOST: '127.0.0.1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.add(child);
+    const server = new ServerProcess(child, port);
+    if (waitForListening) await server.waitForOutput(/Listening on/);
+    return server;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get jobLines(): string[] {
+    return this.stdout.split('\n').filter((line) => JOB_LINE.test(line));
+  }
+
+  async waitForOutput(pattern: RegExp, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.stdout + this.stderr)) {
+      if (this.child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`server did not print ${pattern}; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  fetch(path: string, init?: RequestInit): Promise<Response> {
+    return fetch(`${this.url}${path}`, init);
+  }
+
+  /** Sends `signal` and waits for the exit, failing if it takes longer than `timeoutMs`. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<Exit> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`server did not exit within ${timeoutMs} ms after ${signal}`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  kill(): Promise<Exit> {
+    this.child.kill('SIGKILL');
+    return this.exited;
+  }
+}
