@@ -60,6 +60,14 @@ describe('BodyValidationPipe', () => {
     });
   });
 
+  // class-transformer skips keys that name a function on the instance; the pipe checks plain keys first.
+  it.each(['toString', 'valueOf', 'constructor', 'hasOwnProperty'])(
+    'should refuse an unknown property named like an Object.prototype method (%s)',
+    async (key) => {
+      expect(await rejectionOf({ [key]: 'x' })).toMatchObject({ message: [`property ${key} should not exist`] });
+    },
+  );
+
   it('should refuse negative integers', async () => {
     expect(await rejectionOf({ delay_seconds: -1 })).toEqual({
       statusCode: 400,

@@ -17,13 +17,15 @@ export interface ErrorBody {
   error: string;
 }
 
-export function errorBody(exception: HttpException): ErrorBody {
+/**
+ * A string response (what Nest makes of Fastify's own errors) becomes `{statusCode, message, error}`;
+ * an object response is already a body (Nest's built-in exceptions, terminus's health report) and is kept.
+ */
+export function errorBody(exception: HttpException): ErrorBody | object {
   const statusCode = exception.getStatus();
-  const error = STATUS_CODES[statusCode] ?? 'Error';
   const response = exception.getResponse();
-  if (typeof response === 'string') return { statusCode, message: response, error };
-  const { message, error: name } = response as Partial<ErrorBody>;
-  return { statusCode, message: message ?? error, error: typeof name === 'string' ? name : error };
+  if (typeof response === 'string') return { statusCode, message: response, error: STATUS_CODES[statusCode] ?? 'Error' };
+  return response;
 }
 
 @Catch()
@@ -32,18 +34,20 @@ export class HttpExceptionFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    let body: ErrorBody;
+    let status: number;
+    let body: ErrorBody | object;
     if (exception instanceof HttpException) {
+      status = exception.getStatus();
       body = errorBody(exception);
       const headers = extraHeaders.get(exception);
       if (headers) reply.headers(headers);
     } else {
       // Never leak internals (stack, Redis URL) to the client; the log has them.
       this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
-      const statusCode = HttpStatus.INTERNAL_SERVER_ERROR;
-      body = { statusCode, message: 'Internal server error', error: STATUS_CODES[statusCode]! };
+      status = HttpStatus.INTERNAL_SERVER_ERROR;
+      body = { statusCode: status, message: 'Internal server error', error: STATUS_CODES[status]! };
     }
     if (reply.sent) return;
-    void reply.status(body.statusCode).send(body);
+    void reply.status(status).send(body);
   }
 }

@@ -29,6 +29,7 @@ describe('validateEnv', () => {
       JOB_MESSAGE_MAX_LENGTH: 10_000,
       SHUTDOWN_TIMEOUT_MS: 10_000,
       WORKER_CONCURRENCY: 10,
+      QUEUE_PREFIX: '{dm-jobqueue}',
     });
   });
 
@@ -57,9 +58,11 @@ describe('validateEnv', () => {
       JWT_SECRET: SECRET,
       JWT_ISSUER: 'issuer-x',
       JWT_REVOKED_VERSIONS: 'v1,v2',
+      QUEUE_PREFIX: '{jobs-staging}',
     });
 
     expect(env).toMatchObject({
+      QUEUE_PREFIX: '{jobs-staging}',
       APP_ENV: 'staging',
       REDIS_URL: 'rediss://:p%40ss@redis.example:6380/2',
       JWT_SECRET: SECRET,
@@ -95,6 +98,7 @@ describe('validateEnv', () => {
     [{ JOB_MAX_DELAY_SECONDS: '10abc' }, 'Invalid configuration: JOB_MAX_DELAY_SECONDS must be an integer number'],
     [{ JOB_MESSAGE_MAX_LENGTH: '0' }, 'Invalid configuration: JOB_MESSAGE_MAX_LENGTH must not be less than 1'],
     [{ WORKER_CONCURRENCY: '0' }, 'Invalid configuration: WORKER_CONCURRENCY must not be less than 1'],
+    [{ QUEUE_PREFIX: 'dm-jobqueue' }, 'Invalid configuration: QUEUE_PREFIX must be a hash tag such as {dm-jobqueue}'],
   ])('should refuse %j with one line naming the variable', (raw, message) => {
     const error = rejectionOf(raw);
 
@@ -119,6 +123,11 @@ describe('validateEnv', () => {
 
   it('should accept a secret of exactly 32 bytes', () => {
     expect(validateEnv({ JWT_SECRET: 'x'.repeat(32) }).JWT_SECRET).toBe('x'.repeat(32));
+  });
+
+  it('should count JWT_SECRET in bytes, so 16 two-byte characters are enough', () => {
+    expect(validateEnv({ JWT_SECRET: 'é'.repeat(16) }).JWT_SECRET).toBe('é'.repeat(16));
+    expect(() => validateEnv({ JWT_SECRET: 'é'.repeat(15) })).toThrow('JWT_SECRET must be at least 32 bytes long');
   });
 
   it.each(['develop', 'test'])('should default JWT_SECRET to the development secret when APP_ENV is %s', (appEnv) => {

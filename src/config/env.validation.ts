@@ -1,6 +1,7 @@
 // Validates the environment once at start-up; a bad value stops the process with one line naming it.
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  IsByteLength,
   IsIn,
   IsInt,
   IsOptional,
@@ -51,7 +52,7 @@ export class EnvironmentVariables {
 
   @IsOptional()
   @IsString()
-  @MinLength(32, { message: 'JWT_SECRET must be at least 32 bytes long' })
+  @IsByteLength(32, undefined, { message: 'JWT_SECRET must be at least 32 bytes long' })
   JWT_SECRET?: string;
 
   @IsOptional()

@@ -133,6 +133,20 @@ describe('resolveJobSpec', () => {
     });
   });
 
+  it('should allow the default message even when the limit is shorter than it', () => {
+    const short: JobLimits = { maxDelaySeconds: 2_592_000, maxRetry: 100, messageMaxLength: 5 };
+
+    expect(resolveJobSpec({}, short)).toEqual({
+      ok: true,
+      data: { message: 'Job executed successfully', delay_seconds: 180, max_retry: 10 },
+    });
+    expect(resolveJobSpec({ message: '' }, short)).toMatchObject({ ok: true });
+    expect(resolveJobSpec({ message: 'sixsix' }, short)).toEqual({
+      ok: false,
+      errors: ['message must be shorter than or equal to 5 characters'],
+    });
+  });
+
   it('should refuse the default delay when the configured maximum is below it', () => {
     expect(resolveJobSpec({}, { maxDelaySeconds: 60, maxRetry: 100, messageMaxLength: 30 })).toEqual({
       ok: false,

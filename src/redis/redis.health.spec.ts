@@ -74,8 +74,10 @@ describe('RedisHealthIndicator', () => {
 
     const result = await indicator.isHealthy();
 
-    expect(result).toEqual({ redis: { status: 'down', message: expect.any(String) } });
-    expect(result.redis.message).not.toContain(String(server.port));
+    // The client has seen the connection close and is trying again, so no PING is even sent.
+    expect(result).toEqual({
+      redis: { status: 'down', message: expect.stringMatching(/^connection (close|reconnecting|connecting)$/) },
+    });
   }, 10_000);
 
   it('should be up again after Redis restarts and the client reconnects', async () => {
