@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import sjson from 'secure-json-parse';
 import { AppModule } from './app.module';
 import { validateEnv } from './config/env.validation';
+import { ReadinessState } from './health/readiness.state';
 
 export interface CreateAppOptions {
   logger?: LogLevel[] | false;
@@ -32,6 +33,17 @@ function registerJsonParser(fastify: FastifyInstance): void {
   });
 }
 
+/**
+ * Once shutdown has begun, every response closes its connection: a kept-alive socket that finishes its
+ * request after Fastify's close() would otherwise hold the server open until its keep-alive timeout.
+ */
+function closeConnectionsWhileDraining(fastify: FastifyInstance, readiness: ReadinessState): void {
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (readiness.shuttingDown) void reply.header('connection', 'close');
+    done(null, payload);
+  });
+}
+
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
   // Validated here too (ConfigModule validates again) only to size the body limit before Fastify exists.
   const { BODY_LIMIT_BYTES } = validateEnv(process.env);
@@ -46,6 +58,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     abortOnError: false,
     logger: options.logger ?? ['log', 'warn', 'error'],
   });
-  registerJsonParser(app.getHttpAdapter().getInstance());
+  const fastify = app.getHttpAdapter().getInstance();
+  registerJsonParser(fastify);
+  closeConnectionsWhileDraining(fastify, app.get(ReadinessState));
   return app;
 }

@@ -63,6 +63,15 @@ export class ServerProcess {
     }
   }
 
+  /** Polls GET /health/ready until it answers 200 (Redis connected, worker running). */
+  async untilReady(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((await this.fetch('/health/ready').then((r) => r.status, () => 0)) !== 200) {
+      if (Date.now() > deadline) throw new Error(`server not ready within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
   fetch(path: string, init?: RequestInit): Promise<Response> {
     return fetch(`${this.url}${path}`, init);
   }
