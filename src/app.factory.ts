@@ -1,12 +1,15 @@
 // Builds the configured Nest application; used by main.ts and by the end-to-end tests alike.
+import helmet from '@fastify/helmet';
 import { BadRequestException, LogLevel } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
 import sjson from 'secure-json-parse';
 import { AppModule } from './app.module';
-import { validateEnv } from './config/env.validation';
+import { Env, validateEnv } from './config/env.validation';
 import { ReadinessState } from './health/readiness.state';
+import { corsOptions } from './security/cors';
 
 export interface CreateAppOptions {
   logger?: LogLevel[] | false;
@@ -61,5 +64,12 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   const fastify = app.getHttpAdapter().getInstance();
   registerJsonParser(fastify);
   closeConnectionsWhileDraining(fastify, app.get(ReadinessState));
+  // Helmet's default headers on every response (a JSON API needs no exception). Its default
+  // Content-Security-Policy would block a Swagger UI's inline scripts and styles: a /docs route will
+  // need its own, relaxed policy (the plugin takes one per route).
+  await app.register(helmet);
+  // CORS stays off (no Access-Control-* header on any response) unless CORS_ORIGINS lists origins.
+  const origins = app.get(ConfigService<Env, true>).get('CORS_ORIGINS', { infer: true });
+  if (origins.length > 0) app.enableCors(corsOptions(origins));
   return app;
 }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
 import { AuthModule } from './auth/auth.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { BodyValidationPipe } from './common/body-validation.pipe';
@@ -8,16 +9,22 @@ import { validateEnv } from './config/env.validation';
 import { HealthModule } from './health/health.module';
 import { JobQueueModule } from './job-queue/job-queue.module';
 import { RedisModule } from './redis/redis.module';
+import { RateLimitGuard, rateLimitOptions } from './security/rate-limit.guard';
 
 @Module({
   imports: [
     ConfigModule.forRoot({ isGlobal: true, cache: true, validate: validateEnv }),
+    ThrottlerModule.forRootAsync({ inject: [ConfigService], useFactory: rateLimitOptions }),
     RedisModule,
     AuthModule,
     JobQueueModule,
     HealthModule,
   ],
   providers: [
+    // Global guards run in the order Nest registers them, and it registers this module's providers before
+    // those of its imports: the rate limit comes before AuthModule's JwtAuthGuard, so a flood of requests
+    // is refused before any token is verified (test/resilience/abuse.e2e-spec.ts checks the order).
+    { provide: APP_GUARD, useClass: RateLimitGuard },
     { provide: APP_PIPE, useClass: BodyValidationPipe },
     { provide: APP_FILTER, useClass: HttpExceptionFilter },
   ],

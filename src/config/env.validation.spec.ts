@@ -30,6 +30,8 @@ describe('validateEnv', () => {
       SHUTDOWN_TIMEOUT_MS: 10_000,
       WORKER_CONCURRENCY: 10,
       QUEUE_PREFIX: '{dm-jobqueue}',
+      RATE_LIMIT_PER_MINUTE: 600,
+      CORS_ORIGINS: [],
     });
   });
 
@@ -41,6 +43,7 @@ describe('validateEnv', () => {
       JOB_MESSAGE_MAX_LENGTH: '5',
       SHUTDOWN_TIMEOUT_MS: '2500',
       WORKER_CONCURRENCY: '3',
+      RATE_LIMIT_PER_MINUTE: '0',
     });
 
     expect(env.PORT).toBe(3000);
@@ -49,6 +52,17 @@ describe('validateEnv', () => {
     expect(env.JOB_MESSAGE_MAX_LENGTH).toBe(5);
     expect(env.SHUTDOWN_TIMEOUT_MS).toBe(2500);
     expect(env.WORKER_CONCURRENCY).toBe(3);
+    expect(env.RATE_LIMIT_PER_MINUTE).toBe(0);
+  });
+
+  it('should read CORS_ORIGINS as a list of origins, ignoring blanks around the commas', () => {
+    const env = validateEnv({ CORS_ORIGINS: ' https://a.example, http://localhost:3000 ,' });
+
+    expect(env.CORS_ORIGINS).toEqual(['https://a.example', 'http://localhost:3000']);
+  });
+
+  it.each(['', ' ', ','])('should turn CORS off when CORS_ORIGINS is %j', (value) => {
+    expect(validateEnv({ CORS_ORIGINS: value }).CORS_ORIGINS).toEqual([]);
   });
 
   it('should keep string variables as given', () => {
@@ -99,6 +113,16 @@ describe('validateEnv', () => {
     [{ JOB_MESSAGE_MAX_LENGTH: '0' }, 'Invalid configuration: JOB_MESSAGE_MAX_LENGTH must not be less than 1'],
     [{ WORKER_CONCURRENCY: '0' }, 'Invalid configuration: WORKER_CONCURRENCY must not be less than 1'],
     [{ QUEUE_PREFIX: 'dm-jobqueue' }, 'Invalid configuration: QUEUE_PREFIX must be a hash tag such as {dm-jobqueue}'],
+    [{ RATE_LIMIT_PER_MINUTE: '-1' }, 'Invalid configuration: RATE_LIMIT_PER_MINUTE must not be less than 0'],
+    [{ RATE_LIMIT_PER_MINUTE: '10/s' }, 'Invalid configuration: RATE_LIMIT_PER_MINUTE must be an integer number'],
+    [
+      { CORS_ORIGINS: 'https://a.example,https://b.example/app' },
+      'Invalid configuration: CORS_ORIGINS must be a comma list of origins such as https://app.example (http or https, no path, no trailing slash): "https://b.example/app" is not one',
+    ],
+    [
+      { CORS_ORIGINS: '*' },
+      'Invalid configuration: CORS_ORIGINS must be a comma list of origins such as https://app.example (http or https, no path, no trailing slash): "*" is not one',
+    ],
   ])('should refuse %j with one line naming the variable', (raw, message) => {
     const error = rejectionOf(raw);
 

@@ -11,8 +11,10 @@ import {
   Min,
   MinLength,
   validateSync,
+  ValidateBy,
   ValidationError,
 } from 'class-validator';
+import { isHttpOrigin, splitList } from '../security/cors';
 
 export const APP_ENVS = ['develop', 'test', 'staging', 'production'] as const;
 export type AppEnv = (typeof APP_ENVS)[number];
@@ -31,6 +33,25 @@ const toInt = ({ value }: { value: unknown }): unknown =>
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER): PropertyDecorator => {
   const decorators = [Transform(toInt), IsOptional(), IsInt(), Min(min), Max(max)];
+  return (target, key) => decorators.forEach((decorate) => decorate(target, key));
+};
+
+// CORS_ORIGINS: a comma list becomes an array; each entry must be an origin as a browser sends it.
+const originList = (): PropertyDecorator => {
+  const decorators = [
+    Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? splitList(value) : value)),
+    ValidateBy({
+      name: 'isOriginList',
+      validator: {
+        validate: (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string' && isHttpOrigin(item)),
+        defaultMessage: (args) => {
+          const value: unknown = args?.value;
+          const bad = Array.isArray(value) ? value.find((item) => typeof item !== 'string' || !isHttpOrigin(item)) : value;
+          return `CORS_ORIGINS must be a comma list of origins such as https://app.example (http or https, no path, no trailing slash): ${JSON.stringify(bad)} is not one`;
+        },
+      },
+    }),
+  ];
   return (target, key) => decorators.forEach((decorate) => decorate(target, key));
 };
 
@@ -110,6 +131,14 @@ export class EnvironmentVariables {
 
   @int(0)
   SHUTDOWN_TIMEOUT_MS = 10_000;
+
+  /** Requests a minute per client (bearer token, else address), per process; 0 turns limiting off. */
+  @int(0)
+  RATE_LIMIT_PER_MINUTE = 600;
+
+  /** Browser origins allowed by CORS; empty (the default) turns CORS off. */
+  @originList()
+  CORS_ORIGINS: string[] = [];
 }
 
 export type Env = EnvironmentVariables & { JWT_SECRET: string };

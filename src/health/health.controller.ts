@@ -1,11 +1,14 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheck, HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
+import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/auth.decorators';
 import { WorkerHealthIndicator } from '../job-queue/worker.health';
 import { RedisHealthIndicator } from '../redis/redis.health';
 import { ReadinessState } from './readiness.state';
 
+// Probes are never rate limited: an orchestrator polling often must not get a 429 and restart the service.
 @Public()
+@SkipThrottle()
 @Controller('health')
 export class HealthController {
   constructor(
