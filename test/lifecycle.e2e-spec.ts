@@ -1,28 +1,15 @@
 // The built server (node dist/main.js) as a user runs it: start-up without Redis, configuration errors,
 // and SIGTERM (SPEC 5.5, 5.6, 4).
-import { Queue } from 'bullmq';
 import { freePort } from './support/free-port';
 import { RedisServer } from './support/redis-server';
+import { serviceQueue } from './support/queue';
 import { ServerProcess } from './support/server-process';
-import { bearer, TEST_ISSUER, TEST_SECRET } from './support/tokens';
+import { testEnv } from './support/app';
 
 jest.setTimeout(60_000);
 
-const env = (redisUrl: string, extra: Record<string, string> = {}): Record<string, string> => ({
-  APP_ENV: 'test',
-  JWT_SECRET: TEST_SECRET,
-  JWT_ISSUER: TEST_ISSUER,
-  REDIS_URL: redisUrl,
-  SHUTDOWN_TIMEOUT_MS: '3000',
-  ...extra,
-});
-
-const register = (server: ServerProcess, body: object = { delay_seconds: 60 }) =>
-  server.fetch('/api/dm-jobqueue/register', {
-    method: 'POST',
-    headers: { ...bearer(), 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+const env = testEnv;
+const register = (server: ServerProcess, body: object = { delay_seconds: 60 }) => server.register(body);
 
 /** Connections Redis holds, other than the one asking. */
 async function otherClients(redis: RedisServer): Promise<string[]> {
@@ -81,7 +68,7 @@ describe('the built server', () => {
     expect(exit).toEqual({ code: 0, signal: null });
     expect(server.stdout).toContain('Shutdown complete');
     expect(await otherClients(redis)).toEqual([]);
-    const queue = new Queue('jobs', { connection: { url: redis.url }, prefix: '{dm-jobqueue}' });
+    const queue = serviceQueue(redis.url);
     try {
       expect(await queue.getActiveCount()).toBe(0);
       expect(await queue.getWorkers()).toEqual([]);

@@ -1,7 +1,8 @@
 // SPEC 5.5: Redis stopped, frozen and restarted under a running service (real AppModule, private redis-server).
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { startApp, TestApp, testEnv } from './support/app';
 import { eventually, JobLines } from './support/job-lines';
+import { serviceQueue } from './support/queue';
 import { RedisServer } from './support/redis-server';
 import { bearer } from './support/tokens';
 
@@ -20,8 +21,7 @@ describe('Redis outage', () => {
     redis = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'everysec'] });
     lines = new JobLines();
     app = await startApp(testEnv(redis.url, { REDIS_TIMEOUT_MS: '300' }));
-    queue = new Queue('jobs', { connection: { url: redis.url, maxRetriesPerRequest: null }, prefix: '{dm-jobqueue}' });
-    queue.on('error', () => undefined);
+    queue = serviceQueue(redis.url);
   });
 
   afterAll(async () => {

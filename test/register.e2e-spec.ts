@@ -1,8 +1,9 @@
 // POST /api/dm-jobqueue/register through the real AppModule: defaults, execution, and every 4xx of SPEC 5.1/5.2.
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { startApp, TestApp, testEnv } from './support/app';
 import { JobLines } from './support/job-lines';
+import { serviceQueue, storedJobs as countJobs } from './support/queue';
 import { externalRedisUrl, RedisServer } from './support/redis-server';
 import { bearer, token } from './support/tokens';
 
@@ -23,7 +24,7 @@ describe('POST /api/dm-jobqueue/register', () => {
     const url = externalRedisUrl() ?? (server = await RedisServer.start()).url;
     lines = new JobLines();
     app = await startApp(testEnv(url, { QUEUE_PREFIX: PREFIX, JOB_MAX_DELAY_SECONDS: '3600', JOB_MAX_RETRY: '20', JOB_MESSAGE_MAX_LENGTH: '20', BODY_LIMIT_BYTES: '4096' }));
-    queue = new Queue('jobs', { connection: { url }, prefix: PREFIX });
+    queue = serviceQueue(url, PREFIX);
   });
 
   afterAll(async () => {
@@ -42,10 +43,7 @@ describe('POST /api/dm-jobqueue/register', () => {
       payload: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
 
-  const storedJobs = async (): Promise<number> => {
-    const counts = await queue.getJobCounts();
-    return Object.values(counts).reduce((sum, count) => sum + count, 0);
-  };
+  const storedJobs = () => countJobs(queue);
 
   describe('defaults', () => {
     it.each([
