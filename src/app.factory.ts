@@ -1,10 +1,11 @@
 // Builds the configured Nest application; used by main.ts and by the end-to-end tests alike.
-import helmet from '@fastify/helmet';
 import { BadRequestException, LogLevel } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
+import helmet from 'helmet';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import sjson from 'secure-json-parse';
 import { AppModule } from './app.module';
 import { Env, validateEnv } from './config/env.validation';
@@ -47,6 +48,25 @@ function closeConnectionsWhileDraining(fastify: FastifyInstance, readiness: Read
   });
 }
 
+/**
+ * Helmet's default headers on every response (a JSON API needs no exception). Helmet's own middleware
+ * (and @fastify/helmet) works them out again for every request, parsing the Content-Security-Policy each
+ * time; they never change here, so helmet runs once at start-up and the hook only copies its result.
+ * A Swagger UI would need a relaxed Content-Security-Policy for its route.
+ */
+function addSecurityHeaders(fastify: FastifyInstance): void {
+  const headers: Record<string, string> = {};
+  const response = {
+    setHeader: (name: string, value: string | number) => (headers[name] = String(value)),
+    removeHeader: (name: string) => delete headers[name],
+  };
+  helmet()({} as IncomingMessage, response as unknown as ServerResponse, () => undefined);
+  fastify.addHook('onRequest', (_request, reply, done) => {
+    void reply.headers(headers);
+    done();
+  });
+}
+
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
   // Validated here too (ConfigModule validates again) only to size the body limit before Fastify exists.
   const { BODY_LIMIT_BYTES } = validateEnv(process.env);
@@ -64,10 +84,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   const fastify = app.getHttpAdapter().getInstance();
   registerJsonParser(fastify);
   closeConnectionsWhileDraining(fastify, app.get(ReadinessState));
-  // Helmet's default headers on every response (a JSON API needs no exception). Its default
-  // Content-Security-Policy would block a Swagger UI's inline scripts and styles: a /docs route will
-  // need its own, relaxed policy (the plugin takes one per route).
-  await app.register(helmet);
+  addSecurityHeaders(fastify);
   // CORS stays off (no Access-Control-* header on any response) unless CORS_ORIGINS lists origins.
   const origins = app.get(ConfigService<Env, true>).get('CORS_ORIGINS', { infer: true });
   if (origins.length > 0) app.enableCors(corsOptions(origins));

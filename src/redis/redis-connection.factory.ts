@@ -23,6 +23,8 @@ export function connectionOptions(role: ConnectionRole): RedisOptions {
       enableOfflineQueue: false,
       // … and never replay a command after a reconnect: the client has been answered 503 by then.
       autoResendUnfulfilledCommands: false,
+      // Commands issued in the same tick (concurrent registrations) go out in one write, not one each.
+      enableAutoPipelining: true,
     };
   }
   return { ...common, enableOfflineQueue: true };

@@ -1,0 +1,26 @@
+// The bare BullMQ worker the service's processor is measured against: same queue, same concurrency,
+// prints the same escaped, local-time line.
+'use strict';
+const { Worker } = require('bullmq');
+const Redis = require('ioredis');
+
+const pad = (n) => String(n).padStart(2, '0');
+const stamp = (d) =>
+  `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const escape = (s) => s.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+const connection = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: null });
+const worker = new Worker(
+  'jobs',
+  async (job) => {
+    process.stdout.write(`[${stamp(new Date())}] ${escape(job.data.message)}\n`);
+  },
+  { connection, prefix: process.env.QUEUE_PREFIX ?? '{dm-jobqueue}', concurrency: Number(process.env.WORKER_CONCURRENCY ?? 10) },
+);
+worker.on('error', () => undefined);
+worker.on('ready', () => process.stderr.write('worker ready\n'));
+const stop = () => worker.close().then(() => connection.quit()).finally(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

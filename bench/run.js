@@ -1,0 +1,383 @@
+#!/usr/bin/env node
+// `npm run bench [-- --duration 10 --rounds 2 --soak 300]`: the service side by side with the bare
+// reference in bench/reference/, A B A B on one private redis-server, under load from wrk. Prints the
+// figures and ratios and writes bench/RESULTS.md. A benchmark, never a test: nothing here asserts.
+'use strict';
+const { execFileSync, spawn, spawnSync } = require('node:child_process');
+const { createSecretKey } = require('node:crypto');
+const { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+const jwt = require('jsonwebtoken');
+const { Queue } = require('bullmq');
+const Redis = require('ioredis');
+
+const ROOT = path.join(__dirname, '..');
+const { values: opts } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '32' },
+    jobs: { type: 'string', default: '20000' },
+    'lateness-jobs': { type: 'string', default: '1000' },
+    soak: { type: 'string', default: '0' },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const DURATION = Number(opts.duration);
+const ROUNDS = Number(opts.rounds);
+const CONNECTIONS = Number(opts.connections);
+const WORKER_JOBS = Number(opts.jobs);
+const LATENESS_JOBS = Number(opts['lateness-jobs']);
+const SOAK_SECONDS = Number(opts.soak);
+
+const SECRET = 'benchmark-secret-that-is-at-least-32-bytes-long';
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const log = (line) => process.stderr.write(`bench: ${line}\n`);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function ensureWrk() {
+  if (spawnSync('wrk', ['--version']).error === undefined) return;
+  log('wrk is missing: installing it from Debian packages');
+  execFileSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit' });
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-redis-'));
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--maxmemory-policy', 'noeviction', '--dir', dir], { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  const client = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: () => 50 });
+  client.on('error', () => undefined);
+  await client.ping(); // queued until redis-server listens
+  return { url, client, stop: async () => { await client.quit(); child.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+const rssMb = (pid) => {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
+};
+
+/** Starts one target process; resolves once it answers GET /health/ready with 200. */
+async function startTarget(kind, redisUrl, extraEnv = {}) {
+  const port = await freePort();
+  const script = kind === 'service' ? path.join(ROOT, 'dist', 'main.js') : path.join(__dirname, 'reference', 'server.js');
+  const env = {
+    PATH: process.env.PATH, TZ: process.env.TZ ?? 'UTC', NO_COLOR: '1', APP_ENV: 'production', HOST: '127.0.0.1',
+    PORT: String(port), REDIS_URL: redisUrl, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', ...extraEnv,
+  };
+  const started = performance.now();
+  const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = { count: 0, first: 0, last: 0, text: '' };
+  child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
+  child.stderr.resume();
+  for (;;) {
+    const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.status === 200, () => false);
+    if (ok) break;
+    if (child.exitCode !== null) throw new Error(`${kind} exited with ${child.exitCode}`);
+    await sleep(5);
+  }
+  const startupMs = performance.now() - started;
+  return {
+    kind, port, child, lines, startupMs, url: `http://127.0.0.1:${port}`,
+    stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }),
+  };
+}
+
+const JOB_LINE = /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] /;
+function countJobLines(lines, chunk) {
+  const text = lines.text + chunk;
+  const parts = text.split('\n');
+  lines.text = parts.pop();
+  for (const line of parts) {
+    if (!JOB_LINE.test(line)) continue;
+    const now = performance.now();
+    if (lines.count === 0) lines.first = now;
+    lines.count += 1;
+    lines.last = now;
+  }
+}
+
+function runWrk(url, token) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-s', path.join(__dirname, 'register.lua'),
+      `${url}/api/dm-jobqueue/register`], { env: { ...process.env, BENCH_TOKEN: token } });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('error', reject);
+    child.on('exit', () => resolve(parseWrk(out)));
+  });
+}
+
+function toMs(value, unit) {
+  return Number(value) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? 1);
+}
+
+function parseWrk(out) {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const p = (q) => {
+    const m = new RegExp(`\\s${q}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    return m ? toMs(m[1], m[2]) : NaN;
+  };
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? 'none';
+  return { rps, p50: p(50), p99: p(99), non2xx, errors };
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor((q / 100) * sorted.length))];
+
+function token() {
+  const key = createSecretKey(Buffer.from(SECRET, 'utf8'));
+  return jwt.sign({ type: 'private', scope: ['read', 'write'], version: 'v2', env: 'production' }, key,
+    { algorithm: 'HS256', issuer: 'go-webdb-template', subject: 'bench', expiresIn: '1h' });
+}
+
+const jobOptions = (i) => ({
+  jobId: `bench-${i}`, attempts: 4, backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { age: 86_400, count: 1_000 }, removeOnFail: { age: 604_800, count: 10_000 },
+});
+
+async function fillQueue(redisUrl, count, delay = 0) {
+  const queue = new Queue('jobs', { connection: { url: redisUrl }, prefix: '{dm-jobqueue}' });
+  for (let i = 0; i < count; i += 1000) {
+    const batch = [];
+    for (let j = i; j < Math.min(count, i + 1000); j += 1) {
+      batch.push({ name: 'message', data: { message: `job ${j}`, delay_seconds: delay / 1000, max_retry: 3 }, opts: { ...jobOptions(j), delay } });
+    }
+    await queue.addBulk(batch);
+  }
+  await queue.close();
+}
+
+async function benchRegister(redis, kind, bearer) {
+  const target = await startTarget(kind, redis.url);
+  await sleep(1_000);
+  const idle = rssMb(target.child.pid);
+  let loaded = 0;
+  const sampler = setTimeout(() => (loaded = rssMb(target.child.pid)), (DURATION * 1000) / 2);
+  const result = await runWrk(target.url, bearer);
+  clearTimeout(sampler);
+  await target.stop();
+  await redis.client.flushall();
+  return { ...result, startupMs: target.startupMs, idleRss: idle, loadedRss: loaded };
+}
+
+async function benchWorker(redis, kind) {
+  await redis.client.flushall();
+  await fillQueue(redis.url, WORKER_JOBS);
+  const started = performance.now();
+  let target;
+  if (kind === 'service') {
+    target = await startTarget('service', redis.url);
+  } else {
+    const child = spawn(process.execPath, [path.join(__dirname, 'reference', 'worker.js')], {
+      env: { PATH: process.env.PATH, TZ: 'UTC', REDIS_URL: redis.url }, stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const lines = { count: 0, first: 0, last: 0, text: '' };
+    child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
+    target = { child, lines, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
+  }
+  while (target.lines.count < WORKER_JOBS) {
+    if (performance.now() - started > 120_000) throw new Error(`${kind} worker drained only ${target.lines.count} jobs`);
+    await sleep(20);
+  }
+  const seconds = (target.lines.last - target.lines.first) / 1000;
+  await target.stop();
+  await redis.client.flushall();
+  return { jobsPerSecond: (WORKER_JOBS - 1) / seconds };
+}
+
+async function benchLateness(redis, kind, bearer) {
+  await redis.client.flushall();
+  const env = { JOB_KEEP_COMPLETED_COUNT: String(LATENESS_JOBS * 2) };
+  let target;
+  if (kind === 'service') {
+    target = await startTarget('service', redis.url, env);
+    const body = JSON.stringify({ message: 'due together', delay_seconds: 2 });
+    for (let i = 0; i < LATENESS_JOBS; i += 50) {
+      await Promise.all(Array.from({ length: Math.min(50, LATENESS_JOBS - i) }, () =>
+        fetch(`${target.url}/api/dm-jobqueue/register`, { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body })));
+    }
+  } else {
+    const child = spawn(process.execPath, [path.join(__dirname, 'reference', 'worker.js')], {
+      env: { PATH: process.env.PATH, TZ: 'UTC', REDIS_URL: redis.url }, stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const lines = { count: 0, first: 0, last: 0, text: '' };
+    child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
+    target = { child, lines, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
+    await sleep(500);
+    await fillQueue(redis.url, LATENESS_JOBS, 2_000);
+  }
+  const started = performance.now();
+  while (target.lines.count < LATENESS_JOBS && performance.now() - started < 30_000) await sleep(20);
+  const queue = new Queue('jobs', { connection: { url: redis.url }, prefix: '{dm-jobqueue}' });
+  const jobs = await queue.getJobs(['completed'], 0, -1);
+  await queue.close();
+  await target.stop();
+  const lateness = jobs.map((job) => job.processedOn - (job.timestamp + job.opts.delay)).sort((a, b) => a - b);
+  return {
+    jobs: lateness.length, p50: percentile(lateness, 50), p99: percentile(lateness, 99), max: lateness[lateness.length - 1],
+    early: lateness.filter((ms) => ms < 0).length,
+  };
+}
+
+async function soak(redis, bearer) {
+  const target = await startTarget('service', redis.url);
+  const samples = [];
+  const lua = path.join(os.tmpdir(), 'bench-soak.lua');
+  writeFileSync(lua, readFileSync(path.join(__dirname, 'register.lua'), 'utf8').replace('"delay_seconds":3600', '"delay_seconds":0'));
+  const wrk = spawn('wrk', ['-t2', '-c8', `-d${SOAK_SECONDS}s`, '-s', lua, `${target.url}/api/dm-jobqueue/register`],
+    { env: { ...process.env, BENCH_TOKEN: bearer }, stdio: 'ignore' });
+  const started = Date.now();
+  while (wrk.exitCode === null) {
+    const info = await redis.client.info('memory');
+    samples.push({ second: Math.round((Date.now() - started) / 1000), rss: rssMb(target.child.pid), redisMb: Number(/used_memory:(\d+)/.exec(info)[1]) / 1048576 });
+    await sleep(Math.min(10_000, SOAK_SECONDS * 100));
+  }
+  await target.stop();
+  return samples;
+}
+
+function versions() {
+  const pkg = (name) => require(path.join(ROOT, 'node_modules', name, 'package.json')).version;
+  const redisVersion = /v=([\d.]+)/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1];
+  const wrkVersion = /wrk (\S+)/.exec(spawnSync('wrk', ['--version'], { encoding: 'utf8' }).stdout)?.[1];
+  return { node: process.version, redis: redisVersion, wrk: wrkVersion, '@nestjs/core': pkg('@nestjs/core'), fastify: pkg('fastify'), bullmq: pkg('bullmq'), ioredis: pkg('ioredis') };
+}
+
+const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
+
+async function main() {
+  if (!existsSync(path.join(ROOT, 'dist', 'main.js'))) throw new Error('run `npm run build` first (npm run bench does)');
+  ensureWrk();
+  const redis = await startRedis();
+  const bearer = token();
+  const register = { service: [], reference: [] };
+  const worker = { service: [], reference: [] };
+  try {
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      for (const kind of ['service', 'reference']) {
+        log(`round ${round}: register, ${kind}`);
+        register[kind].push(await benchRegister(redis, kind, bearer));
+      }
+    }
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      for (const kind of ['service', 'reference']) {
+        log(`round ${round}: worker, ${kind}`);
+        worker[kind].push(await benchWorker(redis, kind));
+      }
+    }
+    log('lateness');
+    const lateness = { service: await benchLateness(redis, 'service', bearer), reference: await benchLateness(redis, 'reference', bearer) };
+    const soakSamples = SOAK_SECONDS > 0 ? (log(`soak, ${SOAK_SECONDS} s`), await soak(redis, bearer)) : [];
+
+    const m = (list, key) => median(list.map((r) => r[key]));
+    const figures = {
+      registerRps: { service: m(register.service, 'rps'), reference: m(register.reference, 'rps') },
+      registerP99: { service: m(register.service, 'p99'), reference: m(register.reference, 'p99') },
+      workerJobsPerSecond: { service: m(worker.service, 'jobsPerSecond'), reference: m(worker.reference, 'jobsPerSecond') },
+      startupMs: { service: m(register.service, 'startupMs'), reference: m(register.reference, 'startupMs') },
+      idleRssMb: { service: m(register.service, 'idleRss'), reference: m(register.reference, 'idleRss') },
+      loadedRssMb: { service: m(register.service, 'loadedRss'), reference: m(register.reference, 'loadedRss') },
+      lateness,
+      non2xx: { service: register.service.reduce((s, r) => s + r.non2xx, 0), reference: register.reference.reduce((s, r) => s + r.non2xx, 0) },
+    };
+    const report = render(figures, register, worker, soakSamples);
+    process.stdout.write(report.table);
+    if (!opts['no-write']) writeFileSync(path.join(__dirname, 'RESULTS.md'), report.markdown);
+  } finally {
+    await redis.stop();
+  }
+}
+
+function previousFigures() {
+  const file = path.join(__dirname, 'RESULTS.md');
+  if (!existsSync(file)) return undefined;
+  const match = /<!-- figures (.*) -->/.exec(readFileSync(file, 'utf8'));
+  return match ? JSON.parse(match[1]) : undefined;
+}
+
+function render(f, register, worker, soakSamples) {
+  const ratio = (a, b) => fmt(a / b, 2);
+  const rows = [
+    ['register throughput (requests/s)', fmt(f.registerRps.service), fmt(f.registerRps.reference), ratio(f.registerRps.service, f.registerRps.reference), '≥ 0.80'],
+    ['register p99 latency (ms)', fmt(f.registerP99.service, 2), fmt(f.registerP99.reference, 2), ratio(f.registerP99.service, f.registerP99.reference), '≤ 1.50'],
+    [`worker throughput (jobs/s, ${fmt(WORKER_JOBS)} immediate jobs)`, fmt(f.workerJobsPerSecond.service), fmt(f.workerJobsPerSecond.reference), ratio(f.workerJobsPerSecond.service, f.workerJobsPerSecond.reference), '≥ 0.95'],
+    ['start-up to ready (ms)', fmt(f.startupMs.service), fmt(f.startupMs.reference), ratio(f.startupMs.service, f.startupMs.reference), ''],
+    ['RSS idle (MiB)', fmt(f.idleRssMb.service, 1), fmt(f.idleRssMb.reference, 1), ratio(f.idleRssMb.service, f.idleRssMb.reference), ''],
+    [`RSS under load (MiB)`, fmt(f.loadedRssMb.service, 1), fmt(f.loadedRssMb.reference, 1), ratio(f.loadedRssMb.service, f.loadedRssMb.reference), ''],
+  ];
+  const late = (l) => `p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms, max ${fmt(l.max)} ms, early ${l.early} (of ${l.jobs})`;
+  const table = [
+    '| measure | service | reference | ratio | target |',
+    '| --- | ---: | ---: | ---: | --- |',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    `| lateness, ${fmt(LATENESS_JOBS)} jobs due together | ${late(f.lateness.service)} | ${late(f.lateness.reference)} | | p99 ≤ 50 ms, none early |`,
+  ].join('\n') + '\n';
+  const before = previousFigures();
+  const change = (label, now, then, digits = 0) => (then === undefined ? null : `- ${label}: ${fmt(then, digits)} → ${fmt(now, digits)}`);
+  const changes = before
+    ? [
+        change('service register throughput (requests/s)', f.registerRps.service, before.registerRps?.service),
+        change('service register p99 (ms)', f.registerP99.service, before.registerP99?.service, 2),
+        change('service worker throughput (jobs/s)', f.workerJobsPerSecond.service, before.workerJobsPerSecond?.service),
+        change('service lateness p99 (ms)', f.lateness.service.p99, before.lateness?.service?.p99),
+        change('service RSS under load (MiB)', f.loadedRssMb.service, before.loadedRssMb?.service, 1),
+      ].filter(Boolean)
+    : ['- first recorded result'];
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const runs = (list, key, digits = 0) => list.map((r) => fmt(r[key], digits)).join(', ');
+  const soakTable = soakSamples.length
+    ? ['', `### Soak: ${SOAK_SECONDS} s of registering immediate jobs (8 connections)`, '', '| second | service RSS (MiB) | Redis used memory (MiB) |', '| ---: | ---: | ---: |',
+        ...soakSamples.map((s) => `| ${s.second} | ${fmt(s.rss, 1)} | ${fmt(s.redisMb, 1)} |`)].join('\n')
+    : '';
+  const v = versions();
+  const markdown = `# Benchmark results
+
+Produced by \`npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}.
+The service (\`node dist/main.js\`) and the bare reference (\`bench/reference/\`: \`node:http\`, the same HS256 check,
+validation, defaults and BullMQ \`add\`; a bare BullMQ worker) ran in turn, A B A B, against one private
+\`redis-server\`, under \`wrk -t2 -c${CONNECTIONS} -d${DURATION}s\` posting a job with a one-hour delay. Figures are
+medians of ${ROUNDS} rounds; ratios are service / reference.
+
+- Machine: ${os.cpus().length} × ${cpu}, ${fmt(os.totalmem() / 2 ** 30, 0)} GiB, ${os.type()} ${os.release()}
+- Versions: ${Object.entries(v).map(([k, val]) => `${k} ${val}`).join(', ')}
+
+${table}
+Every round: register requests/s service ${runs(register.service, 'rps')}, reference ${runs(register.reference, 'rps')};
+p99 ms service ${runs(register.service, 'p99', 2)}, reference ${runs(register.reference, 'p99', 2)};
+worker jobs/s service ${runs(worker.service, 'jobsPerSecond')}, reference ${runs(worker.reference, 'jobsPerSecond')}.
+Responses other than 2xx during the register runs: service ${f.non2xx.service}, reference ${f.non2xx.reference}.
+${soakTable}
+
+## What changed since the last result
+
+${changes.join('\n')}
+
+<!-- figures ${JSON.stringify(f)} -->
+`;
+  return { table, markdown };
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench: ${error.stack ?? error}\n`);
+  process.exit(1);
+});
