@@ -24,6 +24,7 @@ const { values: opts } = parseArgs({
     'lateness-jobs': { type: 'string', default: '1000' },
     soak: { type: 'string', default: '0' },
     'no-write': { type: 'boolean', default: false },
+    note: { type: 'string', multiple: true, default: [] },
   },
 });
 const DURATION = Number(opts.duration);
@@ -343,6 +344,7 @@ function render(f, register, worker, soakSamples) {
         change('service RSS under load (MiB)', f.loadedRssMb.service, before.loadedRssMb?.service, 1),
       ].filter(Boolean)
     : ['- first recorded result'];
+  changes.push(...opts.note.map((line) => `- ${line}`));
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   const runs = (list, key, digits = 0) => list.map((r) => fmt(r[key], digits)).join(', ');
   const soakTable = soakSamples.length

@@ -1,5 +1,5 @@
 import { ArgumentMetadata, BadRequestException, Injectable, Type, ValidationPipe } from '@nestjs/common';
-import { getMetadataStorage } from 'class-validator';
+import { getMetadataStorage, validateSync, ValidationError, ValidatorOptions } from 'class-validator';
 
 /** Properties a DTO class declares through class-validator decorators. */
 function declaredProperties(metatype: Type): ReadonlySet<string> {
@@ -7,40 +7,50 @@ function declaredProperties(metatype: Type): ReadonlySet<string> {
   return new Set(metadata.map((entry) => entry.propertyName));
 }
 
+/** class-validator's messages, one per invalid property (validation stops at the first failed rule). */
+function messages(errors: ValidationError[]): string[] {
+  return errors.flatMap((error) => Object.values(error.constraints ?? {}));
+}
+
+const VALIDATOR_OPTIONS: ValidatorOptions = {
+  forbidUnknownValues: true,
+  stopAtFirstError: true,
+  validationError: { target: false, value: false },
+};
+
 /**
  * class-validator over request bodies, strict: no type coercion ("5" is not an integer), unknown
  * properties refused (so no BullMQ option such as jobId can be smuggled in), and a body that is not a
  * JSON object is a 400 rather than something the validator half-understands. An absent body is `{}`.
+ *
+ * A JSON body is already plain data, so the DTO instance is made by copying its checked keys rather than
+ * through class-transformer (which also drops keys named like Object.prototype methods before
+ * forbidNonWhitelisted can see them). Other arguments get Nest's ValidationPipe as usual.
  */
 @Injectable()
 export class BodyValidationPipe extends ValidationPipe {
   private readonly known = new WeakMap<Type, ReadonlySet<string>>();
 
   constructor() {
-    super({
-      whitelist: true,
-      forbidNonWhitelisted: true,
-      forbidUnknownValues: true,
-      stopAtFirstError: true,
-      transform: true,
-      transformOptions: { enableImplicitConversion: false },
-      validationError: { target: false, value: false },
-    });
+    super({ ...VALIDATOR_OPTIONS, whitelist: true, forbidNonWhitelisted: true, transform: true, transformOptions: { enableImplicitConversion: false } });
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    if (metadata.type === 'body' && metadata.metatype && this.toValidate(metadata)) {
-      if (value === undefined) value = {};
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        throw new BadRequestException('Request body must be a JSON object');
-      }
-      this.refuseUnknownKeys(value as object, metadata.metatype);
+    if (metadata.type !== 'body' || !metadata.metatype || !this.toValidate(metadata)) {
+      return super.transform(value, metadata);
     }
-    return super.transform(value, metadata);
+    if (value === undefined) value = {};
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new BadRequestException('Request body must be a JSON object');
+    }
+    const metatype = metadata.metatype as Type;
+    this.refuseUnknownKeys(value, metatype);
+    const dto = Object.assign(new metatype(), value) as object;
+    const errors = validateSync(dto, VALIDATOR_OPTIONS);
+    if (errors.length > 0) throw new BadRequestException(messages(errors));
+    return dto;
   }
 
-  // class-transformer silently drops keys named like Object.prototype methods ("toString", "valueOf")
-  // before forbidNonWhitelisted can see them; check the plain keys first so they get a 400 too.
   private refuseUnknownKeys(body: object, metatype: Type): void {
     let known = this.known.get(metatype);
     if (!known) this.known.set(metatype, (known = declaredProperties(metatype)));
