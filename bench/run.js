@@ -352,9 +352,10 @@ function render(f, register, worker, soakSamples) {
         ...soakSamples.map((s) => `| ${s.second} | ${fmt(s.rss, 1)} | ${fmt(s.redisMb, 1)} |`)].join('\n')
     : '';
   const v = versions();
+  const shownArgs = process.argv.slice(2).filter((arg, i, all) => arg !== '--note' && all[i - 1] !== '--note' && !arg.startsWith('--note='));
   const markdown = `# Benchmark results
 
-Produced by \`npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}.
+Produced by \`npm run bench${shownArgs.length ? ` -- ${shownArgs.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}.
 The service (\`node dist/main.js\`) and the bare reference (\`bench/reference/\`: \`node:http\`, the same HS256 check,
 validation, defaults and BullMQ \`add\`; a bare BullMQ worker) ran in turn, A B A B, against one private
 \`redis-server\`, under \`wrk -t2 -c${CONNECTIONS} -d${DURATION}s\` posting a job with a one-hour delay. Figures are
