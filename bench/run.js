@@ -181,6 +181,15 @@ async function benchRegister(redis, kind, bearer) {
   return { ...result, startupMs: target.startupMs, idleRss: idle, loadedRss: loaded };
 }
 
+function startReferenceWorker(redisUrl) {
+  const child = spawn(process.execPath, [path.join(__dirname, 'reference', 'worker.js')], {
+    env: { PATH: process.env.PATH, TZ: 'UTC', REDIS_URL: redisUrl }, stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const lines = { count: 0, first: 0, last: 0, text: '' };
+  child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
+  return { child, lines, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
+}
+
 async function benchWorker(redis, kind) {
   await redis.client.flushall();
   await fillQueue(redis.url, WORKER_JOBS);
@@ -189,12 +198,7 @@ async function benchWorker(redis, kind) {
   if (kind === 'service') {
     target = await startTarget('service', redis.url);
   } else {
-    const child = spawn(process.execPath, [path.join(__dirname, 'reference', 'worker.js')], {
-      env: { PATH: process.env.PATH, TZ: 'UTC', REDIS_URL: redis.url }, stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    const lines = { count: 0, first: 0, last: 0, text: '' };
-    child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
-    target = { child, lines, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
+    target = startReferenceWorker(redis.url);
   }
   while (target.lines.count < WORKER_JOBS) {
     if (performance.now() - started > 120_000) throw new Error(`${kind} worker drained only ${target.lines.count} jobs`);
@@ -218,12 +222,7 @@ async function benchLateness(redis, kind, bearer) {
         fetch(`${target.url}/api/dm-jobqueue/register`, { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body })));
     }
   } else {
-    const child = spawn(process.execPath, [path.join(__dirname, 'reference', 'worker.js')], {
-      env: { PATH: process.env.PATH, TZ: 'UTC', REDIS_URL: redis.url }, stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    const lines = { count: 0, first: 0, last: 0, text: '' };
-    child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
-    target = { child, lines, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
+    target = startReferenceWorker(redis.url);
     await sleep(500);
     await fillQueue(redis.url, LATENESS_JOBS, 2_000);
   }

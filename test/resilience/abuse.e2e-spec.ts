@@ -3,7 +3,8 @@
 import { freePort } from '../support/free-port';
 import { RedisServer } from '../support/redis-server';
 import { ServerProcess } from '../support/server-process';
-import { bearer, TEST_ISSUER, TEST_SECRET, token } from '../support/tokens';
+import { testEnv } from '../support/app';
+import { bearer, token } from '../support/tokens';
 
 jest.setTimeout(60_000);
 
@@ -13,14 +14,7 @@ const TOO_MANY = { statusCode: 429, message: 'Too many requests', error: 'Too Ma
 // A stack frame as Node prints it ("    at fn (file.js:1:2)"), and anything that names Redis's address.
 const LEAKS = /\n\s+at |redis:\/\/|rediss:\/\/|\.js:\d+:\d+/;
 
-const env = (redisUrl: string, extra: Record<string, string> = {}): Record<string, string> => ({
-  APP_ENV: 'test',
-  JWT_SECRET: TEST_SECRET,
-  JWT_ISSUER: TEST_ISSUER,
-  REDIS_URL: redisUrl,
-  SHUTDOWN_TIMEOUT_MS: '3000',
-  ...extra,
-});
+const env = testEnv;
 
 /** A token of its own for each client, so no two tests share a rate-limit count. */
 const client = (name: string): { authorization: string } => bearer(token({ subject: name }));
