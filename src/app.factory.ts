@@ -1,19 +1,26 @@
 // Builds the configured Nest application; used by main.ts and by the end-to-end tests alike.
-import { BadRequestException, LogLevel } from '@nestjs/common';
+import { BadRequestException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
 import helmet from 'helmet';
+import { Logger as PinoNestLogger } from 'nestjs-pino';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import sjson from 'secure-json-parse';
 import { AppModule } from './app.module';
 import { Env, validateEnv } from './config/env.validation';
 import { ReadinessState } from './health/readiness.state';
+import { logResponses } from './logging/access-log';
+import { ROOT_LOGGER } from './logging/logging.module';
+import { echoRequestId, requestIdFor } from './logging/request-id';
+import { HttpMetrics, observeHttpRequests } from './metrics/http.metrics';
 import { corsOptions } from './security/cors';
 
 export interface CreateAppOptions {
-  logger?: LogLevel[] | false;
+  /** false: no log at all, application or access (the in-process tests). Otherwise pino at LOG_LEVEL. */
+  logger?: false;
 }
 
 /**
@@ -75,18 +82,29 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     // While closing, answer new requests on kept-alive sockets with 503 and close idle sockets.
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // request.id: the caller's X-Request-Id when sane, else a UUID; echoed back, logged as reqId.
+    genReqId: requestIdFor,
   });
+  const silent = options.logger === false;
   const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, {
     bodyParser: false,
     abortOnError: false,
-    logger: options.logger ?? ['log', 'warn', 'error'],
+    // Start-up lines wait in a buffer until pino takes over below, so every line is JSON.
+    ...(silent ? { logger: false } : { bufferLogs: true }),
   });
+  const logger = app.get<Logger>(ROOT_LOGGER);
+  if (silent) logger.level = 'silent';
+  else app.useLogger(app.get(PinoNestLogger));
   const fastify = app.getHttpAdapter().getInstance();
+  const config = app.get(ConfigService<Env, true>);
   registerJsonParser(fastify);
   closeConnectionsWhileDraining(fastify, app.get(ReadinessState));
   addSecurityHeaders(fastify);
+  echoRequestId(fastify);
+  logResponses(fastify, logger);
+  if (config.get('METRICS_ENABLED', { infer: true })) observeHttpRequests(fastify, app.get(HttpMetrics));
   // CORS stays off (no Access-Control-* header on any response) unless CORS_ORIGINS lists origins.
-  const origins = app.get(ConfigService<Env, true>).get('CORS_ORIGINS', { infer: true });
+  const origins = config.get('CORS_ORIGINS', { infer: true });
   if (origins.length > 0) app.enableCors(corsOptions(origins));
   return app;
 }

@@ -8,12 +8,16 @@ import { BodyValidationPipe } from './common/body-validation.pipe';
 import { validateEnv } from './config/env.validation';
 import { HealthModule } from './health/health.module';
 import { JobQueueModule } from './job-queue/job-queue.module';
+import { LoggingModule } from './logging/logging.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { RedisModule } from './redis/redis.module';
 import { RateLimitGuard, rateLimitOptions } from './security/rate-limit.guard';
 
 @Module({
   imports: [
     ConfigModule.forRoot({ isGlobal: true, cache: true, validate: validateEnv }),
+    LoggingModule,
+    MetricsModule,
     ThrottlerModule.forRootAsync({ inject: [ConfigService], useFactory: rateLimitOptions }),
     RedisModule,
     AuthModule,

@@ -32,7 +32,26 @@ describe('validateEnv', () => {
       QUEUE_PREFIX: '{dm-jobqueue}',
       RATE_LIMIT_PER_MINUTE: 600,
       CORS_ORIGINS: [],
+      LOG_LEVEL: 'info',
+      METRICS_ENABLED: true,
     });
+  });
+
+  it.each(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])('should accept LOG_LEVEL=%s', (level) => {
+    expect(validateEnv({ LOG_LEVEL: level }).LOG_LEVEL).toBe(level);
+  });
+
+  it.each([
+    ['true', true],
+    ['TRUE', true],
+    ['1', true],
+    ['yes', true],
+    ['false', false],
+    [' False ', false],
+    ['0', false],
+    ['off', false],
+  ])('should read METRICS_ENABLED=%j as %s', (value, expected) => {
+    expect(validateEnv({ METRICS_ENABLED: value }).METRICS_ENABLED).toBe(expected);
   });
 
   it('should parse integer strings into numbers', () => {
@@ -115,6 +134,11 @@ describe('validateEnv', () => {
     [{ QUEUE_PREFIX: 'dm-jobqueue' }, 'Invalid configuration: QUEUE_PREFIX must be a hash tag such as {dm-jobqueue}'],
     [{ RATE_LIMIT_PER_MINUTE: '-1' }, 'Invalid configuration: RATE_LIMIT_PER_MINUTE must not be less than 0'],
     [{ RATE_LIMIT_PER_MINUTE: '10/s' }, 'Invalid configuration: RATE_LIMIT_PER_MINUTE must be an integer number'],
+    [
+      { LOG_LEVEL: 'verbose' },
+      'Invalid configuration: LOG_LEVEL must be one of the following values: fatal, error, warn, info, debug, trace, silent',
+    ],
+    [{ METRICS_ENABLED: 'maybe' }, 'Invalid configuration: METRICS_ENABLED must be true or false'],
     [
       { CORS_ORIGINS: 'https://a.example,https://b.example/app' },
       'Invalid configuration: CORS_ORIGINS must be a comma list of origins such as https://app.example (http or https, no path, no trailing slash): "https://b.example/app" is not one',

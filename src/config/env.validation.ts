@@ -19,6 +19,10 @@ import { isHttpOrigin, splitList } from '../security/cors';
 export const APP_ENVS = ['develop', 'test', 'staging', 'production'] as const;
 export type AppEnv = (typeof APP_ENVS)[number];
 
+/** pino's levels, most severe first; `silent` logs nothing. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 /** Used only when APP_ENV is develop or test; refused everywhere else. */
 export const DEVELOPMENT_JWT_SECRET = 'dm-jobqueue-development-secret-do-not-use-in-production';
 
@@ -33,6 +37,30 @@ const toInt = ({ value }: { value: unknown }): unknown =>
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER): PropertyDecorator => {
   const decorators = [Transform(toInt), IsOptional(), IsInt(), Min(min), Max(max)];
+  return (target, key) => decorators.forEach((decorate) => decorate(target, key));
+};
+
+// A switch: true/false (also 1/0, yes/no, on/off, any case); anything else is refused, not read as false.
+const TRUE = ['true', '1', 'yes', 'on'];
+const FALSE = ['false', '0', 'no', 'off'];
+const toBool = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  const word = value.trim().toLowerCase();
+  return TRUE.includes(word) ? true : FALSE.includes(word) ? false : value;
+};
+
+const bool = (): PropertyDecorator => {
+  const decorators = [
+    Transform(toBool),
+    IsOptional(),
+    ValidateBy({
+      name: 'isSwitch',
+      validator: {
+        validate: (value: unknown) => typeof value === 'boolean',
+        defaultMessage: (args) => `${args?.property} must be true or false`,
+      },
+    }),
+  ];
   return (target, key) => decorators.forEach((decorate) => decorate(target, key));
 };
 
@@ -139,6 +167,15 @@ export class EnvironmentVariables {
   /** Browser origins allowed by CORS; empty (the default) turns CORS off. */
   @originList()
   CORS_ORIGINS: string[] = [];
+
+  /** Least severe level written (application and access logs); the job line of SPEC 5.3 is not a log. */
+  @IsOptional()
+  @IsIn(LOG_LEVELS)
+  LOG_LEVEL: LogLevel = 'info';
+
+  /** GET /metrics (Prometheus) and the HTTP duration histogram; false answers /metrics with 404. */
+  @bool()
+  METRICS_ENABLED = true;
 }
 
 export type Env = EnvironmentVariables & { JWT_SECRET: string };

@@ -5,6 +5,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import Redis from 'ioredis';
 import type { Env } from '../config/env.validation';
 import { REDIS_PRODUCER } from '../redis/redis.constants';
+import { IdempotencyService } from './idempotency.service';
 import { JobQueueController } from './job-queue.controller';
 import { QUEUE_NAME } from './job-queue.constants';
 import { JobQueueService } from './job-queue.service';
@@ -25,7 +26,7 @@ import { WorkerHealthIndicator } from './worker.health';
     }),
   ],
   controllers: [JobQueueController],
-  providers: [JobQueueService, JobProcessor, WorkerHealthIndicator],
+  providers: [JobQueueService, IdempotencyService, JobProcessor, WorkerHealthIndicator],
   exports: [WorkerHealthIndicator],
 })
 export class JobQueueModule {}

@@ -1,16 +1,20 @@
-// The producer: stores a job in Redis, or says clearly that it could not (and then leaves nothing behind).
+// The producer: stores a job in Redis, or says clearly that it could not (and then leaves nothing behind);
+// reads a job back and cancels one that has not started.
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { JobsOptions, Queue } from 'bullmq';
+import { Job, JobsOptions, Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { withHeaders } from '../common/http-exception.filter';
 import { LogThrottle } from '../common/log-throttle';
 import { withTimeout } from '../common/timeout';
 import type { Env } from '../config/env.validation';
+import { JobMetrics } from '../metrics/job.metrics';
 import { REDIS_PRODUCER } from '../redis/redis.constants';
 import { JOB_NAME, JobData, QUEUE_NAME } from './job-queue.constants';
+import { JobView, publicJobState, toJobView } from './job-view';
+import { defineLuaScript, LuaScript } from './lua-script';
 
 /** Seconds a client is told to wait before retrying while the queue is unavailable. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -22,6 +26,40 @@ export interface RegisteredJob {
   max_retry: number;
   run_at: string;
 }
+
+/** What DELETE did: the job is gone for good, or why it was left alone. */
+export type CancelOutcome = 'cancelled' | 'not-found' | 'running' | 'finished';
+
+/**
+ * How long the hash of a cancelled job outlives its cancellation should BullMQ's own removal (which
+ * follows at once) not reach Redis; nothing can run it meanwhile, it is in no list.
+ */
+const CANCELLED_JOB_TTL_MS = 60_000;
+
+/**
+ * Cancels a job in one atomic step, so that no worker can take it between the check and the removal: a
+ * locked job (a worker runs it) is refused; otherwise taking it out of the delayed, prioritized, wait or
+ * paused list is the cancellation, after which no worker can ever reach it. BullMQ's own removal deletes
+ * what is left (job.remove() alone would also delete a job that finished between a state check and the
+ * removal, and answer success for it).
+ *
+ * KEYS: job hash, its lock, delayed, prioritized, wait, paused, completed, failed, active.
+ * ARGV: job id, CANCELLED_JOB_TTL_MS.
+ */
+const CANCEL_JOB_LUA = `
+local jobId = ARGV[1]
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'not-found' end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'running' end
+if redis.call('ZREM', KEYS[3], jobId) == 1 or redis.call('ZREM', KEYS[4], jobId) == 1
+  or redis.call('LREM', KEYS[5], 1, jobId) == 1 or redis.call('LREM', KEYS[6], 1, jobId) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 'cancelled'
+end
+if redis.call('ZSCORE', KEYS[7], jobId) or redis.call('ZSCORE', KEYS[8], jobId) then return 'finished' end
+-- Active without a lock: its worker died and stalled-job recovery will run it again.
+if redis.call('LPOS', KEYS[9], jobId) then return 'running' end
+return 'not-found'
+`;
 
 export function queueUnavailable(): ServiceUnavailableException {
   return withHeaders(new ServiceUnavailableException('Job queue is unavailable'), {
@@ -38,11 +76,13 @@ export class JobQueueService {
   private readonly backoffMs: number;
   /** Jobs answered 503 whose add may still reach Redis; removed as soon as Redis answers again. */
   private readonly orphans = new Set<string>();
+  private readonly cancelScript: LuaScript<CancelOutcome>;
 
   constructor(
     @InjectQueue(QUEUE_NAME) private readonly queue: Queue<JobData>,
     @Inject(REDIS_PRODUCER) private readonly redis: Redis,
     config: ConfigService<Env, true>,
+    private readonly metrics: JobMetrics,
   ) {
     this.timeoutMs = config.get('REDIS_TIMEOUT_MS');
     this.backoffMs = config.get('JOB_BACKOFF_MS');
@@ -50,17 +90,17 @@ export class JobQueueService {
       removeOnComplete: { age: config.get('JOB_KEEP_COMPLETED_SECONDS'), count: config.get('JOB_KEEP_COMPLETED_COUNT') },
       removeOnFail: { age: config.get('JOB_KEEP_FAILED_SECONDS'), count: config.get('JOB_KEEP_FAILED_COUNT') },
     };
+    this.cancelScript = defineLuaScript(this.redis, 'dmJobQueueCancel', 9, CANCEL_JOB_LUA);
     this.redis.on('ready', () => void this.removeOrphans());
     // An EventEmitter 'error' without a listener would crash the process during a Redis outage.
     this.queue.on('error', (error) => this.errors.error(`Queue error: ${error.message}`));
   }
 
   /** Stores the job; throws 503 (Retry-After) when Redis cannot take it within REDIS_TIMEOUT_MS. */
-  async register(data: JobData): Promise<RegisteredJob> {
+  async register(data: JobData, jobId: string = randomUUID()): Promise<RegisteredJob> {
     // A disconnected producer fails at once rather than waiting for a timeout.
     if (this.redis.status !== 'ready') throw queueUnavailable();
 
-    const jobId = randomUUID();
     const delay = data.delay_seconds * 1_000;
     const adding = this.queue.add(JOB_NAME, data, {
       jobId,
@@ -71,6 +111,7 @@ export class JobQueueService {
     });
     try {
       const job = await withTimeout(adding, this.timeoutMs, 'storing the job');
+      this.metrics.registered();
       return {
         job_id: jobId,
         status: 'registered',
@@ -89,6 +130,68 @@ export class JobQueueService {
       this.errors.error(`Could not store job: ${(error as Error).message}`);
       throw queueUnavailable();
     }
+  }
+
+  /** The job as GET shows it, or undefined when there is no such job; 503 when Redis cannot answer in time. */
+  async find(jobId: string): Promise<JobView | undefined> {
+    if (this.redis.status !== 'ready') throw queueUnavailable();
+    let job: Job<JobData> | undefined;
+    let state: string;
+    try {
+      // Both go out in the same write (auto-pipelining) and are answered one right after the other.
+      [job, state] = await withTimeout(
+        Promise.all([this.queue.getJob(jobId), this.queue.getJobState(jobId)]),
+        this.timeoutMs,
+        'reading the job',
+      );
+    } catch (error) {
+      this.errors.error(`Could not read job: ${(error as Error).message}`);
+      throw queueUnavailable();
+    }
+    const publicState = publicJobState(state);
+    return job && publicState ? toJobView(job, publicState) : undefined;
+  }
+
+  /**
+   * Cancels a job that has not started (delayed, waiting, or waiting for a retry). 503 when Redis cannot
+   * answer in time: the job may or may not have been cancelled then, and asking again tells (404 or 204).
+   */
+  async cancel(jobId: string): Promise<CancelOutcome> {
+    if (this.redis.status !== 'ready') throw queueUnavailable();
+    const jobKey = this.queue.toKey(jobId);
+    const { keys } = this.queue;
+    const cancelling = this.cancelScript(
+      [jobKey, `${jobKey}:lock`, keys.delayed, keys.prioritized, keys.wait, keys.paused, keys.completed, keys.failed, keys.active],
+      [jobId, CANCELLED_JOB_TTL_MS],
+    );
+    let outcome: CancelOutcome;
+    try {
+      outcome = await withTimeout(cancelling, this.timeoutMs, 'cancelling the job');
+    } catch (error) {
+      // Should the script still run (Redis was frozen), what it detached is tidied up as well.
+      cancelling.then(
+        (late) => late === 'cancelled' && this.discard(jobId),
+        () => undefined,
+      );
+      this.errors.error(`Could not cancel job: ${(error as Error).message}`);
+      throw queueUnavailable();
+    }
+    if (outcome === 'cancelled') {
+      // The job can no longer run; this only tidies up (hash, logs, the "removed" event), so a failure
+      // here changes nothing for the client: the hash expires anyway, and 'ready' retries the removal.
+      try {
+        await withTimeout(this.queue.remove(jobId), this.timeoutMs, 'removing the cancelled job');
+      } catch {
+        this.orphans.add(jobId);
+      }
+    }
+    return outcome;
+  }
+
+  /** Makes sure a stored job never runs after all (its request was answered 503): removed now or once Redis is back. */
+  discard(jobId: string): void {
+    this.orphans.add(jobId);
+    void this.removeOrphans();
   }
 
   private async removeOrphans(): Promise<void> {

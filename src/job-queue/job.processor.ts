@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { LogThrottle } from '../common/log-throttle';
 import { TimeoutError, withTimeout } from '../common/timeout';
 import type { Env } from '../config/env.validation';
+import { JobMetrics } from '../metrics/job.metrics';
 import { REDIS_WORKER } from '../redis/redis.constants';
 import { formatJobLine } from './job-line';
 import { JobData, QUEUE_NAME } from './job-queue.constants';
@@ -26,6 +27,7 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
   constructor(
     @Inject(REDIS_WORKER) private readonly connection: Redis,
     private readonly config: ConfigService<Env, true>,
+    private readonly metrics: JobMetrics,
   ) {
     super();
   }
@@ -51,9 +53,11 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
       stalledInterval: this.config.get('WORKER_STALLED_INTERVAL_MS'),
     });
     this.bullWorker.on('error', (error) => this.errors.error(`Worker error: ${error.message}`));
-    this.bullWorker.on('failed', (job, error) =>
-      this.logger.warn(`Job ${job?.id} failed (attempt ${job?.attemptsMade}): ${error.message}`),
-    );
+    this.bullWorker.on('completed', () => this.metrics.completed());
+    this.bullWorker.on('failed', (job, error) => {
+      this.metrics.failedAttempt(job, error);
+      this.logger.warn(`Job ${job?.id} failed (attempt ${job?.attemptsMade}): ${error.message}`);
+    });
   }
 
   /**

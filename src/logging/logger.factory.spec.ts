@@ -1,0 +1,65 @@
+import { Writable } from 'node:stream';
+import { createRootLogger } from './logger.factory';
+
+/** A destination that keeps every line pino writes. */
+function memory(): { stream: Writable; lines: () => Record<string, unknown>[]; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text += chunk.toString('utf8');
+      done();
+    },
+  });
+  return { stream, text: () => text, lines: () => text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line)) };
+}
+
+const BEARER = 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
+
+describe('createRootLogger', () => {
+  it('should write one JSON line with a level label, an ISO time and the message', () => {
+    const out = memory();
+    createRootLogger('info', out.stream).info({ context: 'Bootstrap' }, 'Listening on http://127.0.0.1:8080');
+
+    const [line] = out.lines();
+    expect(line).toMatchObject({ level: 'info', context: 'Bootstrap', msg: 'Listening on http://127.0.0.1:8080' });
+    expect(line.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+  });
+
+  it('should write nothing below its level', () => {
+    const out = memory();
+    const logger = createRootLogger('warn', out.stream);
+    logger.info('hidden');
+    logger.debug('hidden');
+    logger.warn('shown');
+
+    expect(out.lines().map((line) => line.msg)).toEqual(['shown']);
+  });
+
+  it('should never write an Authorization header, a cookie, or a token, password or secret field', () => {
+    const out = memory();
+    const logger = createRootLogger('trace', out.stream);
+
+    logger.info({ req: { method: 'POST', headers: { authorization: BEARER, cookie: 'session=s3cr3t-cookie' } } }, 'request');
+    logger.info({ headers: { authorization: BEARER, cookie: 'session=s3cr3t-cookie' } }, 'headers');
+    logger.info({ authorization: BEARER, token: 'tok-123', password: 'pw-123', secret: 'sec-123' }, 'top level');
+    logger.info({ body: { token: 'tok-456', password: 'pw-456', secret: 'sec-456' } }, 'one level down');
+    logger.child({ token: 'tok-789' }).info('bound');
+
+    for (const leaked of ['eyJhbGciOiJIUzI1NiJ9', 's3cr3t-cookie', 'tok-', 'pw-', 'sec-']) expect(out.text()).not.toContain(leaked);
+    const [request, headers, top, nested, bound] = out.lines();
+    expect(request.req).toEqual({ method: 'POST', headers: { authorization: '[Redacted]', cookie: '[Redacted]' } });
+    expect(headers.headers).toEqual({ authorization: '[Redacted]', cookie: '[Redacted]' });
+    expect(top).toMatchObject({ authorization: '[Redacted]', token: '[Redacted]', password: '[Redacted]', secret: '[Redacted]' });
+    expect(nested.body).toEqual({ token: '[Redacted]', password: '[Redacted]', secret: '[Redacted]' });
+    expect(bound.token).toBe('[Redacted]');
+  });
+
+  it('should be silenced by level silent', () => {
+    const out = memory();
+    const logger = createRootLogger('info', out.stream);
+    logger.level = 'silent';
+    logger.fatal('nothing');
+
+    expect(out.text()).toBe('');
+  });
+});
