@@ -7,6 +7,7 @@ import { HttpExceptionFilter } from './common/http-exception.filter';
 import { BodyValidationPipe } from './common/body-validation.pipe';
 import { validateEnv } from './config/env.validation';
 import { HealthModule } from './health/health.module';
+import { jobApiForRole, jobWorkerForRole } from './job-queue/app-role';
 import { JobQueueModule } from './job-queue/job-queue.module';
 import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -22,6 +23,8 @@ import { RateLimitGuard, rateLimitOptions } from './security/rate-limit.guard';
     RedisModule,
     AuthModule,
     JobQueueModule,
+    jobApiForRole(),
+    jobWorkerForRole(),
     HealthModule,
   ],
   providers: [

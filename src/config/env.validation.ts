@@ -18,6 +18,9 @@ import { isHttpOrigin, splitList } from '../security/cors';
 
 export const APP_ENVS = ['develop', 'test', 'staging', 'production'] as const;
 export type AppEnv = (typeof APP_ENVS)[number];
+/** all: API and worker in one process; api: takes requests, runs no job; worker: runs jobs, serves health. */
+export const APP_ROLES = ['all', 'api', 'worker'] as const;
+export type AppRole = (typeof APP_ROLES)[number];
 
 /** pino's levels, most severe first; `silent` logs nothing. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -88,6 +91,10 @@ export class EnvironmentVariables {
   @IsIn(APP_ENVS)
   APP_ENV: AppEnv = 'develop';
 
+  @IsOptional()
+  @IsIn(APP_ROLES)
+  APP_ROLE: AppRole = 'all';
+
   @int(0, 65535)
   PORT = 8080;
 
@@ -98,6 +105,11 @@ export class EnvironmentVariables {
   @IsOptional()
   @Matches(/^rediss?:\/\/[^\s]+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL = 'redis://127.0.0.1:6379';
+
+  /** "host:port,host:port": a Redis Cluster; REDIS_URL then only gives the password and TLS. */
+  @IsOptional()
+  @Matches(/^[^\s,]+:\d{1,5}(,[^\s,]+:\d{1,5})*$/, { message: 'REDIS_CLUSTER_NODES must be a comma list of host:port' })
+  REDIS_CLUSTER_NODES?: string;
 
   @IsOptional()
   @IsString()

@@ -1,5 +1,6 @@
-import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
-import { HealthCheck, HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
+import { Controller, Get, OnModuleInit, ServiceUnavailableException } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorFunction } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/auth.decorators';
 import { WorkerHealthIndicator } from '../job-queue/worker.health';
@@ -10,13 +11,26 @@ import { ReadinessState } from './readiness.state';
 @Public()
 @SkipThrottle()
 @Controller('health')
-export class HealthController {
+export class HealthController implements OnModuleInit {
+  private readonly checks: HealthIndicatorFunction[] = [() => this.redis.isHealthy('redis')];
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly redis: RedisHealthIndicator,
-    private readonly worker: WorkerHealthIndicator,
     private readonly readiness: ReadinessState,
+    private readonly moduleRef: ModuleRef,
   ) {}
+
+  /** The worker is checked where this process runs one (APP_ROLE all or worker), not in an API-only process. */
+  onModuleInit(): void {
+    let worker: WorkerHealthIndicator;
+    try {
+      worker = this.moduleRef.get(WorkerHealthIndicator, { strict: false });
+    } catch {
+      return; // no worker module loaded
+    }
+    this.checks.push(() => worker.isHealthy('worker'));
+  }
 
   /** Liveness: the process answers. Touches no dependency, so a Redis outage never gets it restarted. */
   @Get('live')
@@ -25,7 +39,7 @@ export class HealthController {
     return this.health.check([]);
   }
 
-  /** Readiness: Redis answers PING in time and the worker runs; 503 naming the failing check otherwise. */
+  /** Readiness: Redis answers PING in time and the worker (if any) runs; 503 naming the failing check otherwise. */
   @Get(['ready', ''])
   @HealthCheck()
   ready(): Promise<HealthCheckResult> {
@@ -37,6 +51,6 @@ export class HealthController {
         details: {},
       });
     }
-    return this.health.check([() => this.redis.isHealthy('redis'), () => this.worker.isHealthy('worker')]);
+    return this.health.check(this.checks);
   }
 }

@@ -1,12 +1,11 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { JobQueueModule } from '../job-queue/job-queue.module';
 import { HealthController } from './health.controller';
 import { ReadinessState } from './readiness.state';
 
 @Module({
   // Our Redis logger already reports outages once; terminus would log every failed probe.
-  imports: [TerminusModule.forRoot({ logger: false }), JobQueueModule],
+  imports: [TerminusModule.forRoot({ logger: false })],
   controllers: [HealthController],
   providers: [ReadinessState],
 })

@@ -4,7 +4,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Job, JobsOptions, Queue } from 'bullmq';
-import Redis from 'ioredis';
+import type { RedisClient } from '../redis/redis-connection.factory';
 import { randomUUID } from 'node:crypto';
 import { withHeaders } from '../common/http-exception.filter';
 import { LogThrottle } from '../common/log-throttle';
@@ -80,7 +80,7 @@ export class JobQueueService {
 
   constructor(
     @InjectQueue(QUEUE_NAME) private readonly queue: Queue<JobData>,
-    @Inject(REDIS_PRODUCER) private readonly redis: Redis,
+    @Inject(REDIS_PRODUCER) private readonly redis: RedisClient,
     config: ConfigService<Env, true>,
     private readonly metrics: JobMetrics,
   ) {

@@ -3,7 +3,7 @@ import { WorkerHost } from '@nestjs/bullmq';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Job, Worker } from 'bullmq';
-import Redis from 'ioredis';
+import { closeRedisConnection, RedisClient } from '../redis/redis-connection.factory';
 import { hostname } from 'node:os';
 import { LogThrottle } from '../common/log-throttle';
 import { TimeoutError, withTimeout } from '../common/timeout';
@@ -25,7 +25,7 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
   private bullWorker?: Worker<JobData>;
 
   constructor(
-    @Inject(REDIS_WORKER) private readonly connection: Redis,
+    @Inject(REDIS_WORKER) private readonly connection: RedisClient,
     private readonly config: ConfigService<Env, true>,
     private readonly metrics: JobMetrics,
   ) {
@@ -61,16 +61,18 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
   }
 
   /**
-   * Lets the active jobs finish, but gives up after SHUTDOWN_TIMEOUT_MS (stalled-job recovery reruns them).
-   * Runs before the Redis connections close (onApplicationShutdown), whatever the module order.
+   * Lets the active jobs finish, but gives up after SHUTDOWN_TIMEOUT_MS (stalled-job recovery reruns them),
+   * then closes the worker's connection. Runs before the producer's connection closes (onApplicationShutdown).
    */
   async beforeApplicationShutdown(): Promise<void> {
-    if (!this.bullWorker) return;
+    const timeoutMs = this.config.get('SHUTDOWN_TIMEOUT_MS');
     try {
-      await withTimeout(this.bullWorker.close(), this.config.get('SHUTDOWN_TIMEOUT_MS'), 'closing the worker');
+      if (this.bullWorker) await withTimeout(this.bullWorker.close(), timeoutMs, 'closing the worker');
     } catch (error) {
       if (!(error instanceof TimeoutError)) throw error;
       this.logger.warn(`${error.message}; unfinished jobs will be retried by stalled-job recovery`);
+    } finally {
+      await closeRedisConnection(this.connection, Math.min(1_000, timeoutMs));
     }
   }
 

@@ -1,16 +1,20 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import Redis from 'ioredis';
+import { Cluster } from 'ioredis';
 import { withTimeout } from '../common/timeout';
 import type { Env } from '../config/env.validation';
+import type { RedisClient } from './redis-connection.factory';
 import { REDIS_PRODUCER } from './redis.constants';
 
-/** PING with a timeout; never throws, so a dead or frozen Redis is a 503, not a 500 or a hang. */
+/**
+ * PING with a timeout (on a cluster, CLUSTER INFO must also say cluster_state:ok); never throws, so a
+ * dead or frozen Redis is a 503, not a 500 or a hang.
+ */
 @Injectable()
 export class RedisHealthIndicator {
   constructor(
-    @Inject(REDIS_PRODUCER) private readonly client: Redis,
+    @Inject(REDIS_PRODUCER) private readonly client: RedisClient,
     private readonly health: HealthIndicatorService,
     private readonly config: ConfigService<Env, true>,
   ) {}
@@ -22,10 +26,18 @@ export class RedisHealthIndicator {
     }
     const started = performance.now();
     try {
-      await withTimeout(this.client.ping(), this.config.get('REDIS_TIMEOUT_MS'), 'PING');
+      await withTimeout(this.check(), this.config.get('REDIS_TIMEOUT_MS'), 'PING');
       return indicator.up({ latency_ms: Math.round((performance.now() - started) * 10) / 10 });
     } catch (error) {
       return indicator.down({ message: (error as Error).message });
+    }
+  }
+
+  private async check(): Promise<void> {
+    await this.client.ping();
+    if (this.client instanceof Cluster) {
+      const info = String(await this.client.cluster('INFO'));
+      if (!info.includes('cluster_state:ok')) throw new Error('cluster_state is not ok');
     }
   }
 }

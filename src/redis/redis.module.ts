@@ -1,40 +1,45 @@
-import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Module, OnApplicationShutdown, Provider } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { TerminusModule } from '@nestjs/terminus';
-import Redis from 'ioredis';
 import type { Env } from '../config/env.validation';
-import { closeRedisConnection, createRedisConnection } from './redis-connection.factory';
+import {
+  closeRedisConnection,
+  ConnectionRole,
+  createRedisConnection,
+  parseClusterNodes,
+  RedisClient,
+} from './redis-connection.factory';
 import { REDIS_PRODUCER, REDIS_WORKER } from './redis.constants';
 import { RedisHealthIndicator } from './redis.health';
+
+/** A connection built from REDIS_URL, or from REDIS_CLUSTER_NODES when a cluster is configured. */
+const connection = (provide: symbol, role: ConnectionRole): Provider => ({
+  provide,
+  inject: [ConfigService],
+  useFactory: (config: ConfigService<Env, true>): RedisClient =>
+    createRedisConnection(
+      { url: config.get('REDIS_URL'), clusterNodes: parseClusterNodes(config.get('REDIS_CLUSTER_NODES') ?? '') },
+      role,
+    ),
+});
+
+/** The worker's patient connection; provided by the worker module, so an API-only process never opens it. */
+export const workerConnection = connection(REDIS_WORKER, 'worker');
 
 @Global()
 @Module({
   imports: [TerminusModule],
-  providers: [
-    {
-      provide: REDIS_PRODUCER,
-      inject: [ConfigService],
-      useFactory: (config: ConfigService<Env, true>) => createRedisConnection(config.get('REDIS_URL'), 'producer'),
-    },
-    {
-      provide: REDIS_WORKER,
-      inject: [ConfigService],
-      useFactory: (config: ConfigService<Env, true>) => createRedisConnection(config.get('REDIS_URL'), 'worker'),
-    },
-    RedisHealthIndicator,
-  ],
-  exports: [REDIS_PRODUCER, REDIS_WORKER, RedisHealthIndicator],
+  providers: [connection(REDIS_PRODUCER, 'producer'), RedisHealthIndicator],
+  exports: [REDIS_PRODUCER, RedisHealthIndicator],
 })
 export class RedisModule implements OnApplicationShutdown {
   constructor(
-    @Inject(REDIS_PRODUCER) private readonly producer: Redis,
-    @Inject(REDIS_WORKER) private readonly worker: Redis,
+    @Inject(REDIS_PRODUCER) private readonly producer: RedisClient,
     private readonly config: ConfigService<Env, true>,
   ) {}
 
   // The last phase of shutdown: the worker has closed (beforeApplicationShutdown) and HTTP has drained.
   async onApplicationShutdown(): Promise<void> {
-    const ms = Math.min(1_000, this.config.get('SHUTDOWN_TIMEOUT_MS'));
-    await Promise.all([closeRedisConnection(this.producer, ms), closeRedisConnection(this.worker, ms)]);
+    await closeRedisConnection(this.producer, Math.min(1_000, this.config.get('SHUTDOWN_TIMEOUT_MS')));
   }
 }
