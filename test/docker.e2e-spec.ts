@@ -223,4 +223,17 @@ describe('docker-compose.yml', () => {
     // Docker's SIGKILL must not come before SHUTDOWN_TIMEOUT_MS (10 s) is over.
     expect(Number.parseInt(app.stop_grace_period!, 10)).toBeGreaterThan(10);
   });
+
+  it('should run two API-only and two worker-only services under the "scale" profile', () => {
+    const { api, worker } = compose.services as Record<string, ComposeService & { deploy?: { replicas?: number } }>;
+
+    for (const [service, role] of [[api, 'api'], [worker, 'worker']] as const) {
+      expect(service.profiles).toEqual(['scale']);
+      expect(service.environment).toMatchObject({ APP_ROLE: role, REDIS_URL: 'redis://redis:6379' });
+      expect(service.deploy?.replicas).toBe(2);
+      expect(service.depends_on).toEqual({ redis: { condition: 'service_healthy' } });
+      expect(service.healthcheck?.test).toEqual(app.healthcheck?.test);
+    }
+    expect(worker.ports).toBeUndefined();
+  });
 });

@@ -1,0 +1,87 @@
+// SPEC 7: every connection in cluster mode (REDIS_CLUSTER_NODES) against a real local three-node cluster.
+import { Cluster } from 'ioredis';
+import { startApp, TestApp, testEnv } from './support/app';
+import { JobLines } from './support/job-lines';
+import { RedisCluster } from './support/redis-cluster';
+import { bearer } from './support/tokens';
+
+jest.setTimeout(60_000);
+
+describe('Redis Cluster', () => {
+  let cluster: RedisCluster;
+  let app: TestApp;
+  let lines: JobLines;
+
+  beforeAll(async () => {
+    cluster = await RedisCluster.start();
+    lines = new JobLines();
+    app = await startApp(testEnv('redis://127.0.0.1:1', { REDIS_CLUSTER_NODES: cluster.nodeList }));
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    lines?.restore();
+    await cluster?.close();
+  });
+
+  const register = (body: object, headers: Record<string, string> = {}) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/dm-jobqueue/register',
+      headers: { ...bearer(), 'content-type': 'application/json', ...headers },
+      payload: JSON.stringify(body),
+    });
+
+  it('should be ready, with the cluster state checked', async () => {
+    const ready = await app.inject({ method: 'GET', url: '/health/ready' });
+
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toMatchObject({ info: { redis: { status: 'up' }, worker: { status: 'up' } } });
+  });
+
+  it('should register a job, run it, and show it completed', async () => {
+    const response = await register({ message: 'from the cluster', delay_seconds: 0 });
+    expect(response.statusCode).toBe(201);
+
+    await lines.waitFor((line) => line.endsWith('] from the cluster'));
+    const { job_id: jobId } = response.json();
+    let state = '';
+    for (let i = 0; i < 100 && state !== 'completed'; i += 1) {
+      state = (await app.inject({ method: 'GET', url: `/api/dm-jobqueue/jobs/${jobId}`, headers: bearer() })).json().state;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(state).toBe('completed');
+  });
+
+  it('should cancel a delayed job', async () => {
+    const { job_id: jobId } = (await register({ delay_seconds: 60 })).json();
+
+    const cancelled = await app.inject({ method: 'DELETE', url: `/api/dm-jobqueue/jobs/${jobId}`, headers: bearer() });
+
+    expect(cancelled.statusCode).toBe(204);
+    expect((await app.inject({ method: 'GET', url: `/api/dm-jobqueue/jobs/${jobId}`, headers: bearer() })).statusCode).toBe(404);
+  });
+
+  it('should answer a repeated Idempotency-Key with the first job', async () => {
+    const first = await register({ delay_seconds: 60 }, { 'idempotency-key': 'cluster-key' });
+    const again = await register({ delay_seconds: 60 }, { 'idempotency-key': 'cluster-key' });
+
+    expect(first.statusCode).toBe(201);
+    expect(again.statusCode).toBe(200);
+    expect(again.json().job_id).toBe(first.json().job_id);
+  });
+
+  it('should keep every queue key in one slot (the prefix is a hash tag)', async () => {
+    const client = new Cluster(cluster.nodeList.split(',').map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })));
+    try {
+      const owners = await Promise.all(
+        cluster.nodes.map(async (node) => Number(await node.command('DBSIZE'))),
+      );
+      // All of the service's keys live on the one node that owns the slot of "{dm-jobqueue}".
+      expect(owners.filter((count) => count > 0)).toHaveLength(1);
+      expect(Number(await client.cluster('KEYSLOT', '{dm-jobqueue}:jobs:id'))).toBe(Number(await client.cluster('KEYSLOT', 'dm-jobqueue')));
+    } finally {
+      client.disconnect();
+    }
+  });
+});
