@@ -3,8 +3,8 @@ import { BadRequestException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyInstance } from 'fastify';
-import helmet from 'helmet';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import helmet, { type HelmetOptions } from 'helmet';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -16,6 +16,7 @@ import { logResponses } from './logging/access-log';
 import { ROOT_LOGGER } from './logging/logging.module';
 import { echoRequestId, requestIdFor } from './logging/request-id';
 import { HttpMetrics, observeHttpRequests } from './metrics/http.metrics';
+import { isDocsUiRoute, setupOpenApi } from './openapi/openapi';
 import { corsOptions } from './security/cors';
 
 export interface CreateAppOptions {
@@ -59,19 +60,44 @@ function closeConnectionsWhileDraining(fastify: FastifyInstance, readiness: Read
  * Helmet's default headers on every response (a JSON API needs no exception). Helmet's own middleware
  * (and @fastify/helmet) works them out again for every request, parsing the Content-Security-Policy each
  * time; they never change here, so helmet runs once at start-up and the hook only copies its result.
- * A Swagger UI would need a relaxed Content-Security-Policy for its route.
+ *
+ * The Swagger UI (/docs, /docs/…) is the one exception: its page loads its scripts and styles from /docs and
+ * must work over plain HTTP, so its routes get a relaxed Content-Security-Policy (no upgrade-insecure-requests,
+ * images from https: for the validator badge) through a route-level hook added as the routes are declared:
+ * no other route does any extra work. Call before the documentation routes are registered.
  */
 function addSecurityHeaders(fastify: FastifyInstance): void {
+  const headers = helmetHeaders();
+  fastify.addHook('onRequest', (_request, reply, done) => {
+    void reply.headers(headers);
+    done();
+  });
+  const docsPolicy = helmetHeaders({
+    contentSecurityPolicy: {
+      directives: { 'img-src': ["'self'", 'data:', 'https:'], 'upgrade-insecure-requests': null },
+    },
+  })['Content-Security-Policy']!;
+  const relaxDocsPolicy: onRequestHookHandler = (_request, reply, done) => {
+    void reply.header('Content-Security-Policy', docsPolicy);
+    done();
+  };
+  fastify.addHook('onRoute', (route) => {
+    if (!isDocsUiRoute(route.url)) return;
+    // Route-level hooks run after the application's: this one overrides the strict policy set above.
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [...own, relaxDocsPolicy];
+  });
+}
+
+/** The headers helmet would set, worked out once. */
+function helmetHeaders(options?: HelmetOptions): Record<string, string> {
   const headers: Record<string, string> = {};
   const response = {
     setHeader: (name: string, value: string | number) => (headers[name] = String(value)),
     removeHeader: (name: string) => delete headers[name],
   };
-  helmet()({} as IncomingMessage, response as unknown as ServerResponse, () => undefined);
-  fastify.addHook('onRequest', (_request, reply, done) => {
-    void reply.headers(headers);
-    done();
-  });
+  helmet(options)({} as IncomingMessage, response as unknown as ServerResponse, () => undefined);
+  return headers;
 }
 
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
@@ -82,6 +108,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     // While closing, answer new requests on kept-alive sockets with 503 and close idle sockets.
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Fastify's default (100) answers a longer path parameter with its own 414 before Nest routes it; a
+    // long job id must get the same 404 "Job not found" as any other malformed one.
+    maxParamLength: 2_048,
     // request.id: the caller's X-Request-Id when sane, else a UUID; echoed back, logged as reqId.
     genReqId: requestIdFor,
   });
@@ -106,5 +135,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   // CORS stays off (no Access-Control-* header on any response) unless CORS_ORIGINS lists origins.
   const origins = config.get('CORS_ORIGINS', { infer: true });
   if (origins.length > 0) app.enableCors(corsOptions(origins));
+  // Public (plain Fastify routes, outside Nest's guards); off: /docs and /docs-json answer 404.
+  if (config.get('DOCS_ENABLED', { infer: true })) setupOpenApi(app);
   return app;
 }

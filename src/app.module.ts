@@ -6,6 +6,7 @@ import { AuthModule } from './auth/auth.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { BodyValidationPipe } from './common/body-validation.pipe';
 import { validateEnv } from './config/env.validation';
+import { DashboardModule } from './dashboard/dashboard.module';
 import { HealthModule } from './health/health.module';
 import { jobApiForRole, jobWorkerForRole } from './job-queue/app-role';
 import { JobQueueModule } from './job-queue/job-queue.module';
@@ -26,6 +27,7 @@ import { RateLimitGuard, rateLimitOptions } from './security/rate-limit.guard';
     jobApiForRole(),
     jobWorkerForRole(),
     HealthModule,
+    DashboardModule,
   ],
   providers: [
     // Global guards run in the order Nest registers them, and it registers this module's providers before

@@ -132,6 +132,7 @@ describe('Job API and Idempotency-Key', () => {
       ['a job key suffix', `${randomUUID()}:lock`],
       ['an encoded space', '%20'],
       ['a glob', '*'],
+      ['an id of 500 characters', 'a'.repeat(500)],
     ])('should answer 404 for %s', async (_, jobId) => {
       const response = await getJob(jobId);
 
@@ -247,6 +248,7 @@ describe('Job API and Idempotency-Key', () => {
     it.each([
       ['an unknown id', randomUUID()],
       ['a malformed id', 'not-a-job'],
+      ['an id of 500 characters', 'a'.repeat(500)],
     ])('should answer 404 for %s', async (_, jobId) => {
       const response = await deleteJob(jobId);
 

@@ -34,6 +34,7 @@ describe('validateEnv', () => {
       CORS_ORIGINS: [],
       LOG_LEVEL: 'info',
       METRICS_ENABLED: true,
+      DOCS_ENABLED: true,
     });
   });
 
@@ -52,6 +53,14 @@ describe('validateEnv', () => {
     ['off', false],
   ])('should read METRICS_ENABLED=%j as %s', (value, expected) => {
     expect(validateEnv({ METRICS_ENABLED: value }).METRICS_ENABLED).toBe(expected);
+  });
+
+  it.each([
+    ['true', true],
+    ['FALSE', false],
+    ['off', false],
+  ])('should read DOCS_ENABLED=%j as %s', (value, expected) => {
+    expect(validateEnv({ DOCS_ENABLED: value }).DOCS_ENABLED).toBe(expected);
   });
 
   it('should parse integer strings into numbers', () => {
@@ -139,6 +148,7 @@ describe('validateEnv', () => {
       'Invalid configuration: LOG_LEVEL must be one of the following values: fatal, error, warn, info, debug, trace, silent',
     ],
     [{ METRICS_ENABLED: 'maybe' }, 'Invalid configuration: METRICS_ENABLED must be true or false'],
+    [{ DOCS_ENABLED: 'maybe' }, 'Invalid configuration: DOCS_ENABLED must be true or false'],
     [
       { CORS_ORIGINS: 'https://a.example,https://b.example/app' },
       'Invalid configuration: CORS_ORIGINS must be a comma list of origins such as https://app.example (http or https, no path, no trailing slash): "https://b.example/app" is not one',
@@ -207,5 +217,54 @@ describe('validateEnv', () => {
 
     expect(env.APP_ENV).toBe('production');
     expect(env.JWT_SECRET).toBe(SECRET);
+  });
+});
+
+describe('validateEnv: queue dashboard credentials', () => {
+  const PASSWORD = 'a-long-password-123';
+  const failure = (raw: Record<string, string>): string => {
+    try {
+      validateEnv(raw);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    throw new Error('expected validateEnv to throw');
+  };
+
+  it('should leave the dashboard off by default', () => {
+    const env = validateEnv({});
+
+    expect(env.DASHBOARD_USER).toBeUndefined();
+    expect(env.DASHBOARD_PASSWORD).toBeUndefined();
+  });
+
+  it('should accept both credentials', () => {
+    const env = validateEnv({ DASHBOARD_USER: 'admin', DASHBOARD_PASSWORD: PASSWORD });
+
+    expect(env.DASHBOARD_USER).toBe('admin');
+    expect(env.DASHBOARD_PASSWORD).toBe(PASSWORD);
+  });
+
+  it('should name the missing password when only the user is set', () => {
+    expect(failure({ DASHBOARD_USER: 'admin' })).toBe('Invalid configuration: DASHBOARD_PASSWORD is required when DASHBOARD_USER is set');
+  });
+
+  it('should name the missing user when only the password is set (an empty user counts as unset)', () => {
+    expect(failure({ DASHBOARD_USER: '', DASHBOARD_PASSWORD: PASSWORD })).toBe(
+      'Invalid configuration: DASHBOARD_USER is required when DASHBOARD_PASSWORD is set',
+    );
+  });
+
+  it('should refuse a password shorter than 12 characters without repeating it', () => {
+    const message = failure({ DASHBOARD_USER: 'admin', DASHBOARD_PASSWORD: 'short-pw-11' });
+
+    expect(message).toBe('Invalid configuration: DASHBOARD_PASSWORD must be at least 12 characters long');
+    expect(message).not.toContain('short-pw-11');
+  });
+
+  it('should refuse a user containing a colon (Basic authentication could never match it)', () => {
+    expect(failure({ DASHBOARD_USER: 'ad:min', DASHBOARD_PASSWORD: PASSWORD })).toBe(
+      'Invalid configuration: DASHBOARD_USER must not contain a colon',
+    );
   });
 });

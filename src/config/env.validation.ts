@@ -188,6 +188,21 @@ export class EnvironmentVariables {
   /** GET /metrics (Prometheus) and the HTTP duration histogram; false answers /metrics with 404. */
   @bool()
   METRICS_ENABLED = true;
+
+  /** The OpenAPI document at /docs-json and its UI at /docs (no token); false answers both with 404. */
+  @bool()
+  DOCS_ENABLED = true;
+
+  /** Queue dashboard (bull-board) at /admin/queues: on only when both are set; HTTP Basic with these. */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[^:]+$/, { message: 'DASHBOARD_USER must not contain a colon' })
+  DASHBOARD_USER?: string;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(12, { message: 'DASHBOARD_PASSWORD must be at least 12 characters long' })
+  DASHBOARD_PASSWORD?: string;
 }
 
 export type Env = EnvironmentVariables & { JWT_SECRET: string };
@@ -210,6 +225,12 @@ export function validateEnv(raw: Record<string, unknown>): Env {
   const errors = validateSync(env, { skipMissingProperties: false, forbidUnknownValues: false });
   if (errors.length > 0) {
     throw new ConfigValidationError(`Invalid configuration: ${describe(errors)}`);
+  }
+  // The dashboard needs both or neither: one alone is a mistake, not a way to turn it off.
+  if ((env.DASHBOARD_USER === undefined) !== (env.DASHBOARD_PASSWORD === undefined)) {
+    const missing = env.DASHBOARD_USER === undefined ? 'DASHBOARD_USER' : 'DASHBOARD_PASSWORD';
+    const other = missing === 'DASHBOARD_USER' ? 'DASHBOARD_PASSWORD' : 'DASHBOARD_USER';
+    throw new ConfigValidationError(`Invalid configuration: ${missing} is required when ${other} is set`);
   }
   if (env.JWT_SECRET === undefined) {
     if (env.APP_ENV !== 'develop' && env.APP_ENV !== 'test') {

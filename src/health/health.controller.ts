@@ -1,6 +1,7 @@
 import { Controller, Get, OnModuleInit, ServiceUnavailableException } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorFunction } from '@nestjs/terminus';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/auth.decorators';
 import { WorkerHealthIndicator } from '../job-queue/worker.health';
@@ -8,6 +9,9 @@ import { RedisHealthIndicator } from '../redis/redis.health';
 import { ReadinessState } from './readiness.state';
 
 // Probes are never rate limited: an orchestrator polling often must not get a 429 and restart the service.
+// @HealthCheck() documents the 200 and 503 bodies in the OpenAPI document (terminus does it when
+// @nestjs/swagger is installed).
+@ApiTags('health')
 @Public()
 @SkipThrottle()
 @Controller('health')
@@ -35,6 +39,7 @@ export class HealthController implements OnModuleInit {
   /** Liveness: the process answers. Touches no dependency, so a Redis outage never gets it restarted. */
   @Get('live')
   @HealthCheck()
+  @ApiOperation({ summary: 'Liveness: the process answers (no token)' })
   live(): Promise<HealthCheckResult> {
     return this.health.check([]);
   }
@@ -42,6 +47,7 @@ export class HealthController implements OnModuleInit {
   /** Readiness: Redis answers PING in time and the worker (if any) runs; 503 naming the failing check otherwise. */
   @Get(['ready', ''])
   @HealthCheck()
+  @ApiOperation({ summary: 'Readiness: Redis and the worker (if any) answer; 503 naming the failing check (no token)' })
   ready(): Promise<HealthCheckResult> {
     if (this.readiness.shuttingDown) {
       throw new ServiceUnavailableException({

@@ -15,10 +15,23 @@ import {
   Res,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RequireScope } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import type { Env } from '../config/env.validation';
+import { ApiAuthenticatedErrors, ApiError } from '../openapi/api-responses';
+import { JobViewDto, RegisteredJobDto } from './dto/job-responses.dto';
 import { RegisterJobDto } from './dto/register-job.dto';
 import { IDEMPOTENCY_HEADER, INVALID_KEY_MESSAGE, isIdempotencyKey } from './idempotency';
 import { IdempotencyService } from './idempotency.service';
@@ -28,6 +41,14 @@ import { JobView, parseJobId } from './job-view';
 
 const jobNotFound = (): NotFoundException => new NotFoundException('Job not found');
 
+const ApiJobIdParam = (): MethodDecorator =>
+  ApiParam({ name: 'job_id', format: 'uuid', description: 'The job_id given at registration (any letter case)' });
+const ApiJobNotFound = (): MethodDecorator =>
+  ApiError(404, '`Job not found`: no such job (also one already cancelled or expired), or an id that is not a UUID v4');
+
+@ApiTags('jobs')
+@ApiBearerAuth()
+@ApiAuthenticatedErrors()
 @Controller('api/dm-jobqueue')
 export class JobQueueController {
   private readonly limits: JobLimits;
@@ -48,6 +69,26 @@ export class JobQueueController {
   @Post('register')
   @HttpCode(HttpStatus.CREATED)
   @RequireScope('write')
+  @ApiOperation({ summary: 'Register a job (scope write)', description: 'The job runs once its delay has passed.' })
+  @ApiBody({ type: RegisterJobDto, required: false, description: 'A JSON object; an empty body counts as {}' })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description:
+      'Makes the request safe to retry: the same key from the same token subject within 24 h stores one job ' +
+      '(200 with the first answer); 1 to 255 printable ASCII characters.',
+    schema: { type: 'string', minLength: 1, maxLength: 255 },
+  })
+  @ApiCreatedResponse({ type: RegisteredJobDto, description: 'The job is stored' })
+  @ApiOkResponse({ type: RegisteredJobDto, description: "Idempotency-Key replay: the first request's answer; nothing new is stored" })
+  @ApiError(
+    400,
+    'Invalid body (wrong type, out of range, unknown property, malformed JSON, not an object, a __proto__ key; one ' +
+      'message per field) or an invalid Idempotency-Key',
+  )
+  @ApiError(409, 'Idempotency-Key already used with a different request, or that request is still in progress')
+  @ApiError(413, 'Body over BODY_LIMIT_BYTES (default 131072)')
+  @ApiError(415, 'Content-Type other than application/json')
   async register(
     @Body() body: RegisterJobDto,
     @Headers(IDEMPOTENCY_HEADER) idempotencyKey: string | undefined,
@@ -69,6 +110,10 @@ export class JobQueueController {
 
   @Get('jobs/:job_id')
   @RequireScope('read')
+  @ApiOperation({ summary: 'Read a job (scope read)' })
+  @ApiJobIdParam()
+  @ApiOkResponse({ type: JobViewDto })
+  @ApiJobNotFound()
   async getJob(@Param('job_id') rawJobId: string): Promise<JobView> {
     // A malformed id cannot name a job: answered without asking Redis.
     const jobId = parseJobId(rawJobId);
@@ -82,6 +127,11 @@ export class JobQueueController {
   @Delete('jobs/:job_id')
   @HttpCode(HttpStatus.NO_CONTENT)
   @RequireScope('write')
+  @ApiOperation({ summary: 'Cancel a job that has not started (scope write)' })
+  @ApiJobIdParam()
+  @ApiNoContentResponse({ description: 'Cancelled: the job never runs and is gone' })
+  @ApiJobNotFound()
+  @ApiError(409, '`Job is running` (left to finish) or `Job has already finished` (left as it is)')
   async cancelJob(@Param('job_id') rawJobId: string): Promise<void> {
     const jobId = parseJobId(rawJobId);
     if (jobId === undefined) throw jobNotFound();

@@ -1,5 +1,6 @@
 import { Controller, Get, Inject, NotFoundException, Res } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import type { FastifyReply } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -11,6 +12,7 @@ import { METRICS_REGISTRY } from './metrics.registry';
  * Prometheus scrapes this without a token and is never rate limited. Keep it internal: the README says
  * how (do not route /metrics through the ingress, or METRICS_ENABLED=false).
  */
+@ApiTags('metrics')
 @Public()
 @SkipThrottle()
 @Controller('metrics')
@@ -25,6 +27,13 @@ export class MetricsController {
   }
 
   @Get()
+  @ApiOperation({ summary: 'Prometheus metrics (no token; keep it off the public ingress)' })
+  @ApiProduces('text/plain')
+  @ApiOkResponse({
+    description: 'Prometheus text exposition format 0.0.4',
+    content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } },
+  })
+  @ApiNotFoundResponse({ description: 'METRICS_ENABLED=false' })
   async metrics(@Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
     // Switched off, the endpoint answers like any unknown route.
     if (!this.enabled) throw new NotFoundException('Cannot GET /metrics');

@@ -1,0 +1,37 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable, Logger, Module, OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { Queue } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import type { Env } from '../config/env.validation';
+import { QUEUE_NAME } from '../job-queue/job-queue.constants';
+import { JobQueueModule } from '../job-queue/job-queue.module';
+import { DASHBOARD_PATH, registerDashboard } from './dashboard';
+
+/**
+ * Registers the dashboard when DASHBOARD_USER and DASHBOARD_PASSWORD are set. onModuleInit runs inside
+ * app.init() (also called by listen), before Fastify is ready, so the plugin is still accepted.
+ */
+@Injectable()
+export class DashboardRegistrar implements OnModuleInit {
+  private readonly logger = new Logger('Dashboard');
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly config: ConfigService<Env, true>,
+    @InjectQueue(QUEUE_NAME) private readonly queue: Queue,
+  ) {}
+
+  onModuleInit(): void {
+    const user = this.config.get('DASHBOARD_USER', { infer: true });
+    const password = this.config.get('DASHBOARD_PASSWORD', { infer: true });
+    if (user === undefined || password === undefined) return;
+    const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
+    registerDashboard(fastify, [this.queue], { user, password });
+    this.logger.log(`Queue dashboard at ${DASHBOARD_PATH} (HTTP Basic)`);
+  }
+}
+
+@Module({ imports: [JobQueueModule], providers: [DashboardRegistrar] })
+export class DashboardModule {}

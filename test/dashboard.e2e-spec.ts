@@ -1,0 +1,108 @@
+// The queue dashboard (SPEC 6.2) in the in-process app: bull-board at /admin/queues behind HTTP Basic.
+import { startApp, testEnv, TestApp } from './support/app';
+import { RedisServer } from './support/redis-server';
+import { bearer } from './support/tokens';
+
+jest.setTimeout(30_000);
+
+const USER = 'admin';
+const PASSWORD = 'a-long-password-123';
+const basic = (user: string, password: string): { authorization: string } => ({
+  authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+});
+const CHALLENGE = /^Basic realm="dm-jobqueue dashboard"/;
+
+describe('queue dashboard (credentials configured)', () => {
+  let redis: RedisServer;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    app = await startApp(testEnv(redis.url, { DASHBOARD_USER: USER, DASHBOARD_PASSWORD: PASSWORD, RATE_LIMIT_PER_MINUTE: '2' }));
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await redis?.close();
+  });
+
+  it('should challenge a request without credentials', async () => {
+    const response = await app.inject({ method: 'GET', url: '/admin/queues' });
+
+    expect(response.statusCode).toBe(401);
+    expect(response.headers['www-authenticate']).toMatch(CHALLENGE);
+    expect(response.body).not.toContain('<html');
+  });
+
+  it('should refuse a wrong password and a wrong user', async () => {
+    for (const headers of [basic(USER, 'a-long-password-124'), basic('root', PASSWORD), basic(USER, '')]) {
+      const response = await app.inject({ method: 'GET', url: '/admin/queues', headers });
+      expect(response.statusCode).toBe(401);
+      expect(response.headers['www-authenticate']).toMatch(CHALLENGE);
+    }
+  });
+
+  it('should not open for a valid bearer token alone', async () => {
+    for (const url of ['/admin/queues', '/admin/queues/api/queues']) {
+      const response = await app.inject({ method: 'GET', url, headers: bearer() });
+      expect(response.statusCode).toBe(401);
+      expect(response.headers['www-authenticate']).toMatch(CHALLENGE);
+    }
+  });
+
+  it('should serve the dashboard page with the right credentials and a policy that lets it load', async () => {
+    const response = await app.inject({ method: 'GET', url: '/admin/queues', headers: basic(USER, PASSWORD) });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/html/);
+    expect(response.body).toContain('<base href="/admin/queues/"');
+    const csp = String(response.headers['content-security-policy']);
+    expect(csp).toMatch(/style-src 'self' 'unsafe-inline'/);
+    expect(csp).toMatch(/script-src 'self'(;|$)/);
+    expect(csp).toContain('https://fonts.googleapis.com');
+    // Not helmet's: the dashboard may be served over plain HTTP on a private network.
+    expect(csp).not.toContain('upgrade-insecure-requests');
+    // The other helmet headers stay.
+    expect(response.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('should serve its static assets behind the same credentials', async () => {
+    const page = await app.inject({ method: 'GET', url: '/admin/queues', headers: basic(USER, PASSWORD) });
+    const script = /src="(static\/js\/main\.[^"]+\.js)"/.exec(page.body)?.[1];
+    expect(script).toBeDefined();
+
+    const denied = await app.inject({ method: 'GET', url: `/admin/queues/${script}` });
+    const served = await app.inject({ method: 'GET', url: `/admin/queues/${script}`, headers: basic(USER, PASSWORD) });
+
+    expect(denied.statusCode).toBe(401);
+    expect(served.statusCode).toBe(200);
+    expect(served.headers['content-type']).toMatch(/javascript/);
+  });
+
+  it('should list the service queue in its API', async () => {
+    const response = await app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: basic(USER, PASSWORD) });
+
+    expect(response.statusCode).toBe(200);
+    const body = response.json<{ queues: { name: string }[] }>();
+    expect(body.queues.map((queue) => queue.name)).toEqual(['jobs']);
+  });
+
+  it('should be outside the rate limit and the bearer guard (plain Fastify routes)', async () => {
+    // RATE_LIMIT_PER_MINUTE is 2 here: more requests than that still pass, and carry no X-RateLimit-* header.
+    for (let i = 0; i < 5; i += 1) {
+      const response = await app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: basic(USER, PASSWORD) });
+      expect(response.statusCode).toBe(200);
+      expect(Object.keys(response.headers).filter((name) => name.startsWith('x-ratelimit'))).toEqual([]);
+    }
+  });
+
+  it('should leave the strict policy on every other route', async () => {
+    const response = await app.inject({ method: 'GET', url: '/health/live' });
+
+    // helmet's default policy, not the dashboard's.
+    const csp = String(response.headers['content-security-policy']);
+    expect(csp).toContain('upgrade-insecure-requests');
+    expect(csp).not.toContain('fonts.googleapis.com');
+    expect(response.headers['www-authenticate']).toBeUndefined();
+  });
+});

@@ -1,0 +1,151 @@
+// OpenAPI document and Swagger UI (SPEC 6.2): public, not rate limited, complete for the job routes.
+import { RedisServer } from './support/redis-server';
+import { startApp, TestApp, testEnv } from './support/app';
+
+jest.setTimeout(30_000);
+
+type Schema = Record<string, unknown> & { properties?: Record<string, Record<string, unknown>> };
+type Operation = { responses: Record<string, { content?: Record<string, { schema?: Record<string, unknown> }> }> } & {
+  parameters?: { name: string; in: string }[];
+  security?: Record<string, string[]>[];
+};
+interface OpenApiDocument {
+  openapi: string;
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Schema>; securitySchemes?: Record<string, Record<string, unknown>> };
+}
+
+const REGISTER = '/api/dm-jobqueue/register';
+const JOB = '/api/dm-jobqueue/jobs/{job_id}';
+const STRICT_SCRIPT_SRC = "script-src 'self'";
+
+/** The schema a response's JSON body refers to. */
+function bodySchema(document: OpenApiDocument, operation: Operation, status: string): Schema {
+  const schema = operation.responses[status]?.content?.['application/json']?.schema as { $ref?: string } | undefined;
+  expect(schema?.$ref).toBeDefined();
+  return document.components.schemas[schema!.$ref!.replace('#/components/schemas/', '')]!;
+}
+
+describe('OpenAPI documentation', () => {
+  let redis: RedisServer;
+  let app: TestApp;
+  let document: OpenApiDocument;
+  let strictPolicy: string;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    // A tiny rate limit: the documentation must not count against it.
+    app = await startApp(testEnv(redis.url, { RATE_LIMIT_PER_MINUTE: '2' }));
+    const response = await app.inject({ method: 'GET', url: '/docs-json' });
+    expect(response.statusCode).toBe(200);
+    document = response.json<OpenApiDocument>();
+    strictPolicy = String((await app.inject({ method: 'GET', url: '/health/live' })).headers['content-security-policy']);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await redis?.stop();
+  });
+
+  it('should answer /docs-json with JSON without a token, and never rate limit it', async () => {
+    for (let i = 0; i < 5; i += 1) {
+      const response = await app.inject({ method: 'GET', url: '/docs-json' });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['content-type']).toMatch(/^application\/json/);
+      expect(response.headers['x-ratelimit-limit']).toBeUndefined();
+    }
+    expect(document.openapi).toMatch(/^3\./);
+  });
+
+  it('should still require a token on the job routes', async () => {
+    const response = await app.inject({ method: 'GET', url: '/api/dm-jobqueue/jobs/00000000-0000-4000-8000-000000000000' });
+    expect(response.statusCode).toBe(401);
+  });
+
+  it('should declare a bearer security scheme used by the job routes', () => {
+    const schemes = Object.values(document.components.securitySchemes ?? {});
+    expect(schemes).toContainEqual(expect.objectContaining({ type: 'http', scheme: 'bearer' }));
+    const [name] = Object.keys(document.components.securitySchemes!);
+    for (const operation of [document.paths[REGISTER]!.post!, document.paths[JOB]!.get!, document.paths[JOB]!.delete!]) {
+      expect(operation.security).toEqual([{ [name!]: [] }]);
+    }
+    expect(document.paths['/health/live']!.get!.security).toBeUndefined();
+  });
+
+  it('should document every answer of register, with its body', () => {
+    const register = document.paths[REGISTER]!.post!;
+    expect(Object.keys(register.responses).sort()).toEqual(
+      expect.arrayContaining(['200', '201', '400', '401', '403', '409', '413', '415', '429', '503']),
+    );
+    for (const status of ['200', '201']) {
+      expect(Object.keys(bodySchema(document, register, status).properties!).sort()).toEqual(
+        ['delay_seconds', 'job_id', 'max_retry', 'run_at', 'status'],
+      );
+    }
+    for (const status of ['400', '401', '403', '409', '413', '415', '429', '503']) {
+      const error = bodySchema(document, register, status);
+      expect(Object.keys(error.properties!).sort()).toEqual(['error', 'message', 'statusCode']);
+      expect(error.properties!.message!.oneOf).toEqual([{ type: 'string' }, { type: 'array', items: { type: 'string' } }]);
+    }
+    expect(register.parameters).toContainEqual(expect.objectContaining({ name: 'Idempotency-Key', in: 'header' }));
+  });
+
+  it('should describe the register body: three nullable properties, defaults, minimum 0, nothing else', () => {
+    const dto = document.components.schemas.RegisterJobDto!;
+    expect(Object.keys(dto.properties!).sort()).toEqual(['delay_seconds', 'max_retry', 'message']);
+    expect(dto.additionalProperties).toBe(false);
+    expect(dto.required ?? []).toEqual([]);
+    expect(dto.properties!.message).toMatchObject({ type: 'string', nullable: true, default: 'Job executed successfully' });
+    expect(dto.properties!.delay_seconds).toMatchObject({ type: 'integer', nullable: true, minimum: 0, default: 180 });
+    expect(dto.properties!.max_retry).toMatchObject({ type: 'integer', nullable: true, minimum: 0, default: 10 });
+    expect(dto.properties!.delay_seconds!.description).toContain('JOB_MAX_DELAY_SECONDS');
+  });
+
+  it('should document GET job with the JobView body and its state enum', () => {
+    const get = document.paths[JOB]!.get!;
+    expect(Object.keys(get.responses)).toEqual(expect.arrayContaining(['200', '401', '403', '404', '503']));
+    const view = bodySchema(document, get, '200');
+    expect(view.properties!.state!.enum).toEqual(['delayed', 'waiting', 'active', 'completed', 'failed']);
+    expect(Object.keys(view.properties!)).toHaveLength(11);
+    expect(get.parameters).toContainEqual(expect.objectContaining({ name: 'job_id', in: 'path' }));
+  });
+
+  it('should document DELETE job', () => {
+    const remove = document.paths[JOB]!.delete!;
+    expect(Object.keys(remove.responses)).toEqual(expect.arrayContaining(['204', '401', '403', '404', '409', '503']));
+    expect(remove.responses['204']!.content).toBeUndefined();
+  });
+
+  it('should document the health and metrics endpoints', () => {
+    for (const path of ['/health/live', '/health/ready']) {
+      expect(Object.keys(document.paths[path]!.get!.responses)).toEqual(expect.arrayContaining(['200', '503']));
+    }
+    expect(Object.keys(document.paths['/metrics']!.get!.responses['200']!.content!)[0]).toMatch(/^text\/plain/);
+  });
+
+  it('should serve the UI at /docs without a token, with a policy that lets it load', async () => {
+    const response = await app.inject({ method: 'GET', url: '/docs' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/html/);
+    expect(response.body).toContain('swagger-ui-bundle.js');
+    const policy = String(response.headers['content-security-policy']);
+    expect(policy).not.toBe(strictPolicy);
+    expect(policy).toContain(STRICT_SCRIPT_SRC); // its scripts come from /docs itself
+    expect(policy).toMatch(/style-src [^;]*'unsafe-inline'/);
+    expect(policy).not.toContain('upgrade-insecure-requests'); // works over plain HTTP too
+    // The other helmet headers stay.
+    expect(response.headers['x-content-type-options']).toBe('nosniff');
+    for (const asset of ['/docs/swagger-ui-bundle.js', '/docs/swagger-ui-init.js', '/docs/swagger-ui.css']) {
+      expect((await app.inject({ method: 'GET', url: asset })).statusCode).toBe(200);
+    }
+  });
+
+  it('should keep the strict policy everywhere else', async () => {
+    expect(strictPolicy).toContain('upgrade-insecure-requests');
+    expect(strictPolicy).toContain(STRICT_SCRIPT_SRC);
+    for (const url of ['/health/live', '/docs-json', REGISTER]) {
+      const response = await app.inject({ method: url === REGISTER ? 'POST' : 'GET', url });
+      expect(response.headers['content-security-policy']).toBe(strictPolicy);
+    }
+  });
+});
