@@ -3,10 +3,9 @@
 import type { Queue } from 'bullmq';
 import { createHmac } from 'node:crypto';
 import { request } from 'node:http';
-import { testEnv } from '../support/app';
-import { serviceQueue, storedJobs } from '../support/queue';
-import { RedisServer } from '../support/redis-server';
+import { storedJobs } from '../support/queue';
 import { ServerProcess } from '../support/server-process';
+import { Service, startService } from '../support/service';
 import { TEST_ISSUER, TEST_SECRET, token } from '../support/tokens';
 
 jest.setTimeout(60_000);
@@ -37,23 +36,19 @@ const REALM = 'Bearer realm="dm-jobqueue"';
 const INVALID = `${REALM}, error="invalid_token"`;
 
 describe('authentication attacks', () => {
-  let redis: RedisServer;
+  let service: Service;
   let server: ServerProcess;
   let queue: Queue;
   let stored: number;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    server = await ServerProcess.start(testEnv(redis.url));
-    await server.untilReady();
-    queue = serviceQueue(redis.url);
+    service = await startService();
+    ({ server, queue } = service);
     stored = await storedJobs(queue);
   });
 
   afterAll(async () => {
-    await server?.stop();
-    await queue?.close();
-    await redis?.close();
+    await service?.close();
   });
 
   afterEach(async () => {

@@ -2,11 +2,10 @@
 // and messages that cannot break or forge the job line.
 import type { Queue } from 'bullmq';
 import { request } from 'node:http';
-import { testEnv } from '../support/app';
 import { JOB_LINE } from '../support/job-lines';
-import { serviceQueue, storedJobs } from '../support/queue';
-import { RedisServer } from '../support/redis-server';
+import { storedJobs } from '../support/queue';
 import { ServerProcess } from '../support/server-process';
+import { Service, startService } from '../support/service';
 import { bearer } from '../support/tokens';
 
 jest.setTimeout(60_000);
@@ -28,22 +27,18 @@ function raw(url: string, headers: Record<string, string>, body?: string): Promi
 }
 
 describe('bad input', () => {
-  let redis: RedisServer;
+  let service: Service;
   let server: ServerProcess;
   let queue: Queue;
   let stored: number;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    server = await ServerProcess.start(testEnv(redis.url, LIMITS));
-    await server.untilReady();
-    queue = serviceQueue(redis.url);
+    service = await startService(LIMITS);
+    ({ server, queue } = service);
   });
 
   afterAll(async () => {
-    await server?.stop();
-    await queue?.close();
-    await redis?.close();
+    await service?.close();
   });
 
   describe('refused bodies', () => {

@@ -2,10 +2,9 @@
 // health, recovery without a restart, and every acknowledged job run exactly once.
 import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
-import { testEnv } from '../support/app';
-import { serviceQueue } from '../support/queue';
-import { RedisServer } from '../support/redis-server';
+import type { RedisServer } from '../support/redis-server';
 import { ServerProcess } from '../support/server-process';
+import { Service, startService } from '../support/service';
 
 jest.setTimeout(90_000);
 
@@ -32,22 +31,19 @@ async function allPrinted(server: ServerProcess, messages: string[], timeoutMs =
 }
 
 describe('Redis faults', () => {
+  let service: Service;
   let redis: RedisServer;
   let server: ServerProcess;
   let queue: Queue;
 
   beforeAll(async () => {
     // Persistent like docker-compose.yml, with every write synced so even SIGKILL loses nothing acknowledged.
-    redis = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-    server = await ServerProcess.start(testEnv(redis.url, { REDIS_TIMEOUT_MS: '400' }));
-    await server.untilReady();
-    queue = serviceQueue(redis.url);
+    service = await startService({ REDIS_TIMEOUT_MS: '400' }, { args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+    ({ redis, server, queue } = service);
   });
 
   afterAll(async () => {
-    await server?.stop();
-    await queue?.close();
-    await redis?.close();
+    await service?.close();
   });
 
   const expectUnavailable = async () => {
