@@ -24,6 +24,7 @@ const { values: opts } = parseArgs({
     'lateness-jobs': { type: 'string', default: '1000' },
     soak: { type: 'string', default: '0' },
     'no-write': { type: 'boolean', default: false },
+    'soak-only': { type: 'boolean', default: false },
     note: { type: 'string', multiple: true, default: [] },
   },
 });
@@ -256,6 +257,12 @@ async function soak(redis, bearer) {
   return samples;
 }
 
+function renderSoak(samples) {
+  return ['', `### Soak: ${SOAK_SECONDS} s of registering immediate jobs (wrk, 8 connections), retention at its defaults`, '',
+    '| second | service RSS (MiB) | Redis used memory (MiB) |', '| ---: | ---: | ---: |',
+    ...samples.map((s) => `| ${s.second} | ${fmt(s.rss, 1)} | ${fmt(s.redisMb, 1)} |`), ''].join('\n');
+}
+
 function versions() {
   const pkg = (name) => require(path.join(ROOT, 'node_modules', name, 'package.json')).version;
   const redisVersion = /v=([\d.]+)/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1];
@@ -270,6 +277,18 @@ async function main() {
   ensureWrk();
   const redis = await startRedis();
   const bearer = token();
+  if (opts['soak-only']) {
+    try {
+      log(`soak, ${SOAK_SECONDS} s`);
+      const samples = await soak(redis, bearer);
+      const text = renderSoak(samples);
+      process.stdout.write(text);
+      if (!opts['no-write']) writeFileSync(path.join(__dirname, 'SOAK.md'), `# Soak\n\nProduced by \`npm run bench -- --soak-only --soak ${SOAK_SECONDS}\` on ${new Date().toISOString().slice(0, 10)}.\n${text}`);
+    } finally {
+      await redis.stop();
+    }
+    return;
+  }
   const register = { service: [], reference: [] };
   const worker = { service: [], reference: [] };
   try {
@@ -346,10 +365,7 @@ function render(f, register, worker, soakSamples) {
   changes.push(...opts.note.map((line) => `- ${line}`));
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   const runs = (list, key, digits = 0) => list.map((r) => fmt(r[key], digits)).join(', ');
-  const soakTable = soakSamples.length
-    ? ['', `### Soak: ${SOAK_SECONDS} s of registering immediate jobs (8 connections)`, '', '| second | service RSS (MiB) | Redis used memory (MiB) |', '| ---: | ---: | ---: |',
-        ...soakSamples.map((s) => `| ${s.second} | ${fmt(s.rss, 1)} | ${fmt(s.redisMb, 1)} |`)].join('\n')
-    : '';
+  const soakTable = soakSamples.length ? renderSoak(soakSamples) : '';
   const v = versions();
   const shownArgs = process.argv.slice(2).filter((arg, i, all) => arg !== '--note' && all[i - 1] !== '--note' && !arg.startsWith('--note='));
   const markdown = `# Benchmark results
