@@ -1,8 +1,8 @@
 import { Controller, Get, Post } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER } from '@nestjs/core';
-import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { startFastifyTestApp } from '../../test/support/fastify-test-app';
 import { sign, type SignOptions } from 'jsonwebtoken';
 import { HttpExceptionFilter } from '../common/http-exception.filter';
 import { validateEnv } from '../config/env.validation';
@@ -61,7 +61,7 @@ describe('JwtAuthGuard', () => {
   let app: NestFastifyApplication;
 
   beforeAll(async () => {
-    const moduleRef = await Test.createTestingModule({
+    app = await startFastifyTestApp({
       imports: [
         ConfigModule.forRoot({
           isGlobal: true,
@@ -73,10 +73,7 @@ describe('JwtAuthGuard', () => {
       ],
       controllers: [TestController],
       providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],
-    }).compile();
-    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
-    await app.init();
-    await app.getHttpAdapter().getInstance().ready();
+    });
   });
 
   afterAll(async () => {

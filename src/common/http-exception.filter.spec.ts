@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { startFastifyTestApp } from '../../test/support/fastify-test-app';
 import { ThrottlerException } from '@nestjs/throttler';
 import { HttpExceptionFilter } from './http-exception.filter';
 
@@ -34,13 +34,10 @@ describe('HttpExceptionFilter', () => {
   let app: NestFastifyApplication;
 
   beforeAll(async () => {
-    const moduleRef = await Test.createTestingModule({
+    app = await startFastifyTestApp({
       controllers: [FailingController],
       providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],
-    }).compile();
-    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
-    await app.init();
-    await app.getHttpAdapter().getInstance().ready();
+    });
   });
 
   afterAll(async () => {

@@ -1,8 +1,8 @@
 import { Controller, Get, Post } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { startFastifyTestApp } from '../../test/support/fastify-test-app';
 import { SkipThrottle, ThrottlerModule } from '@nestjs/throttler';
 import { Public } from '../auth/auth.decorators';
 import { AuthModule } from '../auth/auth.module';
@@ -43,7 +43,7 @@ const token = (subject: string): string =>
 
 /** The same wiring as AppModule: the rate-limit APP_GUARD in the root module, AuthModule's guard imported. */
 async function startApp(limit: number): Promise<NestFastifyApplication> {
-  const moduleRef = await Test.createTestingModule({
+  return startFastifyTestApp({
     imports: [
       ConfigModule.forRoot({
         isGlobal: true,
@@ -58,11 +58,7 @@ async function startApp(limit: number): Promise<NestFastifyApplication> {
       { provide: APP_GUARD, useClass: RateLimitGuard },
       { provide: APP_FILTER, useClass: HttpExceptionFilter },
     ],
-  }).compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
-  await app.init();
-  await app.getHttpAdapter().getInstance().ready();
-  return app;
+  });
 }
 
 describe('RateLimitGuard', () => {
