@@ -110,7 +110,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     forceCloseConnections: 'idle',
     // Fastify's default (100) answers a longer path parameter with its own 414 before Nest routes it; a
     // long job id must get the same 404 "Job not found" as any other malformed one.
-    maxParamLength: 2_048,
+    routerOptions: { maxParamLength: 2_048 },
     // request.id: the caller's X-Request-Id when sane, else a UUID; echoed back, logged as reqId.
     genReqId: requestIdFor,
   });
