@@ -3,6 +3,7 @@ import { WorkerHost } from '@nestjs/bullmq';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Job, Worker } from 'bullmq';
+import { PromptWorker } from './prompt-worker';
 import { closeRedisConnection, RedisClient } from '../redis/redis-connection.factory';
 import { hostname } from 'node:os';
 import { LogThrottle } from '../common/log-throttle';
@@ -44,14 +45,14 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
 
   onApplicationBootstrap(): void {
     const lockDuration = this.config.get('WORKER_LOCK_DURATION_MS');
-    this.bullWorker = new Worker<JobData>(QUEUE_NAME, (job) => this.process(job), {
+    this.bullWorker = new PromptWorker<JobData>(QUEUE_NAME, (job) => this.process(job), {
       connection: this.connection,
       prefix: this.config.get('QUEUE_PREFIX'),
       name: `${hostname()}:${process.pid}`,
       concurrency: this.config.get('WORKER_CONCURRENCY'),
       lockDuration,
       stalledInterval: this.config.get('WORKER_STALLED_INTERVAL_MS'),
-    });
+    }).wakeWith(this.connection);
     this.bullWorker.on('error', (error) => this.errors.error(`Worker error: ${error.message}`));
     this.bullWorker.on('completed', () => this.metrics.completed());
     this.bullWorker.on('failed', (job, error) => {
