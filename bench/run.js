@@ -36,6 +36,9 @@ const LATENESS_JOBS = Number(opts['lateness-jobs']);
 const SOAK_SECONDS = Number(opts.soak);
 
 const SECRET = 'benchmark-secret-that-is-at-least-32-bytes-long';
+/** The yardstick, then two floors: the same contract on bare Fastify, and in a bare NestJS controller. */
+const REFERENCE_SCRIPTS = { reference: 'server.js', fastify: 'fastify.js', nest: 'nest.js' };
+const FLOORS = { fastify: 'bare Fastify', nest: 'bare NestJS (Fastify adapter)' };
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line) => process.stderr.write(`bench: ${line}\n`);
 
@@ -76,7 +79,7 @@ const rssMb = (pid) => {
 /** Starts one target process; resolves once it answers GET /health/ready with 200. */
 async function startTarget(kind, redisUrl, extraEnv = {}) {
   const port = await freePort();
-  const script = kind === 'service' ? path.join(ROOT, 'dist', 'main.js') : path.join(__dirname, 'reference', 'server.js');
+  const script = kind === 'service' ? path.join(ROOT, 'dist', 'main.js') : path.join(__dirname, 'reference', REFERENCE_SCRIPTS[kind]);
   const env = {
     PATH: process.env.PATH, TZ: process.env.TZ ?? 'UTC', NO_COLOR: '1', APP_ENV: 'production', HOST: '127.0.0.1',
     PORT: String(port), REDIS_URL: redisUrl, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', ...extraEnv,
@@ -289,11 +292,11 @@ async function main() {
     }
     return;
   }
-  const register = { service: [], reference: [] };
+  const register = { service: [], reference: [], fastify: [], nest: [] };
   const worker = { service: [], reference: [] };
   try {
     for (let round = 1; round <= ROUNDS; round += 1) {
-      for (const kind of ['service', 'reference']) {
+      for (const kind of Object.keys(register)) {
         log(`round ${round}: register, ${kind}`);
         register[kind].push(await benchRegister(redis, kind, bearer));
       }
@@ -317,7 +320,8 @@ async function main() {
       idleRssMb: { service: m(register.service, 'idleRss'), reference: m(register.reference, 'idleRss') },
       loadedRssMb: { service: m(register.service, 'loadedRss'), reference: m(register.reference, 'loadedRss') },
       lateness,
-      non2xx: { service: register.service.reduce((s, r) => s + r.non2xx, 0), reference: register.reference.reduce((s, r) => s + r.non2xx, 0) },
+      non2xx: Object.fromEntries(Object.entries(register).map(([kind, runs]) => [kind, runs.reduce((s, r) => s + r.non2xx, 0)])),
+      floors: Object.fromEntries(Object.keys(FLOORS).map((kind) => [kind, { rps: m(register[kind], 'rps'), p99: m(register[kind], 'p99') }])),
     };
     const report = render(figures, register, worker, soakSamples);
     process.stdout.write(report.table);
@@ -350,6 +354,16 @@ function render(f, register, worker, soakSamples) {
     '| --- | ---: | ---: | ---: | --- |',
     ...rows.map((r) => `| ${r.join(' | ')} |`),
     `| lateness, ${fmt(LATENESS_JOBS)} jobs due together | ${late(f.lateness.service)} | ${late(f.lateness.reference)} | | p99 ≤ 50 ms, none early |`,
+    '',
+    'Floors: the reference\'s own code (`bench/reference/contract.js`) served by the frameworks under the service, with none of',
+    'the service\'s code. Their ratio to the reference is the most the service could reach on that framework.',
+    '',
+    '| register, same contract | requests/s | p99 (ms) | throughput / reference | p99 / reference | service / floor |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...Object.entries(FLOORS).map(([kind, label]) => {
+      const floor = f.floors[kind];
+      return `| ${label} | ${fmt(floor.rps)} | ${fmt(floor.p99, 2)} | ${ratio(floor.rps, f.registerRps.reference)} | ${ratio(floor.p99, f.registerP99.reference)} | ${ratio(f.registerRps.service, floor.rps)} |`;
+    }),
   ].join('\n') + '\n';
   const before = previousFigures();
   const change = (label, now, then, digits = 0) => (then === undefined ? null : `- ${label}: ${fmt(then, digits)} → ${fmt(now, digits)}`);
@@ -380,10 +394,10 @@ medians of ${ROUNDS} rounds; ratios are service / reference.
 - Versions: ${Object.entries(v).map(([k, val]) => `${k} ${val}`).join(', ')}
 
 ${table}
-Every round: register requests/s service ${runs(register.service, 'rps')}, reference ${runs(register.reference, 'rps')};
+Every round: register requests/s service ${runs(register.service, 'rps')}, reference ${runs(register.reference, 'rps')}, bare Fastify ${runs(register.fastify, 'rps')}, bare NestJS ${runs(register.nest, 'rps')};
 p99 ms service ${runs(register.service, 'p99', 2)}, reference ${runs(register.reference, 'p99', 2)};
 worker jobs/s service ${runs(worker.service, 'jobsPerSecond')}, reference ${runs(worker.reference, 'jobsPerSecond')}.
-Responses other than 2xx during the register runs: service ${f.non2xx.service}, reference ${f.non2xx.reference}.
+Responses other than 2xx during the register runs: ${Object.entries(f.non2xx).map(([kind, n]) => `${kind} ${n}`).join(', ')}.
 ${soakTable}
 
 ## What changed since the last result
