@@ -162,6 +162,30 @@ describe('JwtAuthGuard', () => {
     expect(response.json()).toEqual({ ok: true });
   });
 
+  it('should accept a remembered token again but not the same token with its signature altered', async () => {
+    const valid = rawToken({ sub: 'remembered', exp: now() + 3600 });
+    expect((await request('/t/any', `Bearer ${valid}`)).statusCode).toBe(200);
+    expect((await request('/t/any', `Bearer ${valid}`)).statusCode).toBe(200);
+
+    const response = await request('/t/any', `Bearer ${alterSignature(valid)}`);
+
+    expect(response.statusCode).toBe(401);
+    expect(response.json()).toEqual({ statusCode: 401, message: 'Invalid token', error: 'Unauthorized' });
+  });
+
+  it('should refuse a remembered token once it has expired', async () => {
+    const issued = now();
+    // Valid until the clock reads issued + 2 s (30 s of tolerance), so accepted and remembered now.
+    const expiring = rawToken({ sub: 'expiring', iat: issued - 3600, exp: issued - 28 });
+    expect((await request('/t/any', `Bearer ${expiring}`)).statusCode).toBe(200);
+    while (now() < issued + 2) await new Promise((resolve) => setTimeout(resolve, 50));
+
+    const response = await request('/t/any', `Bearer ${expiring}`);
+
+    expect(response.statusCode).toBe(401);
+    expect(response.json()).toEqual({ statusCode: 401, message: 'Invalid token', error: 'Unauthorized' });
+  });
+
   it('should accept a token without exp, env or version', async () => {
     const response = await request('/t/any', `Bearer ${rawToken({ env: undefined, version: undefined })}`);
 

@@ -24,6 +24,7 @@ describe('validateEnv', () => {
       JWT_SECRET: DEVELOPMENT_JWT_SECRET,
       JWT_ISSUER: 'go-webdb-template',
       JWT_REVOKED_VERSIONS: 'v1',
+      JWT_CACHE_SIZE: 10_000,
       JOB_MAX_DELAY_SECONDS: 2_592_000,
       JOB_MAX_RETRY: 100,
       JOB_MESSAGE_MAX_LENGTH: 10_000,
@@ -142,6 +143,7 @@ describe('validateEnv', () => {
     [{ WORKER_CONCURRENCY: '0' }, 'Invalid configuration: WORKER_CONCURRENCY must not be less than 1'],
     [{ QUEUE_PREFIX: 'dm-jobqueue' }, 'Invalid configuration: QUEUE_PREFIX must be a hash tag such as {dm-jobqueue}'],
     [{ RATE_LIMIT_PER_MINUTE: '-1' }, 'Invalid configuration: RATE_LIMIT_PER_MINUTE must not be less than 0'],
+    [{ JWT_CACHE_SIZE: '-1' }, 'Invalid configuration: JWT_CACHE_SIZE must not be less than 0'],
     [{ RATE_LIMIT_PER_MINUTE: '10/s' }, 'Invalid configuration: RATE_LIMIT_PER_MINUTE must be an integer number'],
     [
       { LOG_LEVEL: 'verbose' },

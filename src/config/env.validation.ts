@@ -125,6 +125,10 @@ export class EnvironmentVariables {
   @IsString()
   JWT_REVOKED_VERSIONS = 'v1';
 
+  /** Verified tokens each process remembers, so a client's next request skips verification; 0 keeps none. */
+  @int(0, 1_000_000)
+  JWT_CACHE_SIZE = 10_000;
+
   /** Key prefix of the queue; keep the braces (a Redis Cluster hash tag) when changing it. */
   @IsOptional()
   @Matches(/^\{[^{}\s]+\}$/, { message: 'QUEUE_PREFIX must be a hash tag such as {dm-jobqueue}' })
