@@ -3,7 +3,6 @@ import { WorkerHost } from '@nestjs/bullmq';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Job, Worker } from 'bullmq';
-import { PromptWorker } from './prompt-worker';
 import { closeRedisConnection, RedisClient } from '../redis/redis-connection.factory';
 import { hostname } from 'node:os';
 import { LogThrottle } from '../common/log-throttle';
@@ -13,6 +12,7 @@ import { JobMetrics } from '../metrics/job.metrics';
 import { REDIS_WORKER } from '../redis/redis.constants';
 import { formatJobLine } from './job-line';
 import { JobData, QUEUE_NAME } from './job-queue.constants';
+import { PromptWorker } from './prompt-worker';
 
 /**
  * A WorkerHost whose BullMQ Worker is built here rather than by @Processor(): @Processor takes its
