@@ -12,6 +12,10 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 // A real redis-server ticking once a second (`--hz 1`): it releases a BZPOPMIN whose timeout has expired only
 // on that tick, so a worker left to Redis's timeout picks a due job up anywhere up to a second late.
 describe('PromptWorker', () => {
+  /** BZPOPMIN calls Redis has served so far: one per blocking wait of a worker. */
+  const blockingWaits = async (): Promise<number> =>
+    Number(/cmdstat_bzpopmin:calls=(\d+)/.exec(await connection.info('commandstats'))?.[1] ?? 0);
+
   let server: RedisServer;
   let connection: Redis;
   let queue: Queue;
@@ -52,6 +56,19 @@ describe('PromptWorker', () => {
       expect(ms).toBeGreaterThanOrEqual(0); // never early
       expect(ms).toBeLessThan(PROMPT_MS);
     }
+  });
+
+  it('should wait quietly for a job due in 30 days', async () => {
+    worker = new PromptWorker<{ n: number }>('jobs', async () => undefined, { connection, prefix: PREFIX }).wakeWith(connection);
+    await worker.waitUntilReady();
+    await queue.add('n', { n: 0 }, { delay: 30 * 86_400_000 });
+    await sleep(200);
+    const waitsBefore = await blockingWaits();
+    await sleep(1_000);
+
+    // One wait, not a wake-up every millisecond (a timer beyond setTimeout's range would fire at once).
+    expect((await blockingWaits()) - waitsBefore).toBeLessThanOrEqual(1);
+    expect(await queue.getJobCounts('delayed', 'active')).toEqual({ delayed: 1, active: 0 });
   });
 
   it('should write nothing to Redis once closed', async () => {
