@@ -356,7 +356,7 @@ function render(f, register, worker, soakSamples) {
     `| lateness, ${fmt(LATENESS_JOBS)} jobs due together | ${late(f.lateness.service)} | ${late(f.lateness.reference)} | | p99 ≤ 50 ms, none early |`,
     '',
     'Floors: the reference\'s own code (`bench/reference/contract.js`) served by the frameworks under the service, with none of',
-    'the service\'s code. Their ratio to the reference is the most the service could reach on that framework.',
+    'the service\'s code: what each framework costs before any of it. Like the reference, they verify the token on every request.',
     '',
     '| register, same contract | requests/s | p99 (ms) | throughput / reference | p99 / reference | service / floor |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
