@@ -52,7 +52,7 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
       concurrency: this.config.get('WORKER_CONCURRENCY'),
       lockDuration,
       stalledInterval: this.config.get('WORKER_STALLED_INTERVAL_MS'),
-    }).wakeWith(this.connection);
+    });
     this.bullWorker.on('error', (error) => this.errors.error(`Worker error: ${error.message}`));
     this.bullWorker.on('completed', () => this.metrics.completed());
     this.bullWorker.on('failed', (job, error) => {

@@ -41,7 +41,7 @@ describe('PromptWorker', () => {
 
   it('should start each delayed job as soon as it is due, not on the next Redis tick', async () => {
     const done: Promise<Job>[] = [];
-    worker = new PromptWorker<{ n: number }>('jobs', async () => undefined, { connection, prefix: PREFIX }).wakeWith(connection);
+    worker = new PromptWorker<{ n: number }>('jobs', async () => undefined, { connection, prefix: PREFIX });
     await worker.waitUntilReady();
     const finished = new Map<string, (job: Job) => void>();
     worker.on('completed', (job) => finished.get(job.id!)?.(job));
@@ -59,7 +59,7 @@ describe('PromptWorker', () => {
   });
 
   it('should wait quietly for a job due in 30 days', async () => {
-    worker = new PromptWorker<{ n: number }>('jobs', async () => undefined, { connection, prefix: PREFIX }).wakeWith(connection);
+    worker = new PromptWorker<{ n: number }>('jobs', async () => undefined, { connection, prefix: PREFIX });
     await worker.waitUntilReady();
     await queue.add('n', { n: 0 }, { delay: 30 * 86_400_000 });
     await sleep(200);
@@ -72,7 +72,7 @@ describe('PromptWorker', () => {
   });
 
   it('should write nothing to Redis once closed', async () => {
-    worker = new PromptWorker<{ n: number }>('jobs', async () => undefined, { connection, prefix: PREFIX }).wakeWith(connection);
+    worker = new PromptWorker<{ n: number }>('jobs', async () => undefined, { connection, prefix: PREFIX });
     await worker.waitUntilReady();
     await queue.add('n', { n: 0 }, { delay: 600 });
     await sleep(200); // the worker now waits for that job, its wake-up set for 400 ms from now

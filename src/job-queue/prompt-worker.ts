@@ -18,13 +18,6 @@ const WAIT_SLACK_MS = 50;
  */
 export class PromptWorker<T> extends Worker<T> {
   private wakeTimer?: NodeJS.Timeout;
-  private wakeClient?: RedisClient;
-
-  /** The connection the wake-up marker is written on (the worker's non-blocking one). */
-  wakeWith(client: RedisClient): this {
-    this.wakeClient = client;
-    return this;
-  }
 
   // Called by BullMQ right before each blocking wait, with the due time of the next delayed job (or 0).
   protected override getBlockTimeout(blockUntil: number): number {
@@ -34,12 +27,12 @@ export class PromptWorker<T> extends Worker<T> {
     this.wakeTimer = undefined;
     // Only for a job due within this wait (BullMQ waits at most 10 s, then asks again): a job due in days gets
     // its timer on a later wait, and no timer ever exceeds setTimeout's range.
-    if (blockUntil > 0 && timeout > 0 && dueIn <= timeout * 1_000 + WAIT_SLACK_MS && this.wakeClient) {
-      const client = this.wakeClient;
+    if (blockUntil > 0 && timeout > 0 && dueIn <= timeout * 1_000 + WAIT_SLACK_MS) {
       const marker = this.keys.marker;
       this.wakeTimer = setTimeout(() => {
         this.wakeTimer = undefined;
-        if (!this.closing) client.zadd(marker, 0, '0').catch(() => undefined);
+        // On the worker's non-blocking connection (an ioredis client, which BullMQ types narrowly).
+        if (!this.closing) this.client.then((client) => (client as unknown as RedisClient).zadd(marker, 0, '0')).catch(() => undefined);
       }, dueIn);
       this.wakeTimer.unref();
     }
