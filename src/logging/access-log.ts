@@ -56,7 +56,7 @@ export function accessLine(request: FastifyRequest, reply: FastifyReply, route: 
  */
 export function logResponses(fastify: FastifyInstance, rootLogger: Logger): void {
   // An access line is built from the six fields above and nothing else, so the root logger's redaction
-  // (wildcard paths, checked on every call: about 5 µs a line, a third of the line's cost) has nothing to
+  // (wildcard paths, checked on every call: about 5 of the 11 µs a line took) has nothing to
   // find in it and is left out here; every other log call keeps it.
   const logger = rootLogger.child({}, { redact: [] });
   fastify.addHook('onResponse', (request, reply, done) => {
