@@ -92,10 +92,12 @@ describe('process faults', () => {
       if (Date.now() > deadline) throw new Error(`the service never got stuck in a job (${JSON.stringify(await queue.getJobCounts())})`);
       await sleep(50);
     }
-    const [active] = await queue.getActive();
-    const doneBefore = new Set((await queue.getCompleted(0, -1)).map((job) => job.data.message as string));
-
+    // Read what it finished and what it died in only once it is dead: before, a slow write could still let a job
+    // complete between the two reads.
     await stuck.kill();
+    const [active] = await queue.getActive();
+    expect(active).toBeDefined();
+    const doneBefore = new Set((await queue.getCompleted(0, -1)).map((job) => job.data.message as string));
     const rescuer = await start();
 
     // Everything the dead process had not finished runs on the rescuer, the job it died in included.
