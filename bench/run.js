@@ -25,6 +25,7 @@ const { values: opts } = parseArgs({
     soak: { type: 'string', default: '0' },
     'no-write': { type: 'boolean', default: false },
     'soak-only': { type: 'boolean', default: false },
+    'register-only': { type: 'boolean', default: false },
     note: { type: 'string', multiple: true, default: [] },
   },
 });
@@ -172,8 +173,13 @@ async function fillQueue(redisUrl, count, delay = 0) {
   await queue.close();
 }
 
+/**
+ * The service runs its worker in the process that registers (APP_ROLE=all, its default), and BullMQ wakes a
+ * waiting worker on every delayed job that becomes the next one due: so the reference and the floors run
+ * the bare worker in their process too (WITH_WORKER=1) while registering.
+ */
 async function benchRegister(redis, kind, bearer) {
-  const target = await startTarget(kind, redis.url);
+  const target = await startTarget(kind, redis.url, kind === 'service' ? {} : { WITH_WORKER: '1' });
   await sleep(1_000);
   const idle = rssMb(target.child.pid);
   let loaded = 0;
@@ -300,6 +306,14 @@ async function main() {
         log(`round ${round}: register, ${kind}`);
         register[kind].push(await benchRegister(redis, kind, bearer));
       }
+    }
+    if (opts['register-only']) {
+      for (const [kind, runs] of Object.entries(register)) {
+        const rps = median(runs.map((r) => r.rps));
+        process.stdout.write(`${kind.padEnd(9)} ${fmt(rps).padStart(7)} req/s (${runs.map((r) => fmt(r.rps)).join(', ')}), ` +
+          `p99 ${fmt(median(runs.map((r) => r.p99)), 2)} ms, ${fmt(rps / median(register.reference.map((r) => r.rps)), 2)} of the reference\n`);
+      }
+      return;
     }
     for (let round = 1; round <= ROUNDS; round += 1) {
       for (const kind of ['service', 'reference']) {

@@ -86,7 +86,10 @@ async function register(authorization, body) {
   }
 }
 
+// WITH_WORKER=1: the bare worker runs in this process too, as the service's does by default (APP_ROLE=all).
+const worker = env.WITH_WORKER === '1' ? require('./worker').startWorker() : undefined;
+
 const ready = () => (redis.status === 'ready' ? answer(200, { status: 'ok' }) : answer(503, { status: 'error' }));
-const close = () => queue.close().then(() => redis.quit());
+const close = () => Promise.all([worker?.close(), queue.close().then(() => redis.quit())]);
 
 module.exports = { register, ready, failure, close, port: Number(env.PORT ?? 8081) };

@@ -11,16 +11,27 @@ const stamp = (d) =>
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 const escape = (s) => s.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
-const connection = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: null });
-const worker = new Worker(
-  'jobs',
-  async (job) => {
-    process.stdout.write(`[${stamp(new Date())}] ${escape(job.data.message)}\n`);
-  },
-  { connection, prefix: process.env.QUEUE_PREFIX ?? '{dm-jobqueue}', concurrency: Number(process.env.WORKER_CONCURRENCY ?? 10) },
-);
-worker.on('error', () => undefined);
-worker.on('ready', () => process.stderr.write('worker ready\n'));
-const stop = () => worker.close().then(() => connection.quit()).finally(() => process.exit(0));
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+/** Starts the worker on its own connection; resolves `close()` to stop both. */
+function startWorker() {
+  const connection = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: null });
+  const worker = new Worker(
+    'jobs',
+    async (job) => {
+      process.stdout.write(`[${stamp(new Date())}] ${escape(job.data.message)}\n`);
+    },
+    { connection, prefix: process.env.QUEUE_PREFIX ?? '{dm-jobqueue}', concurrency: Number(process.env.WORKER_CONCURRENCY ?? 10) },
+  );
+  worker.on('error', () => undefined);
+  worker.on('ready', () => process.stderr.write('worker ready\n'));
+  return { close: () => worker.close().then(() => connection.quit()) };
+}
+
+module.exports = { startWorker };
+
+// Run on its own: the bare worker process of the worker benchmark.
+if (require.main === module) {
+  const { close } = startWorker();
+  const stop = () => close().finally(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
