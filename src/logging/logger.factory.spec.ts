@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { createRootLogger } from './logger.factory';
+import { createRootLogger, LOG_FLUSH_INTERVAL_MS } from './logger.factory';
 
 /** A destination that keeps every line pino writes. */
 function memory(): { stream: Writable; lines: () => Record<string, unknown>[]; text: () => string } {
@@ -61,5 +62,41 @@ describe('createRootLogger', () => {
     logger.fatal('nothing');
 
     expect(out.text()).toBe('');
+  });
+});
+
+describe('bufferedStdout', () => {
+  /** Runs `script` in a node process whose logger writes to bufferedStdout; what it printed, in order. */
+  function run(script: string): string[] {
+    const program = `
+      const { writeSync } = require('node:fs');
+      const { bufferedStdout, createRootLogger } = require(${JSON.stringify(require.resolve('./logger.factory'))});
+      const logger = createRootLogger('info', bufferedStdout());
+      const mark = (text) => writeSync(1, text + '\\n');
+      ${script}`;
+    const child = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', program], { encoding: 'utf8', timeout: 20_000 });
+    expect(child.stderr).toBe('');
+    return child.stdout
+      .trim()
+      .split('\n')
+      .map((line) => (line.startsWith('{') ? (JSON.parse(line) as { msg: string }).msg : line));
+  }
+
+  it('should gather lines and write them together, not one write per line', () => {
+    // Written straight to the descriptor after the three log calls, the mark still comes out first.
+    expect(run(`logger.info('one'); logger.info('two'); logger.info('three'); mark('MARK');`)).toEqual(['MARK', 'one', 'two', 'three']);
+  });
+
+  it('should write gathered lines within the flush interval though nothing else is logged', () => {
+    // SIGKILL leaves no exit handler to write them: the interval must have.
+    const wait = LOG_FLUSH_INTERVAL_MS * 3;
+    expect(run(`logger.info('quiet'); setTimeout(() => { mark('MARK'); process.kill(process.pid, 'SIGKILL'); }, ${wait});`)).toEqual([
+      'quiet',
+      'MARK',
+    ]);
+  });
+
+  it('should write what is left when the process exits', () => {
+    expect(run(`logger.info('last words'); process.exit(0);`)).toEqual(['last words']);
   });
 });

@@ -31,9 +31,40 @@ function prettyInstalled(): boolean {
   }
 }
 
+/** Log lines are gathered up to this many bytes and then written with one system call… */
+export const LOG_BUFFER_BYTES = 4_096;
+/** …and written at least this often, so the lines of a quiet service still show up straight away. */
+export const LOG_FLUSH_INTERVAL_MS = 250;
+
+let stdout: ReturnType<typeof pino.destination> | undefined;
+
+/**
+ * Standard output for JSON lines, one per process (nestjs-pino keeps the first root logger anyway). Written
+ * synchronously, as pino's default destination does, but buffered as pino's asynchronous mode does: one
+ * write(2) per LOG_BUFFER_BYTES of lines instead of one per line. Not `sync: false`: that hands every write to
+ * libuv's thread pool, a futex wake-up and a thread switch each time, which measured about a tenth of the
+ * register path's CPU under load (`bench/README.md`). Written out every LOG_FLUSH_INTERVAL_MS and when the
+ * process exits (pino registers no exit flush for a synchronous destination); a SIGKILL loses at most the
+ * lines of the last LOG_FLUSH_INTERVAL_MS.
+ */
+export function bufferedStdout(): DestinationStream {
+  if (stdout) return stdout;
+  const destination = pino.destination({ dest: 1, sync: true, minLength: LOG_BUFFER_BYTES });
+  const flush = (): void => {
+    try {
+      destination.flushSync();
+    } catch {
+      // Standard output is gone (EPIPE): there is nowhere left to write to.
+    }
+  };
+  setInterval(flush, LOG_FLUSH_INTERVAL_MS).unref();
+  process.once('exit', flush);
+  return (stdout = destination);
+}
+
 /**
  * develop: readable lines through pino-pretty (a devDependency, in a worker thread), when installed.
- * Everywhere else JSON on standard output, written asynchronously and flushed when the process exits.
+ * Everywhere else JSON on standard output, buffered (`bufferedStdout`).
  */
 export function logDestination(appEnv: AppEnv): DestinationStream {
   if (appEnv === 'develop' && prettyInstalled()) {
@@ -47,7 +78,7 @@ export function logDestination(appEnv: AppEnv): DestinationStream {
       },
     });
   }
-  return pino.destination({ dest: 1, sync: false });
+  return bufferedStdout();
 }
 
 export function createRootLogger(level: LogLevel, destination: DestinationStream): Logger {
