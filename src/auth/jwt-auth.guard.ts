@@ -18,6 +18,12 @@ function unauthorized(message: string, error?: 'invalid_token'): UnauthorizedExc
   return withHeaders(new UnauthorizedException(message), { 'WWW-Authenticate': challenge });
 }
 
+/** What a route asks of the caller. */
+interface RouteAuth {
+  isPublic: boolean;
+  scope: Scope | undefined;
+}
+
 /** The actions passport gives a strategy for one attempt (passport's Strategy protocol). */
 type Attempt = Strategy & {
   success(user: Principal): void;
@@ -38,6 +44,9 @@ type Attempt = Strategy & {
  */
 @Injectable()
 export class JwtAuthGuard implements CanActivate {
+  /** By controller, then handler. */
+  private readonly routes = new WeakMap<object, WeakMap<object, RouteAuth>>();
+
   constructor(
     private readonly reflector: Reflector,
     private readonly strategy: JwtStrategy,
@@ -45,8 +54,8 @@ export class JwtAuthGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, targets)) return true;
+    const route = this.routeAuth(context);
+    if (route.isPublic) return true;
 
     const request = context.switchToHttp().getRequest<FastifyRequest & { user?: Principal }>();
     const header = request.headers.authorization;
@@ -68,13 +77,30 @@ export class JwtAuthGuard implements CanActivate {
     }
     request.user = principal;
 
-    const scope = this.reflector.getAllAndOverride<Scope | undefined>(REQUIRED_SCOPE_KEY, targets);
+    const { scope } = route;
     if (scope !== undefined && !principal.scopes.has(scope)) {
       throw withHeaders(new ForbiddenException('Insufficient scope'), {
         'WWW-Authenticate': `Bearer realm="${AUTH_REALM}", error="insufficient_scope", scope="${scope}"`,
       });
     }
     return true;
+  }
+
+  /** The route's @Public() and @RequireScope(), read once per route: decorators do not change at run time. */
+  private routeAuth(context: ExecutionContext): RouteAuth {
+    const [handler, controller] = [context.getHandler(), context.getClass()];
+    let routes = this.routes.get(controller);
+    if (!routes) this.routes.set(controller, (routes = new WeakMap()));
+    let route = routes.get(handler);
+    if (!route) {
+      const targets = [handler, controller];
+      route = {
+        isPublic: this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC_KEY, targets) === true,
+        scope: this.reflector.getAllAndOverride<Scope | undefined>(REQUIRED_SCOPE_KEY, targets),
+      };
+      routes.set(handler, route);
+    }
+    return route;
   }
 
   private authenticate(request: FastifyRequest): Promise<Principal | undefined> {
