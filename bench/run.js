@@ -77,8 +77,12 @@ const rssMb = (pid) => {
   return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
 };
 
-/** Starts one target process; resolves once it answers GET /health/ready with 200. */
-async function startTarget(kind, redisUrl, extraEnv = {}) {
+/**
+ * Starts one target process; resolves once it answers GET /health/ready with 200. Its standard output is
+ * searched for job lines only when `countLines`; otherwise it is read and dropped, as a log collector would
+ * take it, so that the harness's own line splitting is not charged to the service's access log.
+ */
+async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true } = {}) {
   const port = await freePort();
   const script = kind === 'service' ? path.join(ROOT, 'dist', 'main.js') : path.join(__dirname, 'reference', REFERENCE_SCRIPTS[kind]);
   const env = {
@@ -88,7 +92,8 @@ async function startTarget(kind, redisUrl, extraEnv = {}) {
   const started = performance.now();
   const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = { count: 0, first: 0, last: 0, text: '' };
-  child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
+  if (countLines) child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
+  else child.stdout.resume();
   child.stderr.resume();
   for (;;) {
     const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.status === 200, () => false);
@@ -179,7 +184,7 @@ async function fillQueue(redisUrl, count, delay = 0) {
  * the bare worker in their process too (WITH_WORKER=1) while registering.
  */
 async function benchRegister(redis, kind, bearer) {
-  const target = await startTarget(kind, redis.url, kind === 'service' ? {} : { WITH_WORKER: '1' });
+  const target = await startTarget(kind, redis.url, kind === 'service' ? {} : { WITH_WORKER: '1' }, { countLines: false });
   await sleep(1_000);
   const idle = rssMb(target.child.pid);
   let loaded = 0;
@@ -250,7 +255,7 @@ async function benchLateness(redis, kind, bearer) {
 }
 
 async function soak(redis, bearer) {
-  const target = await startTarget('service', redis.url);
+  const target = await startTarget('service', redis.url, {}, { countLines: false });
   const samples = [];
   const lua = path.join(os.tmpdir(), 'bench-soak.lua');
   writeFileSync(lua, readFileSync(path.join(__dirname, 'register.lua'), 'utf8').replace('"delay_seconds":3600', '"delay_seconds":0'));
