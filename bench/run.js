@@ -35,6 +35,8 @@ const CONNECTIONS = Number(opts.connections);
 const WORKER_JOBS = Number(opts.jobs);
 const LATENESS_JOBS = Number(opts['lateness-jobs']);
 const SOAK_SECONDS = Number(opts.soak);
+/** Load before each measured register run, the same for every side. */
+const WARM_UP_SECONDS = 3;
 
 const SECRET = 'benchmark-secret-that-is-at-least-32-bytes-long';
 /** The yardstick, then two floors: the same contract on bare Fastify, and in a bare NestJS controller. */
@@ -122,9 +124,9 @@ function countJobLines(lines, chunk) {
   }
 }
 
-function runWrk(url, token) {
+function runWrk(url, token, seconds = DURATION) {
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-s', path.join(__dirname, 'register.lua'),
+    const child = spawn('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', path.join(__dirname, 'register.lua'),
       `${url}/api/dm-jobqueue/register`], { env: { ...process.env, BENCH_TOKEN: token } });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
@@ -187,6 +189,7 @@ async function benchRegister(redis, kind, bearer) {
   const target = await startTarget(kind, redis.url, kind === 'service' ? {} : { WITH_WORKER: '1' }, { countLines: false });
   await sleep(1_000);
   const idle = rssMb(target.child.pid);
+  await runWrk(target.url, bearer, WARM_UP_SECONDS); // not counted: until the JIT has compiled the hot paths
   let loaded = 0;
   const sampler = setTimeout(() => (loaded = rssMb(target.child.pid)), (DURATION * 1000) / 2);
   const result = await runWrk(target.url, bearer);
@@ -315,8 +318,10 @@ async function main() {
     if (opts['register-only']) {
       for (const [kind, runs] of Object.entries(register)) {
         const rps = median(runs.map((r) => r.rps));
+        const perRound = runs.map((r, i) => fmt(r.rps / register.reference[i].rps, 2)).join(', ');
         process.stdout.write(`${kind.padEnd(9)} ${fmt(rps).padStart(7)} req/s (${runs.map((r) => fmt(r.rps)).join(', ')}), ` +
-          `p99 ${fmt(median(runs.map((r) => r.p99)), 2)} ms, ${fmt(rps / median(register.reference.map((r) => r.rps)), 2)} of the reference\n`);
+          `p99 ${fmt(median(runs.map((r) => r.p99)), 2)} ms, ${fmt(rps / median(register.reference.map((r) => r.rps)), 2)} of the reference ` +
+          `(by round ${perRound})\n`);
       }
       return;
     }
@@ -414,6 +419,7 @@ medians of ${ROUNDS} rounds; ratios are service / reference.
 
 ${table}
 Every round: register requests/s service ${runs(register.service, 'rps')}, reference ${runs(register.reference, 'rps')}, bare Fastify ${runs(register.fastify, 'rps')}, bare NestJS ${runs(register.nest, 'rps')};
+service / reference in the same round (run back to back): throughput ${register.service.map((r, i) => fmt(r.rps / register.reference[i].rps, 2)).join(', ')}, p99 ${register.service.map((r, i) => fmt(r.p99 / register.reference[i].p99, 2)).join(', ')};
 p99 ms service ${runs(register.service, 'p99', 2)}, reference ${runs(register.reference, 'p99', 2)};
 worker jobs/s service ${runs(worker.service, 'jobsPerSecond')}, reference ${runs(worker.reference, 'jobsPerSecond')}.
 Responses other than 2xx during the register runs: ${Object.entries(f.non2xx).map(([kind, n]) => `${kind} ${n}`).join(', ')}.
