@@ -26,6 +26,7 @@ const { values: opts } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     'soak-only': { type: 'boolean', default: false },
     'register-only': { type: 'boolean', default: false },
+    'worker-only': { type: 'boolean', default: false },
     note: { type: 'string', multiple: true, default: [] },
   },
 });
@@ -309,7 +310,7 @@ async function main() {
   const register = { service: [], reference: [], fastify: [], nest: [] };
   const worker = { service: [], reference: [] };
   try {
-    for (let round = 1; round <= ROUNDS; round += 1) {
+    for (let round = 1; round <= (opts['worker-only'] ? 0 : ROUNDS); round += 1) {
       for (const kind of Object.keys(register)) {
         log(`round ${round}: register, ${kind}`);
         register[kind].push(await benchRegister(redis, kind, bearer));
@@ -330,6 +331,13 @@ async function main() {
         log(`round ${round}: worker, ${kind}`);
         worker[kind].push(await benchWorker(redis, kind));
       }
+    }
+    if (opts['worker-only']) {
+      const jobsPerSecond = (kind) => worker[kind].map((r) => r.jobsPerSecond);
+      process.stdout.write(`worker jobs/s: service ${fmt(median(jobsPerSecond('service')))} (${jobsPerSecond('service').map((v) => fmt(v)).join(', ')}), ` +
+        `reference ${fmt(median(jobsPerSecond('reference')))} (${jobsPerSecond('reference').map((v) => fmt(v)).join(', ')}), ` +
+        `${fmt(median(jobsPerSecond('service')) / median(jobsPerSecond('reference')), 2)} of the reference\n`);
+      return;
     }
     log('lateness');
     const lateness = { service: await benchLateness(redis, 'service', bearer), reference: await benchLateness(redis, 'reference', bearer) };
