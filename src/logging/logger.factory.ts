@@ -54,7 +54,7 @@ export function bufferedStdout(): DestinationStream {
     try {
       destination.flushSync();
     } catch {
-      // Standard output is gone (EPIPE): there is nowhere left to write to.
+      // Standard output is gone (EPIPE, closed): there is nowhere left to write the lines to.
     }
   };
   setInterval(flush, LOG_FLUSH_INTERVAL_MS).unref();
