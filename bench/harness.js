@@ -1,0 +1,128 @@
+// What bench/run.js and bench/cpu.js share: the private redis-server, the targets, the token, and wrk.
+'use strict';
+const { spawn } = require('node:child_process');
+const { createSecretKey } = require('node:crypto');
+const { mkdtempSync, rmSync } = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const jwt = require('jsonwebtoken');
+const Redis = require('ioredis');
+
+const ROOT = path.join(__dirname, '..');
+
+const SECRET = 'benchmark-secret-that-is-at-least-32-bytes-long';
+
+/** The yardstick, then two floors: the same contract on bare Fastify, and in a bare NestJS controller. */
+const REFERENCE_SCRIPTS = { reference: 'server.js', fastify: 'fastify.js', nest: 'nest.js' };
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-redis-'));
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--maxmemory-policy', 'noeviction', '--dir', dir], { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  const client = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: () => 50 });
+  client.on('error', () => undefined);
+  await client.ping(); // queued until redis-server listens
+  return { url, client, pid: child.pid, stop: async () => { await client.quit(); child.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+/**
+ * Starts one target process; resolves once it answers GET /health/ready with 200. Its standard output is
+ * searched for job lines only when `countLines`; otherwise it is read and dropped, as a log collector would
+ * take it, so that the harness's own line splitting is not charged to the service's access log.
+ */
+async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true } = {}) {
+  const port = await freePort();
+  const script = kind === 'service' ? path.join(ROOT, 'dist', 'main.js') : path.join(__dirname, 'reference', REFERENCE_SCRIPTS[kind]);
+  const env = {
+    PATH: process.env.PATH, TZ: process.env.TZ ?? 'UTC', NO_COLOR: '1', APP_ENV: 'production', HOST: '127.0.0.1',
+    PORT: String(port), REDIS_URL: redisUrl, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', ...extraEnv,
+  };
+  const started = performance.now();
+  const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = { count: 0, first: 0, last: 0, text: '' };
+  if (countLines) child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
+  else child.stdout.resume();
+  child.stderr.resume();
+  for (;;) {
+    const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.status === 200, () => false);
+    if (ok) break;
+    if (child.exitCode !== null) throw new Error(`${kind} exited with ${child.exitCode}`);
+    await sleep(5);
+  }
+  const startupMs = performance.now() - started;
+  return {
+    kind, port, child, lines, startupMs, url: `http://127.0.0.1:${port}`,
+    stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }),
+  };
+}
+
+const JOB_LINE = /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] /;
+function countJobLines(lines, chunk) {
+  const text = lines.text + chunk;
+  const parts = text.split('\n');
+  lines.text = parts.pop();
+  for (const line of parts) {
+    if (!JOB_LINE.test(line)) continue;
+    const now = performance.now();
+    if (lines.count === 0) lines.first = now;
+    lines.count += 1;
+    lines.last = now;
+  }
+}
+
+/** `wrk -t2 --latency` posting register.lua for `seconds` over `connections` connections; its figures. */
+function runWrk(url, token, { seconds, connections }) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', path.join(__dirname, 'register.lua'),
+      `${url}/api/dm-jobqueue/register`], { env: { ...process.env, BENCH_TOKEN: token } });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('error', reject);
+    child.on('exit', () => resolve(parseWrk(out)));
+  });
+}
+
+function toMs(value, unit) {
+  return Number(value) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? 1);
+}
+
+function parseWrk(out) {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const p = (q) => {
+    const m = new RegExp(`\\s${q}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    return m ? toMs(m[1], m[2]) : NaN;
+  };
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? 'none';
+  return { rps, p50: p(50), p99: p(99), non2xx, errors };
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+function token() {
+  const key = createSecretKey(Buffer.from(SECRET, 'utf8'));
+  return jwt.sign({ type: 'private', scope: ['read', 'write'], version: 'v2', env: 'production' }, key,
+    { algorithm: 'HS256', issuer: 'go-webdb-template', subject: 'bench', expiresIn: '1h' });
+}
+
+module.exports = { sleep, startRedis, startTarget, countJobLines, runWrk, median, token };
