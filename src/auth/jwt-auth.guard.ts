@@ -88,7 +88,8 @@ export class JwtAuthGuard implements CanActivate {
 
   /** The route's @Public() and @RequireScope(), read once per route: decorators do not change at run time. */
   private routeAuth(context: ExecutionContext): RouteAuth {
-    const [handler, controller] = [context.getHandler(), context.getClass()];
+    const handler = context.getHandler();
+    const controller = context.getClass();
     let routes = this.routes.get(controller);
     if (!routes) this.routes.set(controller, (routes = new WeakMap()));
     let route = routes.get(handler);
