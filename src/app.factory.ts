@@ -3,10 +3,8 @@ import { BadRequestException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyInstance, onRequestHookHandler } from 'fastify';
-import helmet, { type HelmetOptions } from 'helmet';
+import type { FastifyInstance } from 'fastify';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import sjson from 'secure-json-parse';
 import { AppModule } from './app.module';
@@ -18,6 +16,7 @@ import { echoRequestId, requestIdFor } from './logging/request-id';
 import { HttpMetrics, observeHttpRequests } from './metrics/http.metrics';
 import { isDocsUiRoute, setupOpenApi } from './openapi/openapi';
 import { corsOptions } from './security/cors';
+import { addSecurityHeaders, helmetPolicy, pageSecurityHeaders } from './security/security-headers';
 
 export interface CreateAppOptions {
   /** false: no log at all, application or access (the in-process tests). Otherwise pino at LOG_LEVEL. */
@@ -57,48 +56,13 @@ function closeConnectionsWhileDraining(fastify: FastifyInstance, readiness: Read
 }
 
 /**
- * Helmet's default headers on every response (a JSON API needs no exception). Helmet's own middleware
- * (and @fastify/helmet) works them out again for every request, parsing the Content-Security-Policy each
- * time; they never change here, so helmet runs once at start-up and the hook only copies its result.
- *
- * The Swagger UI (/docs, /docs/…) is the one exception: its page loads its scripts and styles from /docs and
- * must work over plain HTTP, so its routes get a relaxed Content-Security-Policy (no upgrade-insecure-requests,
- * images from https: for the validator badge) through a route-level hook added as the routes are declared:
- * no other route does any extra work. Call before the documentation routes are registered.
+ * The Swagger UI (/docs, /docs/…) is a web page: helmet's page headers, with a relaxed Content-Security-Policy
+ * since it loads its scripts and styles from /docs and must work over plain HTTP (no upgrade-insecure-requests,
+ * images from https: for the validator badge). Every other route gets the API's set (security-headers.ts).
  */
-function addSecurityHeaders(fastify: FastifyInstance): void {
-  const headers = helmetHeaders();
-  fastify.addHook('onRequest', (_request, reply, done) => {
-    void reply.headers(headers);
-    done();
-  });
-  const docsPolicy = helmetHeaders({
-    contentSecurityPolicy: {
-      directives: { 'img-src': ["'self'", 'data:', 'https:'], 'upgrade-insecure-requests': null },
-    },
-  })['Content-Security-Policy']!;
-  const relaxDocsPolicy: onRequestHookHandler = (_request, reply, done) => {
-    void reply.header('Content-Security-Policy', docsPolicy);
-    done();
-  };
-  fastify.addHook('onRoute', (route) => {
-    if (!isDocsUiRoute(route.url)) return;
-    // Route-level hooks run after the application's: this one overrides the strict policy set above.
-    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-    route.onRequest = [...own, relaxDocsPolicy];
-  });
-}
-
-/** The headers helmet would set, worked out once. */
-function helmetHeaders(options?: HelmetOptions): Record<string, string> {
-  const headers: Record<string, string> = {};
-  const response = {
-    setHeader: (name: string, value: string | number) => (headers[name] = String(value)),
-    removeHeader: (name: string) => delete headers[name],
-  };
-  helmet(options)({} as IncomingMessage, response as unknown as ServerResponse, () => undefined);
-  return headers;
-}
+const DOCS_PAGE_HEADERS = pageSecurityHeaders(
+  helmetPolicy({ 'img-src': ["'self'", 'data:', 'https:'], 'upgrade-insecure-requests': null }),
+);
 
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
   // Validated here too (ConfigModule validates again) only to size the body limit before Fastify exists.
@@ -128,7 +92,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   const config = app.get(ConfigService<Env, true>);
   registerJsonParser(fastify);
   closeConnectionsWhileDraining(fastify, app.get(ReadinessState));
-  addSecurityHeaders(fastify);
+  // Before the documentation routes are declared, so that they get the page headers.
+  addSecurityHeaders(fastify, isDocsUiRoute, DOCS_PAGE_HEADERS);
   echoRequestId(fastify);
   logResponses(fastify, logger);
   if (config.get('METRICS_ENABLED', { infer: true })) observeHttpRequests(fastify, app.get(HttpMetrics));

@@ -62,8 +62,10 @@ describe('queue dashboard (credentials configured)', () => {
     expect(csp).toContain('https://fonts.googleapis.com');
     // Not helmet's: the dashboard may be served over plain HTTP on a private network.
     expect(csp).not.toContain('upgrade-insecure-requests');
-    // The other helmet headers stay.
+    // A web page's other helmet headers, not the API's.
     expect(response.headers['x-content-type-options']).toBe('nosniff');
+    expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(response.headers['referrer-policy']).toBe('no-referrer');
   });
 
   it('should serve its static assets behind the same credentials', async () => {
@@ -96,13 +98,12 @@ describe('queue dashboard (credentials configured)', () => {
     }
   });
 
-  it('should leave the strict policy on every other route', async () => {
+  it("should leave the API's headers on every other route", async () => {
     const response = await app.inject({ method: 'GET', url: '/health/live' });
 
-    // helmet's default policy, not the dashboard's.
-    const csp = String(response.headers['content-security-policy']);
-    expect(csp).toContain('upgrade-insecure-requests');
-    expect(csp).not.toContain('fonts.googleapis.com');
+    expect(response.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
+    expect(response.headers['x-frame-options']).toBe('DENY');
+    expect(response.headers['referrer-policy']).toBeUndefined();
     expect(response.headers['www-authenticate']).toBeUndefined();
   });
 });

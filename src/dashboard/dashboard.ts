@@ -1,16 +1,17 @@
 // The queue dashboard (bull-board) at /admin/queues: plain Fastify routes in an encapsulated plugin, so
-// its Basic-auth hook and relaxed Content-Security-Policy apply to the dashboard and nothing else.
+// its Basic-auth hook and its web page's security headers apply to the dashboard and nothing else.
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter as BullBoardFastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { pageSecurityHeaders } from '../security/security-headers';
 import { BASIC_CHALLENGE, basicAuthChecker, DashboardCredentials } from './basic-auth';
 
 export const DASHBOARD_PATH = '/admin/queues';
 
 /**
- * Replaces the API's strict policy (app.factory.ts addSecurityHeaders) on dashboard responses only.
+ * The dashboard's policy, sent with helmet's other page headers in place of the API's (security-headers.ts).
  * The UI is a React bundle served from 'self' (no inline or eval'd script: its one inline <script> is
  * application/json data); its page has inline style attributes and a <style> block, and links the
  * IBM Plex fonts from Google Fonts; it fetches its API from 'self' and uses data: images.
@@ -29,6 +30,8 @@ export const DASHBOARD_CSP = [
   "style-src 'self' 'unsafe-inline' https://fonts.googleapis.com",
 ].join(';');
 
+const DASHBOARD_HEADERS = pageSecurityHeaders(DASHBOARD_CSP);
+
 /** The dashboard's routes, hook and headers; registered under DASHBOARD_PATH by registerDashboard. */
 export function dashboardPlugin(queues: Queue[], credentials: DashboardCredentials): FastifyPluginAsync {
   const authorized = basicAuthChecker(credentials);
@@ -42,7 +45,7 @@ export function dashboardPlugin(queues: Queue[], credentials: DashboardCredentia
         .send({ statusCode: 401, message: 'Dashboard credentials required', error: 'Unauthorized' });
     });
     instance.addHook('onSend', (_request, reply, payload, done) => {
-      void reply.header('content-security-policy', DASHBOARD_CSP);
+      void reply.headers(DASHBOARD_HEADERS);
       done(null, payload);
     });
     const serverAdapter = new BullBoardFastifyAdapter();
