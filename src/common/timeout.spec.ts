@@ -25,6 +25,16 @@ describe('withTimeout', () => {
     await expect(withTimeout(never<void>(), 20)).rejects.toThrow('operation timed out after 20 ms');
   });
 
+  it('should clear its timer once a rejected promise has settled', async () => {
+    jest.useFakeTimers();
+    try {
+      await expect(withTimeout(Promise.reject(new Error('down')), 20, 'x')).rejects.toThrow('down');
+      expect(jest.getTimerCount()).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('should clear its timer once the promise has settled', async () => {
     jest.useFakeTimers();
     try {
