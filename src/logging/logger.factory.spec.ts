@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { createRootLogger, LOG_FLUSH_INTERVAL_MS } from './logger.factory';
+import pino from 'pino';
+import { createRootLogger, isoTimeEachMillisecond, LOG_FLUSH_INTERVAL_MS } from './logger.factory';
 
 /** A destination that keeps every line pino writes. */
 function memory(): { stream: Writable; lines: () => Record<string, unknown>[]; text: () => string } {
@@ -62,6 +63,29 @@ describe('createRootLogger', () => {
     logger.fatal('nothing');
 
     expect(out.text()).toBe('');
+  });
+});
+
+describe('isoTimeEachMillisecond', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it("should write exactly what pino's isoTime writes", () => {
+    jest.spyOn(Date, 'now').mockReturnValue(Date.UTC(2026, 10, 30, 13, 0, 0, 123));
+
+    expect(isoTimeEachMillisecond()()).toBe(pino.stdTimeFunctions.isoTime());
+    expect(isoTimeEachMillisecond()()).toBe(',"time":"2026-11-30T13:00:00.123Z"');
+  });
+
+  it('should format each millisecond once', () => {
+    let clock = Date.UTC(2026, 10, 30, 13, 0, 0, 123);
+    const toISOString = jest.spyOn(Date.prototype, 'toISOString');
+    const time = isoTimeEachMillisecond(() => clock);
+
+    expect([time(), time()]).toEqual([',"time":"2026-11-30T13:00:00.123Z"', ',"time":"2026-11-30T13:00:00.123Z"']);
+    expect(toISOString).toHaveBeenCalledTimes(1);
+    clock += 1;
+    expect(time()).toBe(',"time":"2026-11-30T13:00:00.124Z"');
+    expect(toISOString).toHaveBeenCalledTimes(2);
   });
 });
 

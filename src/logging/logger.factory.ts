@@ -81,12 +81,30 @@ export function logDestination(appEnv: AppEnv): DestinationStream {
   return bufferedStdout();
 }
 
+/**
+ * pino's `stdTimeFunctions.isoTime`, worked out once per millisecond: under load several lines fall in each
+ * millisecond (an access line per request), and formatting the date was about a ninth of what writing one
+ * cost in the benchmark's profile.
+ */
+export function isoTimeEachMillisecond(now: () => number = Date.now): () => string {
+  let last = Number.NaN;
+  let time = '';
+  return () => {
+    const ms = now();
+    if (ms !== last) {
+      last = ms;
+      time = `,"time":"${new Date(ms).toISOString()}"`;
+    }
+    return time;
+  };
+}
+
 export function createRootLogger(level: LogLevel, destination: DestinationStream): Logger {
   return pino(
     {
       level,
       redact: { paths: REDACTED_PATHS, censor: '[Redacted]' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimeEachMillisecond(),
       // "level":"info" rather than 30: readable, and what most log pipelines expect.
       formatters: { level: (label) => ({ level: label }) },
     },
