@@ -1,19 +1,22 @@
 #!/usr/bin/env node
-// `node bench/cpu.js [seconds] [target ...]`: where the CPU of a register request goes. Each target
+// `node bench/cpu.js [seconds] [target ...]`: where the CPU of a register request goes. Every target
 // (`service`, `reference`, `fastify`, `nest`, optionally with environment: `service:LOG_LEVEL=warn,METRICS_ENABLED=false`)
-// runs in turn on one private redis-server under the bench's register load (wrk -t2 -c32, 2 s uncounted
-// first), ROUNDS times (default 3), and the medians are printed: requests/s, then CPU µs per request of the
-// target's main thread, its other threads (V8's garbage collector, libuv), Redis, wrk and this script, from
-// /proc. The reference and the floors run the bare worker in their process, as in `npm run bench`.
+// starts at once on one private redis-server, each with its own queue (QUEUE_PREFIX), and gets 3 s of the bench's
+// register load (wrk -t2 -c32) uncounted. Then the load goes to one target at a time for `seconds` (default 1),
+// ROUNDS times (default 20), the order reversed every other round, so that a machine whose speed drifts (a
+// shared VM) slows every target alike rather than the ones that happened to run at a bad moment. Printed:
+// requests/s (median of the runs), then CPU µs per request (totals over all runs) of the target's main thread,
+// its other threads (V8's garbage collector, libuv), Redis, wrk and this script, from /proc. The reference and
+// the floors run the bare worker in their process, as in `npm run bench`.
 // A measuring aid for bench/README.md, not part of the benchmark; nothing here asserts.
 'use strict';
 const { readFileSync, readdirSync } = require('node:fs');
 const { median, runWrk, startRedis, startTarget, token } = require('./harness');
 
-const [secondsArg = '6', ...targetArgs] = process.argv.slice(2);
+const [secondsArg = '1', ...targetArgs] = process.argv.slice(2);
 const SECONDS = Number(secondsArg);
 const TARGETS = targetArgs.length > 0 ? targetArgs : ['reference', 'nest', 'service'];
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 20);
 const TICK_US = 1_000_000 / 100; // USER_HZ
 const LOAD = { connections: 32 };
 
@@ -38,44 +41,48 @@ const childTicks = () => {
   return Number(fields[13]) + Number(fields[14]);
 };
 
-async function measure(target, redis, bearer) {
+async function start(target, index, redis) {
   const [kind, settings = ''] = target.split(':');
   const extra = Object.fromEntries(settings.split(',').filter(Boolean).map((pair) => pair.split('=')));
-  const { child, url, stop } = await startTarget(kind, redis.url, { ...(kind === 'service' ? {} : { WITH_WORKER: '1' }), ...extra },
-    { countLines: false });
-  await runWrk(url, bearer, { ...LOAD, seconds: 2 });
-  const before = { node: threadTicks(child.pid), redis: ticksOf(`/proc/${redis.pid}/stat`), wrk: childTicks(), self: process.cpuUsage() };
-  const { rps } = await runWrk(url, bearer, { ...LOAD, seconds: SECONDS });
-  const after = { node: threadTicks(child.pid), redis: ticksOf(`/proc/${redis.pid}/stat`), wrk: childTicks(), self: process.cpuUsage(before.self) };
-  const requests = rps * SECONDS;
-  const perRequest = (ticks) => (ticks * TICK_US) / requests;
-  await stop();
-  await redis.client.flushall();
-  return {
-    rps,
-    main: perRequest(after.node.main - before.node.main),
-    threads: perRequest(after.node.others - before.node.others),
-    redis: perRequest(after.redis - before.redis),
-    wrk: perRequest(after.wrk - before.wrk),
-    harness: (after.self.user + after.self.system) / requests,
-  };
+  // A queue each: otherwise a job added by one target could wake another target's waiting worker.
+  const env = { QUEUE_PREFIX: `{cpu-${index}}`, ...(kind === 'service' ? {} : { WITH_WORKER: '1' }), ...extra };
+  const { child, url, stop } = await startTarget(kind, redis.url, env, { countLines: false });
+  return { target, child, url, stop, rps: [], requests: 0, main: 0, threads: 0, redis: 0, wrk: 0, harness: 0 };
+}
+
+/** One run of the load on one target, its CPU added to the target's totals. */
+async function measure(side, redis, bearer) {
+  const before = { node: threadTicks(side.child.pid), redis: ticksOf(`/proc/${redis.pid}/stat`), wrk: childTicks(), self: process.cpuUsage() };
+  const { rps } = await runWrk(side.url, bearer, { ...LOAD, seconds: SECONDS });
+  const after = { node: threadTicks(side.child.pid), redis: ticksOf(`/proc/${redis.pid}/stat`), wrk: childTicks(), self: process.cpuUsage(before.self) };
+  side.rps.push(rps);
+  side.requests += rps * SECONDS;
+  side.main += (after.node.main - before.node.main) * TICK_US;
+  side.threads += (after.node.others - before.node.others) * TICK_US;
+  side.redis += (after.redis - before.redis) * TICK_US;
+  side.wrk += (after.wrk - before.wrk) * TICK_US;
+  side.harness += after.self.user + after.self.system;
 }
 
 async function main() {
   const redis = await startRedis();
   const bearer = token();
-  const results = Object.fromEntries(TARGETS.map((target) => [target, []]));
+  const sides = [];
   try {
-    for (let round = 1; round <= ROUNDS; round += 1) {
-      for (const target of TARGETS) results[target].push(await measure(target, redis, bearer));
+    for (const [index, target] of TARGETS.entries()) sides.push(await start(target, index, redis));
+    for (const side of sides) await runWrk(side.url, bearer, { ...LOAD, seconds: 3 });
+    for (let round = 0; round < ROUNDS; round += 1) {
+      for (const side of round % 2 === 0 ? sides : [...sides].reverse()) await measure(side, redis, bearer);
     }
   } finally {
+    for (const side of sides) await side.stop();
     await redis.stop();
   }
-  const columns = ['rps', 'main', 'threads', 'redis', 'wrk', 'harness'];
+  const columns = ['main', 'threads', 'redis', 'wrk', 'harness'];
   process.stdout.write(`| target | requests/s | µs CPU per request: main thread | other threads | Redis | wrk | harness |\n| --- |${' ---: |'.repeat(6)}\n`);
-  for (const [target, runs] of Object.entries(results)) {
-    process.stdout.write(`| ${target} | ${columns.map((key) => median(runs.map((run) => run[key])).toFixed(key === 'rps' ? 0 : 1)).join(' | ')} |\n`);
+  for (const side of sides) {
+    const perRequest = columns.map((key) => (side[key] / side.requests).toFixed(1));
+    process.stdout.write(`| ${side.target} | ${median(side.rps).toFixed(0)} | ${perRequest.join(' | ')} |\n`);
   }
 }
 
