@@ -44,9 +44,10 @@ async function startRedis() {
 /**
  * Starts one target process; resolves once it answers GET /health/ready with 200. Its standard output is
  * searched for job lines only when `countLines`; otherwise it is read and dropped, as a log collector would
- * take it, so that the harness's own line splitting is not charged to the service's access log.
+ * take it, so that the harness's own line splitting is not charged to the service's access log. `nodeOptions`
+ * go to node before the script (`--cpu-prof`, …).
  */
-async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true } = {}) {
+async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true, nodeOptions = [] } = {}) {
   const port = await freePort();
   const script = kind === 'service' ? path.join(ROOT, 'dist', 'main.js') : path.join(__dirname, 'reference', REFERENCE_SCRIPTS[kind]);
   const env = {
@@ -54,7 +55,7 @@ async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true } 
     PORT: String(port), REDIS_URL: redisUrl, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', ...extraEnv,
   };
   const started = performance.now();
-  const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeOptions, script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = { count: 0, first: 0, last: 0, text: '' };
   if (countLines) child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
   else child.stdout.resume();

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// `node bench/profile.js [seconds] [target]`: a CPU profile of one target (default `service`; `reference`,
+// `fastify`, `nest`, optionally with environment as in cpu.js: `service:LOG_LEVEL=warn`) under the bench's
+// register load (wrk -t2 -c32, 3 s uncounted first, then `seconds`, default 10), taken with node's --cpu-prof
+// (sampling every 250 µs) and written to bench/profiles/ (open it in Chrome DevTools or speedscope for a flame
+// graph). Prints where the main thread's busy time went during the measured seconds: by package or module, and
+// the functions with the most self time.
+// A measuring aid for bench/README.md, not part of the benchmark; nothing here asserts.
+'use strict';
+const { mkdirSync, readdirSync, readFileSync, statSync } = require('node:fs');
+const path = require('node:path');
+const { runWrk, startRedis, startTarget, token } = require('./harness');
+
+const [secondsArg = '10', target = 'service'] = process.argv.slice(2);
+const OUT = path.join(__dirname, 'profiles');
+const LOAD = { connections: 32 };
+
+/** Where a sampled frame's code lives: an npm package, one of node's modules, a file of the service, or V8 (''). */
+function placeOf({ url }) {
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) return pkg[1];
+  if (url.startsWith('node:')) return url.split('/').slice(0, 2).join('/');
+  const own = /\/(dist|bench)\/(.*)$/.exec(url);
+  return own ? `${own[1]}/${own[2]}` : '';
+}
+
+/**
+ * Self time per package and per function, as shares of the time the main thread was not idle, counting only
+ * the samples of the measured load: those in the `seconds` before the last `tailMs` (the shutdown).
+ */
+function summarize(file, seconds, tailMs, top = 25) {
+  const profile = JSON.parse(readFileSync(file, 'utf8'));
+  const nodes = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
+  const to = profile.endTime - tailMs * 1_000;
+  const from = to - seconds * 1_000_000;
+  const byPlace = new Map();
+  const byFunction = new Map();
+  let busy = 0;
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const frame = nodes.get(id);
+    const time = profile.timeDeltas[i];
+    at += time;
+    if (at < from || at > to || frame.functionName === '(idle)') return;
+    busy += time;
+    const place = placeOf(frame);
+    const label = place || frame.functionName || '(native)';
+    byPlace.set(label, (byPlace.get(label) ?? 0) + time);
+    const file = frame.url.includes('node_modules/') ? frame.url.replace(/^.*node_modules\//, '') : frame.url.startsWith('node:') ? frame.url : place;
+    const name = place ? `${frame.functionName || '(anonymous)'}  ${file}:${frame.lineNumber + 1}` : label;
+    byFunction.set(name, (byFunction.get(name) ?? 0) + time);
+  });
+  const print = (title, map) => {
+    process.stdout.write(`\n${title}\n`);
+    for (const [name, time] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+      process.stdout.write(`${((time / busy) * 100).toFixed(1).padStart(5)} %  ${name}\n`);
+    }
+  };
+  print('self time by package or module, % of the busy main thread', byPlace);
+  print('self time by function', byFunction);
+}
+
+async function main() {
+  const dir = path.join(OUT, `${target.replace(/[^\w=-]+/g, '_')}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  mkdirSync(dir, { recursive: true });
+  const [kind, settings = ''] = target.split(':');
+  const extra = Object.fromEntries(settings.split(',').filter(Boolean).map((pair) => pair.split('=')));
+  const redis = await startRedis();
+  const bearer = token();
+  let tailMs = 0;
+  try {
+    const side = await startTarget(kind, redis.url, { ...(kind === 'service' ? {} : { WITH_WORKER: '1' }), ...extra },
+      { countLines: false, nodeOptions: ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', dir] });
+    await runWrk(side.url, bearer, { ...LOAD, seconds: 3 });
+    const { rps } = await runWrk(side.url, bearer, { ...LOAD, seconds: Number(secondsArg) });
+    const stopping = performance.now();
+    await side.stop(); // the profile is written as the process exits
+    tailMs = performance.now() - stopping;
+    process.stdout.write(`${target}: ${rps.toFixed(0)} requests/s under the profiler (it slows every side)\n`);
+  } finally {
+    await redis.stop();
+  }
+  const [file] = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile')).map((name) => path.join(dir, name))
+    .sort((a, b) => statSync(b).size - statSync(a).size);
+  if (!file) throw new Error(`no profile was written to ${dir}`);
+  process.stdout.write(`profile: ${path.relative(process.cwd(), file)} (start-up, warm-up and shutdown included)\n`);
+  summarize(file, Number(secondsArg), tailMs);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
