@@ -11,7 +11,7 @@
 // A measuring aid for bench/README.md, not part of the benchmark; nothing here asserts.
 'use strict';
 const { readFileSync, readdirSync } = require('node:fs');
-const { median, runWrk, startRedis, startTarget, token } = require('./harness');
+const { median, parseTarget, runWrk, startRedis, startTarget, token } = require('./harness');
 
 const [secondsArg = '1', ...targetArgs] = process.argv.slice(2);
 const SECONDS = Number(secondsArg);
@@ -42,11 +42,9 @@ const childTicks = () => {
 };
 
 async function start(target, index, redis) {
-  const [kind, settings = ''] = target.split(':');
-  const extra = Object.fromEntries(settings.split(',').filter(Boolean).map((pair) => pair.split('=')));
+  const { kind, env } = parseTarget(target);
   // A queue each: otherwise a job added by one target could wake another target's waiting worker.
-  const env = { QUEUE_PREFIX: `{cpu-${index}}`, ...(kind === 'service' ? {} : { WITH_WORKER: '1' }), ...extra };
-  const { child, url, stop } = await startTarget(kind, redis.url, env, { countLines: false });
+  const { child, url, stop } = await startTarget(kind, redis.url, { QUEUE_PREFIX: `{cpu-${index}}`, ...env }, { countLines: false });
   return { target, child, url, stop, rps: [], requests: 0, main: 0, threads: 0, redis: 0, wrk: 0, harness: 0 };
 }
 

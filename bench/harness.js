@@ -73,6 +73,17 @@ async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true, n
   };
 }
 
+/**
+ * A target as the command lines of cpu.js and profile.js name it: `service`, `reference`, `fastify` or `nest`,
+ * optionally with environment (`service:LOG_LEVEL=warn,METRICS_ENABLED=false`). Under register load the reference
+ * and the floors run the bare worker in their process (WITH_WORKER=1), as the service runs its own.
+ */
+function parseTarget(target) {
+  const [kind, settings = ''] = target.split(':');
+  const settingsEnv = Object.fromEntries(settings.split(',').filter(Boolean).map((pair) => pair.split('=')));
+  return { kind, env: { ...(kind === 'service' ? {} : { WITH_WORKER: '1' }), ...settingsEnv } };
+}
+
 const JOB_LINE = /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] /;
 function countJobLines(lines, chunk) {
   const text = lines.text + chunk;
@@ -126,4 +137,4 @@ function token() {
     { algorithm: 'HS256', issuer: 'go-webdb-template', subject: 'bench', expiresIn: '1h' });
 }
 
-module.exports = { sleep, startRedis, startTarget, countJobLines, runWrk, median, token };
+module.exports = { sleep, startRedis, startTarget, parseTarget, countJobLines, runWrk, median, token };

@@ -9,19 +9,25 @@
 'use strict';
 const { mkdirSync, readdirSync, readFileSync, statSync } = require('node:fs');
 const path = require('node:path');
-const { runWrk, startRedis, startTarget, token } = require('./harness');
+const { parseTarget, runWrk, startRedis, startTarget, token } = require('./harness');
 
 const [secondsArg = '10', target = 'service'] = process.argv.slice(2);
 const OUT = path.join(__dirname, 'profiles');
 const LOAD = { connections: 32 };
 
-/** Where a sampled frame's code lives: an npm package, one of node's modules, a file of the service, or V8 (''). */
-function placeOf({ url }) {
-  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (pkg) return pkg[1];
-  if (url.startsWith('node:')) return url.split('/').slice(0, 2).join('/');
-  const own = /\/(dist|bench)\/(.*)$/.exec(url);
-  return own ? `${own[1]}/${own[2]}` : '';
+/** A sampled frame's file: inside its npm package, one of node's modules, a file of the service or bench, or V8's (''). */
+function fileOf(url) {
+  const inPackage = /node_modules\/(.*)$/.exec(url);
+  if (inPackage) return inPackage[1];
+  if (url.startsWith('node:')) return url;
+  return /\/((?:dist|bench)\/.*)$/.exec(url)?.[1] ?? '';
+}
+
+/** What a file belongs to: its npm package (scoped ones keep their scope), node's module family, or itself. */
+function placeOf(file) {
+  if (file.startsWith('node:')) return file.split('/').slice(0, 2).join('/');
+  if (/^(dist|bench)\//.test(file)) return file;
+  return file.split('/').slice(0, file.startsWith('@') ? 2 : 1).join('/');
 }
 
 /**
@@ -43,11 +49,10 @@ function summarize(file, seconds, tailMs, top = 25) {
     at += time;
     if (at < from || at > to || frame.functionName === '(idle)') return;
     busy += time;
-    const place = placeOf(frame);
-    const label = place || frame.functionName || '(native)';
+    const file = fileOf(frame.url);
+    const label = file ? placeOf(file) : frame.functionName || '(native)';
     byPlace.set(label, (byPlace.get(label) ?? 0) + time);
-    const file = frame.url.includes('node_modules/') ? frame.url.replace(/^.*node_modules\//, '') : frame.url.startsWith('node:') ? frame.url : place;
-    const name = place ? `${frame.functionName || '(anonymous)'}  ${file}:${frame.lineNumber + 1}` : label;
+    const name = file ? `${frame.functionName || '(anonymous)'}  ${file}:${frame.lineNumber + 1}` : label;
     byFunction.set(name, (byFunction.get(name) ?? 0) + time);
   });
   const print = (title, map) => {
@@ -63,13 +68,12 @@ function summarize(file, seconds, tailMs, top = 25) {
 async function main() {
   const dir = path.join(OUT, `${target.replace(/[^\w=-]+/g, '_')}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dir, { recursive: true });
-  const [kind, settings = ''] = target.split(':');
-  const extra = Object.fromEntries(settings.split(',').filter(Boolean).map((pair) => pair.split('=')));
+  const { kind, env } = parseTarget(target);
   const redis = await startRedis();
   const bearer = token();
   let tailMs = 0;
   try {
-    const side = await startTarget(kind, redis.url, { ...(kind === 'service' ? {} : { WITH_WORKER: '1' }), ...extra },
+    const side = await startTarget(kind, redis.url, env,
       { countLines: false, nodeOptions: ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', dir] });
     await runWrk(side.url, bearer, { ...LOAD, seconds: 3 });
     const { rps } = await runWrk(side.url, bearer, { ...LOAD, seconds: Number(secondsArg) });

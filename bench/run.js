@@ -9,7 +9,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { Queue } = require('bullmq');
-const { countJobLines, median, runWrk: wrk, sleep, startRedis, startTarget, token } = require('./harness');
+const { countJobLines, median, parseTarget, runWrk: wrk, sleep, startRedis, startTarget, token } = require('./harness');
 
 const ROOT = path.join(__dirname, '..');
 const { values: opts } = parseArgs({
@@ -84,7 +84,7 @@ async function fillQueue(redisUrl, count, delay = 0) {
  * the bare worker in their process too (WITH_WORKER=1) while registering.
  */
 async function benchRegister(redis, kind, bearer) {
-  const target = await startTarget(kind, redis.url, kind === 'service' ? {} : { WITH_WORKER: '1' }, { countLines: false });
+  const target = await startTarget(kind, redis.url, parseTarget(kind).env, { countLines: false });
   await sleep(1_000);
   const idle = rssMb(target.child.pid);
   await runWrk(target.url, bearer, WARM_UP_SECONDS); // not counted: until the JIT has compiled the hot paths
