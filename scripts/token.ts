@@ -1,4 +1,4 @@
-// `npm run token -- [--sub NAME] [--scope read,write] [--expires-in 90d] [--type private] [--version v2]`
+// `npm run token -- [--sub NAME] [--scope read,write[,admin]] [--expires-in 90d] [--type private] [--version v2]`
 // Prints a bearer token signed with the configured JWT_SECRET and JWT_ISSUER, and nothing else on stdout.
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -25,7 +25,7 @@ function main(): void {
   });
   if (values.help) {
     process.stderr.write(
-      'usage: npm run --silent token -- [--sub NAME] [--scope read,write] [--expires-in 90d|never] ' +
+      'usage: npm run --silent token -- [--sub NAME] [--scope read,write[,admin]] [--expires-in 90d|never] ' +
         '[--type public|private] [--version v2] [--env develop]\n',
     );
     return;

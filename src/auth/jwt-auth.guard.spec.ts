@@ -136,6 +136,8 @@ describe('JwtAuthGuard', () => {
     ['a token for APP_ENV production', () => rawToken({ env: 'production' }, { expiresIn: 60 })],
     ['a token without a subject', () => rawToken({ sub: undefined }, { expiresIn: 60 })],
     ['a token whose scope is not an array', () => rawToken({ scope: 'read write' }, { expiresIn: 60 })],
+    ['a token with a crit header', () => rawToken({}, { expiresIn: 60, header: { alg: 'HS256', crit: ['b64'] } as never })],
+    ['a token of the revoked version written V1', () => rawToken({ version: 'V1' }, { expiresIn: 60 })],
     ['a token whose signature was altered', () => alterSignature(token())],
     ['something that is not a JWT', () => 'not-a-jwt'],
   ];
@@ -203,7 +205,7 @@ describe('JwtAuthGuard', () => {
   });
 
   it('should answer 403 for a token whose scope holds only unknown items', async () => {
-    const response = await request('/t/write', `Bearer ${rawToken({ scope: ['admin', 'WRITE'] }, { expiresIn: 60 })}`, 'POST');
+    const response = await request('/t/write', `Bearer ${rawToken({ scope: ['owner', 'WRITE'] }, { expiresIn: 60 })}`, 'POST');
 
     expect(response.statusCode).toBe(403);
     expect(response.json()).toEqual({ statusCode: 403, message: 'Insufficient scope', error: 'Forbidden' });

@@ -22,7 +22,8 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       algorithms: ['HS256'],
       issuer: config.get('JWT_ISSUER'),
       ignoreExpiration: false,
-      jsonWebTokenOptions: { clockTolerance: CLOCK_TOLERANCE_SECONDS },
+      // complete: validate() gets the header too, to refuse a `crit` one.
+      jsonWebTokenOptions: { clockTolerance: CLOCK_TOLERANCE_SECONDS, complete: true },
     });
     this.policy = {
       appEnv: config.get('APP_ENV'),
@@ -30,8 +31,12 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     };
   }
 
-  /** Returning false makes passport fail the request, which the guard turns into 401 Invalid token. */
-  validate(claims: Partial<TokenClaims>): Principal | false {
-    return principalFromClaims(claims, this.policy) ?? false;
+  /**
+   * Returning false makes passport fail the request, which the guard turns into 401 Invalid token. A `crit`
+   * header names extensions the recipient must understand, and this service understands none (RFC 7515 4.1.11).
+   */
+  validate(token: { header: Record<string, unknown>; payload: Partial<TokenClaims> }): Principal | false {
+    if (token.header.crit !== undefined) return false;
+    return principalFromClaims(token.payload, this.policy) ?? false;
   }
 }

@@ -39,8 +39,20 @@ describe('principalFromClaims', () => {
     expect(principalFromClaims(claims({ env: null }), policy)).toBeUndefined();
   });
 
-  it('should refuse a revoked version', () => {
-    expect(principalFromClaims(claims({ version: 'v1' }), policy)).toBeUndefined();
+  it.each(['v1', 'V1', ' v1', 'v1 ', '\tV1\n'])('should refuse the revoked version %j (trimmed, any case)', (version) => {
+    expect(principalFromClaims(claims({ version }), { ...policy, revokedVersions: parseRevokedVersions(' V1 ') })).toBeUndefined();
+  });
+
+  it('should accept a version that only resembles a revoked one', () => {
+    expect(principalFromClaims(claims({ version: 'v1.1' }), policy)?.subject).toBe('client-1');
+  });
+
+  it.each(['yesterday', '1700000000', null, [1], { t: 1 }, true])('should refuse the non-numeric iat %j', (iat) => {
+    expect(principalFromClaims(claims({ iat }), policy)).toBeUndefined();
+  });
+
+  it('should accept a numeric iat', () => {
+    expect(principalFromClaims(claims({ iat: 1_700_000_000 }), policy)?.subject).toBe('client-1');
   });
 
   it('should accept a token without a version claim', () => {
@@ -52,8 +64,8 @@ describe('principalFromClaims', () => {
   });
 
   it('should drop unknown scope items and keep the known ones', () => {
-    expect(principalFromClaims(claims({ scope: ['read', 'admin', 5, null, 'WRITE'] }), policy)?.scopes).toEqual(
-      new Set(['read']),
+    expect(principalFromClaims(claims({ scope: ['read', 'admin', 5, null, 'WRITE', 'ADMIN', 'owner'] }), policy)?.scopes).toEqual(
+      new Set(['read', 'admin']),
     );
   });
 
@@ -84,8 +96,8 @@ describe('principalFromClaims', () => {
 });
 
 describe('parseRevokedVersions', () => {
-  it('should split, trim and drop empty items', () => {
-    expect(parseRevokedVersions(' v1, v0 ,,')).toEqual(new Set(['v1', 'v0']));
+  it('should split, trim, lower-case and drop empty items', () => {
+    expect(parseRevokedVersions(' v1, V0 ,,')).toEqual(new Set(['v1', 'v0']));
   });
 
   it('should give an empty set for an empty list', () => {

@@ -20,7 +20,12 @@ export interface ClaimPolicy {
 export function principalFromClaims(claims: Partial<TokenClaims>, policy: ClaimPolicy): Principal | undefined {
   if (typeof claims.sub !== 'string' || claims.sub === '') return undefined;
   if (claims.env !== undefined && claims.env !== policy.appEnv) return undefined;
-  if (claims.version !== undefined && (typeof claims.version !== 'string' || policy.revokedVersions.has(claims.version))) {
+  // jsonwebtoken checks the types of exp and nbf, not of iat (RFC 7519: a NumericDate).
+  if (claims.iat !== undefined && (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat))) return undefined;
+  if (
+    claims.version !== undefined &&
+    (typeof claims.version !== 'string' || policy.revokedVersions.has(normalizeVersion(claims.version)))
+  ) {
     return undefined;
   }
   if (claims.type !== undefined && claims.type !== 'public' && claims.type !== 'private') return undefined;
@@ -33,11 +38,15 @@ export function principalFromClaims(claims: Partial<TokenClaims>, policy: ClaimP
   return { subject: claims.sub, type: claims.type, scopes };
 }
 
+/** Versions compare trimmed and in any letter case, so a revoked `v1` also refuses `V1` and `" v1"`. */
+const normalizeVersion = (version: string): string => version.trim().toLowerCase();
+
+/** JWT_REVOKED_VERSIONS as the set principalFromClaims looks versions up in (normalized). */
 export function parseRevokedVersions(list: string): ReadonlySet<string> {
   return new Set(
     list
       .split(',')
-      .map((version) => version.trim())
+      .map(normalizeVersion)
       .filter((version) => version !== ''),
   );
 }

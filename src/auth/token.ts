@@ -2,7 +2,8 @@
 import { createSecretKey, KeyObject } from 'node:crypto';
 import { sign, SignOptions } from 'jsonwebtoken';
 
-export const SCOPES = ['read', 'write'] as const;
+/** read: see one's jobs; write: register and change them; admin: do either for every tenant's jobs (SPEC 6.3). */
+export const SCOPES = ['read', 'write', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 export const TOKEN_TYPES = ['public', 'private'] as const;
 export type TokenType = (typeof TOKEN_TYPES)[number];

@@ -87,8 +87,26 @@ describe('escapeControlCharacters', () => {
     ['\u202e', '\\u202e'],
     ['\u2066', '\\u2066'],
     ['\u2069', '\\u2069'],
-  ])('should escape the separator or bidirectional control %j as %s', (input, expected) => {
+    ['\u061c', '\\u061c'],
+    ['\u200e', '\\u200e'],
+    ['\u200f', '\\u200f'],
+    ['\u200b', '\\u200b'],
+    ['\u200c', '\\u200c'],
+    ['\u200d', '\\u200d'],
+    ['\u2060', '\\u2060'],
+    ['\u2064', '\\u2064'],
+    ['\ufeff', '\\ufeff'],
+  ])('should escape the separator, bidirectional or invisible format character %j as %s', (input, expected) => {
     expect(escapeControlCharacters(`a${input}b`)).toBe(`a${expected}b`);
+  });
+
+  it('should leave the characters next to the escaped ranges unchanged', () => {
+    const neighbours = '\u061b\u061d\u200a\u2010\u2027\u202f\u205f\u2065\u206a\ufefe\uff01';
+    expect(escapeControlCharacters(neighbours)).toBe(neighbours);
+  });
+
+  it('should escape the zero-width joiner inside an emoji sequence (SPEC 5.3 lists U+200D)', () => {
+    expect(escapeControlCharacters('👨\u200d👩')).toBe('👨\\u200d👩');
   });
 
   it('should escape an ANSI escape sequence so the terminal does not act on it', () => {
@@ -102,7 +120,7 @@ describe('escapeControlCharacters', () => {
   it.each([
     'Hello, World!',
     'こんにちは、世界',
-    '😀 emoji 👍🏽 and family 👨‍👩‍👧',
+    '😀 emoji 👍🏽 and flag 🇯🇵',
     'C:\\path\\to\\file and a literal \\n',
     'café naïve Ελληνικά עברית العربية',
     ' \u00a0non-breaking space and \u00ff',

@@ -10,10 +10,12 @@ export function formatLocalTimestamp(date: Date): string {
   );
 }
 
-// C0 controls, DEL, C1 controls, line/paragraph separators and the bidirectional overrides and isolates
-// (which can make a line read differently from what it contains).
+// C0 controls, DEL, C1 controls and line/paragraph separators (which can break or forge a line), and the
+// invisible format characters that can make a line read differently from what it contains (SPEC 5.3): bidi
+// marks, overrides and isolates (U+061C, U+200E/200F, U+202A–202E, U+2066–2069), zero-width characters
+// (U+200B–200D, U+2060–2064) and U+FEFF.
 // eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
 const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 function escapeOne(char: string): string {

@@ -26,6 +26,10 @@ function raw(url: string, headers: Record<string, string>, body?: string): Promi
   });
 }
 
+// What must never reach a printed job line raw (SPEC 5.3): controls, separators, bidi and invisible format characters.
+// eslint-disable-next-line no-control-regex
+const UNSAFE_IN_A_LINE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
+
 describe('bad input', () => {
   let service: Service;
   let server: ServerProcess;
@@ -145,6 +149,7 @@ describe('bad input', () => {
       'bidi \u202etxt.exe\u202c',
       'nul \u0000 and bell \u0007 and del \u007f',
       'tab\tand backslash \\n stays',
+      'invisible marks \u200e\u200f\u061c zero widths \u200b\u200c\u200d\u2060\u2064 and bom \ufeff',
     ];
 
     it('should print each as one escaped line, once, and no forged line', async () => {
@@ -161,10 +166,13 @@ describe('bad input', () => {
         const lines = lineOf(message);
         expect(lines).toHaveLength(1);
         expect(lines[0]).toMatch(JOB_LINE);
-        expect(lines[0]).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
+        expect(lines[0]).not.toMatch(UNSAFE_IN_A_LINE);
       }
       expect(lineOf(tricky[0])[0]).toMatch(/\] forged\\n\[2026-01-01 00:00:00\] admin logged in$/);
       expect(lineOf(tricky[7])[0]).toMatch(/\] tab\\tand backslash \\n stays$/);
+      expect(lineOf(tricky[8])[0]).toMatch(
+        /\] invisible marks \\u200e\\u200f\\u061c zero widths \\u200b\\u200c\\u200d\\u2060\\u2064 and bom \\ufeff$/,
+      );
       // Nothing the server printed starts a line with the forged text.
       const all = server.stdout.split('\n');
       expect(all.filter((line) => line.startsWith('[2026-01-01 00:00:00]'))).toEqual([]);
