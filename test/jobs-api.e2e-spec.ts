@@ -73,6 +73,7 @@ describe('Job API and Idempotency-Key', () => {
       const job = response.json();
       expect(job).toEqual({
         job_id: created.job_id,
+        owner: 'e2e',
         state: 'delayed',
         message: 'later',
         delay_seconds: 3600,
@@ -108,6 +109,7 @@ describe('Job API and Idempotency-Key', () => {
 
       expect(job).toEqual({
         job_id: created.job_id,
+        owner: 'e2e',
         state: 'completed',
         message,
         delay_seconds: 0,
@@ -210,6 +212,7 @@ describe('Job API and Idempotency-Key', () => {
         const running = await getJob(created.job_id);
         expect(running.json()).toEqual({
           job_id: created.job_id,
+          owner: 'e2e',
           state: 'active',
           message: 'held',
           delay_seconds: 0,

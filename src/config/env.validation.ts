@@ -146,6 +146,10 @@ export class EnvironmentVariables {
   @int(0)
   JOB_BACKOFF_MS = 1_000;
 
+  /** Jobs one tenant (token `sub`) may have that have not started (delayed, waiting, retry due); 0: no limit. */
+  @int(0)
+  TENANT_MAX_PENDING_JOBS = 100_000;
+
   @int(0)
   JOB_KEEP_COMPLETED_SECONDS = 86_400;
 

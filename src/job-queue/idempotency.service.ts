@@ -151,7 +151,7 @@ export class IdempotencyService {
     if (!completed) {
       // A 201 whose key Redis does not remember would let a retry store a second job; so the job goes
       // (the client hears 503, as if Redis had failed a moment earlier) and the key is given up.
-      this.jobs.discard(jobId);
+      this.jobs.discard(jobId, data.owner);
       this.release(redisKey, [pending, finished]);
       throw queueUnavailable();
     }

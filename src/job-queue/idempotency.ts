@@ -1,6 +1,6 @@
 // The pure parts of Idempotency-Key handling: key format, request fingerprint, Redis key and stored record.
 import { createHash } from 'node:crypto';
-import type { JobData } from './job-queue.constants';
+import type { JobRequest } from './job-queue.constants';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 /** How long a key is remembered after the first request with it was stored (SPEC 6.1: 24 h). */
@@ -21,7 +21,7 @@ const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8
  * The effective request: the job data after the defaults, so `{}` and `{"delay_seconds":180}` are the same
  * request. A fixed field order makes it canonical; the hash keeps the message itself out of Redis.
  */
-export function requestFingerprint(data: JobData): string {
+export function requestFingerprint(data: JobRequest): string {
   return sha256(JSON.stringify(['register/v1', data.message, data.delay_seconds, data.max_retry]));
 }
 

@@ -39,12 +39,19 @@ import { JobQueueService, RegisteredJob } from './job-queue.service';
 import { JobLimits, resolveJobSpec } from './job-spec';
 import { JobView, parseJobId } from './job-view';
 
+/** What JwtAuthGuard leaves on every request it lets through to this controller. */
+type AuthenticatedRequest = FastifyRequest & { user: Principal };
+
 const jobNotFound = (): NotFoundException => new NotFoundException('Job not found');
 
 const ApiJobIdParam = (): MethodDecorator =>
   ApiParam({ name: 'job_id', format: 'uuid', description: 'The job_id given at registration (any letter case)' });
 const ApiJobNotFound = (): MethodDecorator =>
-  ApiError(404, '`Job not found`: no such job (also one already cancelled or expired), or an id that is not a UUID v4');
+  ApiError(
+    404,
+    '`Job not found`: no such job (also one already cancelled or expired), one of another tenant (token `sub`) unless ' +
+      'the token has scope admin, or an id that is not a UUID v4',
+  );
 
 @ApiTags('jobs')
 @ApiBearerAuth()
@@ -88,11 +95,16 @@ export class JobQueueController {
   )
   @ApiError(409, 'Idempotency-Key already used with a different request, or that request is still in progress')
   @ApiError(413, 'Body over BODY_LIMIT_BYTES (default 131072)')
+  @ApiError(
+    429,
+    '`Pending job quota exceeded`: the token subject already has TENANT_MAX_PENDING_JOBS (default 100000) jobs that ' +
+      'have not started; nothing is stored. (`Too many requests`, with Retry-After: the rate limit.)',
+  )
   @ApiError(415, 'Content-Type other than application/json')
   async register(
     @Body() body: RegisterJobDto,
     @Headers(IDEMPOTENCY_HEADER) idempotencyKey: string | undefined,
-    @Req() request: FastifyRequest & { user: Principal },
+    @Req() request: AuthenticatedRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<RegisteredJob> {
     if (idempotencyKey !== undefined && !isIdempotencyKey(idempotencyKey)) {
@@ -100,10 +112,12 @@ export class JobQueueController {
     }
     const spec = resolveJobSpec(body, this.limits);
     if (!spec.ok) throw new BadRequestException(spec.errors);
+    const subject = request.user.subject;
+    const data = { ...spec.data, owner: subject };
     // Without the header, no Redis round trip more than storing the job.
-    if (idempotencyKey === undefined) return this.jobs.register(spec.data);
+    if (idempotencyKey === undefined) return this.jobs.register(data);
 
-    const { job, replayed } = await this.idempotency.register(request.user.subject, idempotencyKey, spec.data);
+    const { job, replayed } = await this.idempotency.register(subject, idempotencyKey, data);
     if (replayed) void reply.status(HttpStatus.OK);
     return job;
   }
@@ -114,11 +128,11 @@ export class JobQueueController {
   @ApiJobIdParam()
   @ApiOkResponse({ type: JobViewDto })
   @ApiJobNotFound()
-  async getJob(@Param('job_id') rawJobId: string): Promise<JobView> {
+  async getJob(@Param('job_id') rawJobId: string, @Req() request: AuthenticatedRequest): Promise<JobView> {
     // A malformed id cannot name a job: answered without asking Redis.
     const jobId = parseJobId(rawJobId);
     if (jobId === undefined) throw jobNotFound();
-    const job = await this.jobs.find(jobId);
+    const job = await this.jobs.find(jobId, request.user);
     if (!job) throw jobNotFound();
     return job;
   }
@@ -132,10 +146,10 @@ export class JobQueueController {
   @ApiNoContentResponse({ description: 'Cancelled: the job never runs and is gone' })
   @ApiJobNotFound()
   @ApiError(409, '`Job is running` (left to finish) or `Job has already finished` (left as it is)')
-  async cancelJob(@Param('job_id') rawJobId: string): Promise<void> {
+  async cancelJob(@Param('job_id') rawJobId: string, @Req() request: AuthenticatedRequest): Promise<void> {
     const jobId = parseJobId(rawJobId);
     if (jobId === undefined) throw jobNotFound();
-    switch (await this.jobs.cancel(jobId)) {
+    switch (await this.jobs.cancel(jobId, request.user)) {
       case 'cancelled':
         return;
       case 'running':

@@ -1,11 +1,12 @@
 // The producer: stores a job in Redis, or says clearly that it could not (and then leaves nothing behind);
 // reads a job back and cancels one that has not started.
 import { InjectQueue } from '@nestjs/bullmq';
-import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { HttpException, HttpStatus, Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Job, JobsOptions, Queue } from 'bullmq';
 import type { RedisClient } from '../redis/redis-connection.factory';
 import { randomUUID } from 'node:crypto';
+import type { Principal } from '../auth/principal';
 import { withHeaders } from '../common/http-exception.filter';
 import { LogThrottle } from '../common/log-throttle';
 import { withTimeout } from '../common/timeout';
@@ -13,8 +14,9 @@ import type { Env } from '../config/env.validation';
 import { JobMetrics } from '../metrics/job.metrics';
 import { REDIS_PRODUCER } from '../redis/redis.constants';
 import { JOB_NAME, JobData, QUEUE_NAME } from './job-queue.constants';
-import { JobView, publicJobState, toJobView } from './job-view';
+import { JobState, JobView, publicJobState, toJobView } from './job-view';
 import { defineLuaScript, LuaScript } from './lua-script';
+import { pendingJobsKey, RELEASE_PLACEHOLDER_LUA, RESERVE_LUA, STALE_ENTRIES_CHECKED } from './tenant-quota';
 
 /** Seconds a client is told to wait before retrying while the queue is unavailable. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -37,22 +39,28 @@ export type CancelOutcome = 'cancelled' | 'not-found' | 'running' | 'finished';
 const CANCELLED_JOB_TTL_MS = 60_000;
 
 /**
- * Cancels a job in one atomic step, so that no worker can take it between the check and the removal: a
- * locked job (a worker runs it) is refused; otherwise taking it out of the delayed, prioritized, wait or
- * paused list is the cancellation, after which no worker can ever reach it. BullMQ's own removal deletes
- * what is left (job.remove() alone would also delete a job that finished between a state check and the
- * removal, and answer success for it).
+ * Cancels a job in one atomic step, so that no worker can take it between the check and the removal: a job of
+ * another tenant is "not-found" (its existence must not leak); a locked job (a worker runs it) is refused;
+ * otherwise taking it out of the delayed, prioritized, wait or paused list is the cancellation, after which no
+ * worker can ever reach it, and its place in the tenant's pending set is released. BullMQ's own removal deletes
+ * what is left (job.remove() alone would also delete a job that finished between a state check and the removal,
+ * and answer success for it).
  *
- * KEYS: job hash, its lock, delayed, prioritized, wait, paused, completed, failed, active.
- * ARGV: job id, CANCELLED_JOB_TTL_MS.
+ * KEYS: job hash, its lock, delayed, prioritized, wait, paused, completed, failed, active, the owner's pending set.
+ * ARGV: job id, CANCELLED_JOB_TTL_MS, the owner the caller may see ("" for an admin: any).
  */
 const CANCEL_JOB_LUA = `
 local jobId = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'not-found' end
+if ARGV[3] ~= '' then
+  local ok, data = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'data') or '')
+  if not ok or type(data) ~= 'table' or data.owner ~= ARGV[3] then return 'not-found' end
+end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'running' end
 if redis.call('ZREM', KEYS[3], jobId) == 1 or redis.call('ZREM', KEYS[4], jobId) == 1
   or redis.call('LREM', KEYS[5], 1, jobId) == 1 or redis.call('LREM', KEYS[6], 1, jobId) == 1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('ZREM', KEYS[10], jobId)
   return 'cancelled'
 end
 if redis.call('ZSCORE', KEYS[7], jobId) or redis.call('ZSCORE', KEYS[8], jobId) then return 'finished' end
@@ -60,6 +68,18 @@ if redis.call('ZSCORE', KEYS[7], jobId) or redis.call('ZSCORE', KEYS[8], jobId) 
 if redis.call('LPOS', KEYS[9], jobId) then return 'running' end
 return 'not-found'
 `;
+
+export const PENDING_QUOTA_EXCEEDED = 'Pending job quota exceeded';
+
+/** SPEC 6.3: the tenant has TENANT_MAX_PENDING_JOBS jobs that have not started; nothing was stored. */
+export function pendingQuotaExceeded(): HttpException {
+  return new HttpException(PENDING_QUOTA_EXCEEDED, HttpStatus.TOO_MANY_REQUESTS);
+}
+
+/** An admin sees every tenant's jobs; anyone else only those their `sub` registered (SPEC 6.3). */
+export function canSee(principal: Principal, owner: string | undefined): boolean {
+  return principal.scopes.has('admin') || (owner !== undefined && owner === principal.subject);
+}
 
 export function queueUnavailable(): ServiceUnavailableException {
   return withHeaders(new ServiceUnavailableException('Job queue is unavailable'), {
@@ -72,10 +92,12 @@ export class JobQueueService {
   private readonly logger = new Logger(JobQueueService.name);
   private readonly errors = new LogThrottle(this.logger);
   private readonly timeoutMs: number;
+  private readonly prefix: string;
+  private readonly maxPendingJobs: number;
   private readonly retention: Pick<JobsOptions, 'removeOnComplete' | 'removeOnFail'>;
   private readonly backoffMs: number;
-  /** Jobs answered 503 whose add may still reach Redis; removed as soon as Redis answers again. */
-  private readonly orphans = new Set<string>();
+  /** Jobs answered 503 whose add may still reach Redis (with their owner); removed as soon as Redis answers again. */
+  private readonly orphans = new Map<string, string | undefined>();
   private readonly cancelScript: LuaScript<CancelOutcome>;
 
   constructor(
@@ -85,44 +107,46 @@ export class JobQueueService {
     private readonly metrics: JobMetrics,
   ) {
     this.timeoutMs = config.get('REDIS_TIMEOUT_MS');
+    this.prefix = config.get('QUEUE_PREFIX');
+    this.maxPendingJobs = config.get('TENANT_MAX_PENDING_JOBS');
     this.backoffMs = config.get('JOB_BACKOFF_MS');
     this.retention = {
       removeOnComplete: { age: config.get('JOB_KEEP_COMPLETED_SECONDS'), count: config.get('JOB_KEEP_COMPLETED_COUNT') },
       removeOnFail: { age: config.get('JOB_KEEP_FAILED_SECONDS'), count: config.get('JOB_KEEP_FAILED_COUNT') },
     };
-    this.cancelScript = defineLuaScript(this.redis, 'dmJobQueueCancel', 9, CANCEL_JOB_LUA);
+    this.cancelScript = defineLuaScript(this.redis, 'dmJobQueueCancel', 10, CANCEL_JOB_LUA);
+    // Run inside the register transaction (queued on a MULTI, never called directly).
+    this.redis.defineCommand('dmTenantReserve', { numberOfKeys: 2, lua: RESERVE_LUA });
+    this.redis.defineCommand('dmTenantReleasePlaceholder', { numberOfKeys: 1, lua: RELEASE_PLACEHOLDER_LUA });
     this.redis.on('ready', () => void this.removeOrphans());
     // An EventEmitter 'error' without a listener would crash the process during a Redis outage.
     this.queue.on('error', (error) => this.errors.error(`Queue error: ${error.message}`));
   }
 
-  /** Stores the job; throws 503 (Retry-After) when Redis cannot take it within REDIS_TIMEOUT_MS. */
+  /**
+   * Stores the job; 429 when its owner's pending quota is full (nothing stored), 503 (Retry-After) when Redis cannot
+   * take it within REDIS_TIMEOUT_MS.
+   */
   async register(data: JobData, jobId: string = randomUUID()): Promise<RegisteredJob> {
     // A disconnected producer fails at once rather than waiting for a timeout.
     if (this.redis.status !== 'ready') throw queueUnavailable();
 
     const delay = data.delay_seconds * 1_000;
-    const adding = this.queue.add(JOB_NAME, data, {
+    const job = new Job<JobData>(
+      this.queue,
+      JOB_NAME,
+      data,
+      { jobId, delay, attempts: data.max_retry + 1, backoff: { type: 'exponential', delay: this.backoffMs }, ...this.retention },
       jobId,
-      delay,
-      attempts: data.max_retry + 1,
-      backoff: { type: 'exponential', delay: this.backoffMs },
-      ...this.retention,
-    });
+    );
+    const adding = this.store(job);
+    let added: boolean;
     try {
-      const job = await withTimeout(adding, this.timeoutMs, 'storing the job');
-      this.metrics.registered();
-      return {
-        job_id: jobId,
-        status: 'registered',
-        delay_seconds: data.delay_seconds,
-        max_retry: data.max_retry,
-        run_at: new Date(job.timestamp + delay).toISOString(),
-      };
+      added = await withTimeout(adding, this.timeoutMs, 'storing the job');
     } catch (error) {
       // The client hears 503, so the job must not run: if the add still lands (Redis was frozen, or the
       // connection dropped after sending), take it out again.
-      this.orphans.add(jobId);
+      this.orphans.set(jobId, data.owner);
       adding.then(
         () => void this.removeOrphans(),
         () => undefined,
@@ -130,10 +154,49 @@ export class JobQueueService {
       this.errors.error(`Could not store job: ${(error as Error).message}`);
       throw queueUnavailable();
     }
+    if (!added) throw pendingQuotaExceeded();
+    this.metrics.registered();
+    return {
+      job_id: jobId,
+      status: 'registered',
+      delay_seconds: data.delay_seconds,
+      max_retry: data.max_retry,
+      run_at: new Date(job.timestamp + delay).toISOString(),
+    };
   }
 
-  /** The job as GET shows it, or undefined when there is no such job; 503 when Redis cannot answer in time. */
-  async find(jobId: string): Promise<JobView | undefined> {
+  /**
+   * One transaction, one round trip: the owner's quota place (RESERVE_LUA), BullMQ's own add, and the removal of
+   * the placeholder a refusal leaves. Resolves false when the quota refused the job (nothing stored).
+   */
+  private async store(job: Job<JobData>): Promise<boolean> {
+    const owner = job.data.owner;
+    const quota = this.maxPendingJobs > 0 && owner !== undefined;
+    // BullMQ's view of the producer connection: its transactions accept BullMQ's scripts (Job#addJob).
+    const multi = (await this.queue.client).multi();
+    const jobKey = this.queue.toKey(job.id!);
+    if (quota) {
+      const args = [job.id!, this.maxPendingJobs, job.timestamp, this.queue.toKey(''), STALE_ENTRIES_CHECKED];
+      multi.runCommand('dmTenantReserve', [pendingJobsKey(this.prefix, owner), jobKey, ...args]);
+    }
+    void job.addJob(multi as never).catch(() => undefined); // its outcome is read from exec() below
+    if (quota) multi.runCommand('dmTenantReleasePlaceholder', [jobKey]);
+    const results = await multi.exec();
+    if (results === null) throw new Error('the transaction was discarded');
+    for (const [error] of results) if (error) throw error;
+    return !quota || results[0]![1] === 1;
+  }
+
+  /**
+   * The job as GET shows it to `principal`, or undefined when there is no such job or it belongs to another
+   * tenant (the same answer, so existence does not leak); 503 when Redis cannot answer in time.
+   */
+  async find(jobId: string, principal: Principal): Promise<JobView | undefined> {
+    const found = await this.read(jobId);
+    return found && canSee(principal, found.job.data.owner) ? toJobView(found.job, found.state) : undefined;
+  }
+
+  private async read(jobId: string): Promise<{ job: Job<JobData>; state: JobState } | undefined> {
     if (this.redis.status !== 'ready') throw queueUnavailable();
     let job: Job<JobData> | undefined;
     let state: string;
@@ -149,20 +212,39 @@ export class JobQueueService {
       throw queueUnavailable();
     }
     const publicState = publicJobState(state);
-    return job && publicState ? toJobView(job, publicState) : undefined;
+    return job && publicState ? { job, state: publicState } : undefined;
   }
 
   /**
-   * Cancels a job that has not started (delayed, waiting, or waiting for a retry). 503 when Redis cannot
-   * answer in time: the job may or may not have been cancelled then, and asking again tells (404 or 204).
+   * Cancels a job of `principal`'s (any job for an admin) that has not started (delayed, waiting, or waiting for a
+   * retry). 503 when Redis cannot answer in time: the job may or may not have been cancelled then, and asking
+   * again tells (404 or 204).
    */
-  async cancel(jobId: string): Promise<CancelOutcome> {
+  async cancel(jobId: string, principal: Principal): Promise<CancelOutcome> {
     if (this.redis.status !== 'ready') throw queueUnavailable();
+    let owner: string | undefined = principal.subject;
+    if (principal.scopes.has('admin')) {
+      // The owner's pending set is a key of the script, so an admin's cancel reads the owner first (it never changes).
+      const found = await this.read(jobId);
+      if (!found) return 'not-found';
+      owner = found.job.data.owner;
+    }
     const jobKey = this.queue.toKey(jobId);
     const { keys } = this.queue;
     const cancelling = this.cancelScript(
-      [jobKey, `${jobKey}:lock`, keys.delayed, keys.prioritized, keys.wait, keys.paused, keys.completed, keys.failed, keys.active],
-      [jobId, CANCELLED_JOB_TTL_MS],
+      [
+        jobKey,
+        `${jobKey}:lock`,
+        keys.delayed,
+        keys.prioritized,
+        keys.wait,
+        keys.paused,
+        keys.completed,
+        keys.failed,
+        keys.active,
+        pendingJobsKey(this.prefix, owner ?? ''),
+      ],
+      [jobId, CANCELLED_JOB_TTL_MS, principal.scopes.has('admin') ? '' : principal.subject],
     );
     let outcome: CancelOutcome;
     try {
@@ -170,7 +252,7 @@ export class JobQueueService {
     } catch (error) {
       // Should the script still run (Redis was frozen), what it detached is tidied up as well.
       cancelling.then(
-        (late) => late === 'cancelled' && this.discard(jobId),
+        (late) => late === 'cancelled' && this.discard(jobId, owner),
         () => undefined,
       );
       this.errors.error(`Could not cancel job: ${(error as Error).message}`);
@@ -182,22 +264,26 @@ export class JobQueueService {
       try {
         await withTimeout(this.queue.remove(jobId), this.timeoutMs, 'removing the cancelled job');
       } catch {
-        this.orphans.add(jobId);
+        this.orphans.set(jobId, owner);
       }
     }
     return outcome;
   }
 
-  /** Makes sure a stored job never runs after all (its request was answered 503): removed now or once Redis is back. */
-  discard(jobId: string): void {
-    this.orphans.add(jobId);
+  /**
+   * Makes sure a stored job never runs after all (its request was answered 503): removed, and its place in its
+   * owner's pending set released, now or once Redis is back.
+   */
+  discard(jobId: string, owner: string | undefined): void {
+    this.orphans.set(jobId, owner);
     void this.removeOrphans();
   }
 
   private async removeOrphans(): Promise<void> {
-    for (const jobId of [...this.orphans]) {
+    for (const [jobId, owner] of [...this.orphans]) {
       try {
         await this.queue.remove(jobId);
+        if (owner !== undefined) await this.redis.zrem(pendingJobsKey(this.prefix, owner), jobId);
         this.orphans.delete(jobId);
       } catch {
         return; // Redis is away again; the next 'ready' retries.

@@ -1,5 +1,5 @@
 // Defaults and configured bounds of a job request: pure, so it is tested without Nest.
-import { DEFAULT_DELAY_SECONDS, DEFAULT_MAX_RETRY, DEFAULT_MESSAGE, JobData } from './job-queue.constants';
+import { DEFAULT_DELAY_SECONDS, DEFAULT_MAX_RETRY, DEFAULT_MESSAGE, JobRequest } from './job-queue.constants';
 import type { RegisterJobDto } from './dto/register-job.dto';
 
 export interface JobLimits {
@@ -15,11 +15,11 @@ export function characterLength(text: string): number {
   return length;
 }
 
-export type JobSpecResult = { ok: true; data: JobData } | { ok: false; errors: string[] };
+export type JobSpecResult = { ok: true; data: JobRequest } | { ok: false; errors: string[] };
 
 /** Applies the defaults (for absent, null and, for message, empty values) and checks the upper bounds. */
 export function resolveJobSpec(dto: RegisterJobDto, limits: JobLimits): JobSpecResult {
-  const data: JobData = {
+  const data: JobRequest = {
     message: dto.message || DEFAULT_MESSAGE,
     delay_seconds: dto.delay_seconds ?? DEFAULT_DELAY_SECONDS,
     max_retry: dto.max_retry ?? DEFAULT_MAX_RETRY,

@@ -3,7 +3,7 @@ import { parseJobId, publicJobState, StoredJob, toJobView } from './job-view';
 
 const ID = '0b8f4c2e-7a1d-4e3b-9c5f-1a2b3c4d5e6f';
 const CREATED = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
-const data: JobData = { message: 'Hello, World!', delay_seconds: 10, max_retry: 3 };
+const data: JobData = { message: 'Hello, World!', delay_seconds: 10, max_retry: 3, owner: 'alice' };
 
 const stored = (overrides: Partial<StoredJob> = {}): StoredJob => ({
   id: ID,
@@ -65,6 +65,7 @@ describe('toJobView', () => {
   it('should show a job that has not run with null timestamps and reason', () => {
     expect(toJobView(stored(), 'delayed')).toEqual({
       job_id: ID,
+      owner: 'alice',
       state: 'delayed',
       message: 'Hello, World!',
       delay_seconds: 10,
@@ -95,6 +96,11 @@ describe('toJobView', () => {
 
   it('should compute run_at from the requested delay, not from a retry backoff', () => {
     expect(toJobView(stored({ data: { ...data, delay_seconds: 0 } }), 'waiting').run_at).toBe('2026-01-02T03:04:05.678Z');
+  });
+
+  it('should show a null owner for a job stored before owners were recorded', () => {
+    const { owner: _owner, ...unowned } = data;
+    expect(toJobView(stored({ data: unowned }), 'delayed').owner).toBeNull();
   });
 
   it('should show an empty failure reason as null', () => {

@@ -8,6 +8,8 @@ export type JobState = (typeof JOB_STATES)[number];
 
 export interface JobView {
   job_id: string;
+  /** The token `sub` that registered it; null for a job stored before tenants were recorded. */
+  owner: string | null;
   state: JobState;
   message: string;
   delay_seconds: number;
@@ -65,6 +67,7 @@ export type StoredJob = Pick<
 export function toJobView(job: StoredJob, state: JobState): JobView {
   return {
     job_id: job.id!,
+    owner: job.data.owner ?? null,
     state,
     message: job.data.message,
     delay_seconds: job.data.delay_seconds,

@@ -8,11 +8,12 @@ import { hostname } from 'node:os';
 import { LogThrottle } from '../common/log-throttle';
 import { TimeoutError, withTimeout } from '../common/timeout';
 import type { Env } from '../config/env.validation';
-import { JobMetrics } from '../metrics/job.metrics';
+import { JobMetrics, willRetry } from '../metrics/job.metrics';
 import { REDIS_WORKER } from '../redis/redis.constants';
 import { formatJobLine } from './job-line';
 import { JobData, QUEUE_NAME } from './job-queue.constants';
 import { PromptWorker } from './prompt-worker';
+import { pendingJobsKey } from './tenant-quota';
 
 /**
  * A WorkerHost whose BullMQ Worker is built here rather than by @Processor(): @Processor takes its
@@ -24,6 +25,7 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
   private readonly logger = new Logger(JobProcessor.name);
   private readonly errors = new LogThrottle(this.logger);
   private bullWorker?: Worker<JobData>;
+  private readonly prefix: string;
 
   constructor(
     @Inject(REDIS_WORKER) private readonly connection: RedisClient,
@@ -31,6 +33,7 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
     private readonly metrics: JobMetrics,
   ) {
     super();
+    this.prefix = config.get('QUEUE_PREFIX');
   }
 
   override get worker(): Worker<JobData> {
@@ -39,6 +42,10 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
   }
 
   async process(job: Job<JobData>): Promise<void> {
+    // Started, so no longer pending for its tenant's quota. Not awaited: it goes out on the connection BullMQ
+    // then completes the job on, ahead of that; should it be lost, the quota's own check drops the entry later.
+    const owner = job.data.owner;
+    if (owner !== undefined) this.connection.zrem(pendingJobsKey(this.prefix, owner), job.id!).catch(() => undefined);
     // One write per line: on Linux, stdout to a file or pipe is synchronous, so lines never interleave.
     process.stdout.write(`${formatJobLine(job.data.message, new Date())}\n`);
   }
@@ -57,6 +64,11 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
     this.bullWorker.on('completed', () => this.metrics.completed());
     this.bullWorker.on('failed', (job, error) => {
       this.metrics.failedAttempt(job, error);
+      // Its retry is due later: pending again until that attempt starts.
+      const owner = job?.data.owner;
+      if (owner !== undefined && willRetry(job, error)) {
+        this.connection.zadd(pendingJobsKey(this.prefix, owner), job!.timestamp, job!.id!).catch(() => undefined);
+      }
       this.logger.warn(`Job ${job?.id} failed (attempt ${job?.attemptsMade}): ${error.message}`);
     });
   }

@@ -26,6 +26,14 @@ export class JobViewDto implements JobView {
   job_id!: string;
 
   @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The token `sub` that registered it (its tenant); null for a job stored before tenants were recorded',
+    example: 'team-billing',
+  })
+  owner!: string | null;
+
+  @ApiProperty({
     enum: JOB_STATES,
     description:
       'delayed: waiting for its delay or for the backoff before a retry; waiting: due, waiting for a worker; ' +
