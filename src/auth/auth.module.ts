@@ -18,5 +18,7 @@ import { VerifiedTokens } from './verified-tokens';
     },
     { provide: APP_GUARD, useClass: JwtAuthGuard },
   ],
+  // The rate limit counts a request against its token only once that token has been verified.
+  exports: [VerifiedTokens],
 })
 export class AuthModule {}

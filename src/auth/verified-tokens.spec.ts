@@ -67,6 +67,23 @@ describe('VerifiedTokens', () => {
     expect(cache.get(c!)?.subject).toBe('c');
   });
 
+  it('should say whether a token is verified and valid without changing which token goes first', () => {
+    const cache = tokens(2);
+    const older = tokenWith({ sub: 'older', exp: T0 + 60 });
+    const newer = tokenWith({ sub: 'newer', exp: T0 + 3600 });
+    cache.remember(older, principal('older'));
+    cache.remember(newer, principal('newer'));
+
+    expect(cache.has(older)).toBe(true);
+    expect(cache.has(tokenWith({ sub: 'never' }))).toBe(false);
+    cache.remember(tokenWith({ sub: 'third' }), principal('third'));
+    expect(cache.has(older)).toBe(false); // still the least recently used: has() did not refresh it
+    expect(cache.has(newer)).toBe(true);
+
+    clock = (T0 + 3600 + TOLERANCE) * 1_000;
+    expect(cache.has(newer)).toBe(false); // expired
+  });
+
   it('should keep nothing with capacity 0', () => {
     const cache = tokens(0);
     const token = tokenWith({ exp: T0 + 60 });

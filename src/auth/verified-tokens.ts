@@ -43,14 +43,24 @@ export class VerifiedTokens {
   get(token: string): Principal | undefined {
     const entry = this.entries.get(token);
     if (entry === undefined) return undefined;
-    // jsonwebtoken's own checks: exp in the past (beyond the tolerance) is expired; nbf in the future is not yet valid.
+    this.entries.delete(token);
+    if (!this.valid(entry)) return undefined;
+    this.entries.set(token, entry); // now the most recently used
+    return entry.principal;
+  }
+
+  /** Whether `token` was verified and is still within its validity; leaves the eviction order as it is. */
+  has(token: string): boolean {
+    const entry = this.entries.get(token);
+    return entry !== undefined && this.valid(entry);
+  }
+
+  // jsonwebtoken's own checks: exp in the past (beyond the tolerance) is expired; nbf in the future is not yet valid.
+  private valid(entry: Entry): boolean {
     const seconds = Math.floor(this.now() / 1_000);
     const expired = entry.exp !== undefined && seconds >= entry.exp + this.clockToleranceSeconds;
     const early = entry.nbf !== undefined && entry.nbf > seconds + this.clockToleranceSeconds;
-    this.entries.delete(token);
-    if (expired || early) return undefined;
-    this.entries.set(token, entry); // now the most recently used
-    return entry.principal;
+    return !expired && !early;
   }
 
   /** Keeps the principal of a token that verification has just accepted. */

@@ -99,22 +99,40 @@ describe('RateLimitGuard', () => {
       expect(statuses).toEqual([401, 401, 401, 429]);
     });
 
-    it('should count across routes, per client', async () => {
+    it('should count across routes, per client, a new token counting against its address until it is verified', async () => {
       const alice = token('alice');
+      await request('POST', '/t/write', alice); // not verified yet: the address's count
       await request('POST', '/t/write', alice);
       await request('GET', '/t/open', alice);
       await request('POST', '/t/write', alice);
 
       expect((await request('GET', '/t/open', alice)).statusCode).toBe(429);
-      expect((await request('POST', '/t/write', token('bob'))).statusCode).toBe(201);
+      expect((await request('POST', '/t/write', token('bob'), '10.0.0.2')).statusCode).toBe(201);
     });
 
-    it('should count a token wherever it comes from, and addresses without a token apart', async () => {
+    it('should count a verified token wherever it comes from, and addresses without a token apart', async () => {
       const alice = token('alice');
+      await request('POST', '/t/write', alice, '10.0.0.5');
       for (let i = 0; i < 3; i++) await request('GET', '/t/open', alice, `10.0.0.${i + 10}`);
 
       expect((await request('GET', '/t/open', alice, '10.0.0.99')).statusCode).toBe(429);
       expect((await request('GET', '/t/open', undefined, '10.0.0.99')).statusCode).toBe(200);
+    });
+
+    it('should count made-up tokens against their address: a new one per request still meets the limit', async () => {
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await request('POST', '/t/write', `Bearer made.up.${i}`, '10.0.0.7')).statusCode);
+
+      expect(statuses).toEqual([401, 401, 401, 429]);
+    });
+
+    it('should let a verified token through from an address whose own count is used up', async () => {
+      const carol = token('carol');
+      expect((await request('POST', '/t/write', carol, '10.0.0.8')).statusCode).toBe(201);
+      for (let i = 0; i < 3; i++) await request('POST', '/t/write', `Bearer made.up.${i}`, '10.0.0.9');
+      expect((await request('POST', '/t/write', 'Bearer made.up.x', '10.0.0.9')).statusCode).toBe(429);
+
+      expect((await request('POST', '/t/write', carol, '10.0.0.9')).statusCode).toBe(201);
     });
 
     it('should never limit a controller marked @SkipThrottle()', async () => {

@@ -1,8 +1,9 @@
 // Global rate limit per client (SPEC 6.2): RATE_LIMIT_PER_MINUTE requests a minute, 429 + Retry-After above it.
-import { ExecutionContext, Injectable } from '@nestjs/common';
+import { ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ThrottlerException, ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
 import type { FastifyRequest } from 'fastify';
+import { VerifiedTokens } from '../auth/verified-tokens';
 import type { Env } from '../config/env.validation';
 import { FixedWindowStorage } from './rate-limit.storage';
 import { rateLimitTracker } from './rate-limit.tracker';
@@ -27,6 +28,8 @@ export function rateLimitOptions(config: ConfigService<Env, true>): ThrottlerMod
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
   private disabled = false;
+  // A property, so ThrottlerGuard's own constructor injection stays as the library declares it.
+  @Inject(VerifiedTokens) private readonly verified!: VerifiedTokens;
 
   override async onModuleInit(): Promise<void> {
     await super.onModuleInit();
@@ -39,7 +42,7 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   protected override getTracker(request: FastifyRequest): Promise<string> {
-    return Promise.resolve(rateLimitTracker(request.headers.authorization, request.ip));
+    return Promise.resolve(rateLimitTracker(request.headers.authorization, request.ip, (token) => this.verified.has(token)));
   }
 
   // One count per client across every limited route (throttler's default counts per route).

@@ -1,5 +1,7 @@
 // Abuse (SPEC 5, 6.2): rate limiting per client, security headers, CORS closed unless configured, and error
 // bodies that give nothing away, all checked on the built server (node dist/main.js) as a user runs it.
+import { randomUUID } from 'node:crypto';
+import { fetchFrom } from '../support/fetch-from';
 import { freePort } from '../support/free-port';
 import { RedisServer } from '../support/redis-server';
 import { ServerProcess } from '../support/server-process';
@@ -19,8 +21,17 @@ const env = testEnv;
 /** A token of its own for each client, so no two tests share a rate-limit count. */
 const client = (name: string): { authorization: string } => bearer(token({ subject: name }));
 
-const register = (server: ServerProcess, headers: Record<string, string>, body: object | string = { delay_seconds: 3600 }) =>
-  server.fetch(REGISTER, {
+/**
+ * POST register from the loopback address `from`: tests that count requests each use an address of their own, since
+ * a token's first request (not verified yet) counts against its address.
+ */
+const register = (
+  server: ServerProcess,
+  headers: Record<string, string>,
+  body: object | string = { delay_seconds: 3600 },
+  from = '127.0.0.1',
+) =>
+  fetchFrom(from, `${server.url}${REGISTER}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
@@ -66,36 +77,39 @@ describe('abuse protection on the built server', () => {
       await server.untilReady();
     });
 
-    it('should answer the 6th register from one token with 429, Retry-After and X-RateLimit headers', async () => {
+    it('should answer the 6th register of a verified token with 429, Retry-After and X-RateLimit headers', async () => {
       const alice = client('alice');
+      const from = '127.0.0.11';
 
-      const responses = await inSequence(6, () => register(server, alice));
+      // The first request counts against the address (the token is not verified yet), the next five against the token.
+      const responses = await inSequence(7, () => register(server, alice, undefined, from));
 
-      expect(responses.map((r) => r.status)).toEqual([201, 201, 201, 201, 201, 429]);
-      expect(responses.map((r) => r.headers.get('x-ratelimit-limit'))).toEqual(Array(6).fill('5'));
-      expect(responses.map((r) => r.headers.get('x-ratelimit-remaining'))).toEqual(['4', '3', '2', '1', '0', '0']);
+      expect(responses.map((r) => r.status)).toEqual([201, 201, 201, 201, 201, 201, 429]);
+      expect(responses.map((r) => r.headers.get('x-ratelimit-limit'))).toEqual(Array(7).fill('5'));
+      expect(responses.map((r) => r.headers.get('x-ratelimit-remaining'))).toEqual(['4', '4', '3', '2', '1', '0', '0']);
       for (const response of responses) {
         const reset = Number(response.headers.get('x-ratelimit-reset'));
         expect(reset).toBeGreaterThanOrEqual(1);
         expect(reset).toBeLessThanOrEqual(60);
       }
-      const refused = responses[5];
+      const refused = responses[6];
       const retryAfter = refused.headers.get('retry-after');
       expect(retryAfter).toMatch(/^\d+$/);
       expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
       expect(Number(retryAfter)).toBeLessThanOrEqual(60);
       expect(responses[0].headers.get('retry-after')).toBeNull();
 
-      const again = await register(server, alice);
+      // The token's own count: from another address it is still limited.
+      const again = await register(server, alice, undefined, '127.0.0.21');
       expect(again.status).toBe(429);
       expect(await again.json()).toEqual(TOO_MANY);
     });
 
     it('should still accept another token while one is limited', async () => {
       const carol = client('carol');
-      await inSequence(6, () => register(server, carol));
+      await inSequence(7, () => register(server, carol, undefined, '127.0.0.12'));
 
-      const response = await register(server, client('dave'));
+      const response = await register(server, client('dave'), undefined, '127.0.0.13');
 
       expect(response.status).toBe(201);
       expect(response.headers.get('x-ratelimit-remaining')).toBe('4');
@@ -111,16 +125,29 @@ describe('abuse protection on the built server', () => {
     it('should limit before authenticating: the 6th request with a bad token is a 429, not a 401', async () => {
       const forged = bearer(token({ subject: 'mallory', secret: 'another-secret-that-is-at-least-32-bytes' }));
 
-      const responses = await inSequence(6, () => register(server, forged));
+      const responses = await inSequence(6, () => register(server, forged, undefined, '127.0.0.14'));
 
       expect(responses.map((r) => r.status)).toEqual([401, 401, 401, 401, 401, 429]);
       expect(responses[0].headers.get('x-ratelimit-limit')).toBe('5');
       expect(responses[0].headers.get('www-authenticate')).toBe('Bearer realm="dm-jobqueue", error="invalid_token"');
     });
 
+    it('should count a new made-up token on every request against the address, and still let a verified token through', async () => {
+      const from = '127.0.0.15';
+      const verified = client('verified-elsewhere');
+      expect((await register(server, verified, undefined, '127.0.0.16')).status).toBe(201);
+
+      const responses = await inSequence(8, () =>
+        register(server, bearer(token({ subject: randomUUID(), secret: 'a-made-up-secret-that-is-at-least-32-bytes' })), undefined, from),
+      );
+
+      expect(responses.map((r) => r.status)).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+      // A token verified before keeps its own count, from that address too.
+      expect((await register(server, verified, undefined, from)).status).toBe(201);
+    });
+
     it('should count requests without a token by address', async () => {
-      // The only spec here that sends no Authorization header to this server: the address's count is its own.
-      const responses = await inSequence(6, () => register(server, {}));
+      const responses = await inSequence(6, () => register(server, {}, undefined, '127.0.0.17'));
 
       expect(responses.map((r) => r.status)).toEqual([401, 401, 401, 401, 401, 429]);
       expect(responses[5].headers.get('retry-after')).toMatch(/^\d+$/);
@@ -129,8 +156,8 @@ describe('abuse protection on the built server', () => {
     it("should send the API's security headers and no X-Powered-By on every kind of response", async () => {
       const responses = [
         await server.fetch('/health/live'),
-        await register(server, client('erin')),
-        await register(server, client('erin'), '{"message":'),
+        await register(server, client('erin'), undefined, '127.0.0.18'),
+        await register(server, client('erin'), '{"message":', '127.0.0.18'),
         await server.fetch('/no/such/route'),
       ];
 
@@ -148,7 +175,7 @@ describe('abuse protection on the built server', () => {
     it('should send no CORS header to any origin when CORS_ORIGINS is not set', async () => {
       const origin = { origin: 'https://evil.example' };
       const simple = await server.fetch('/health/live', { headers: origin });
-      const post = await register(server, { ...client('frank'), ...origin });
+      const post = await register(server, { ...client('frank'), ...origin }, undefined, '127.0.0.19');
       const preflight = await server.fetch(REGISTER, {
         method: 'OPTIONS',
         headers: { ...origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
@@ -164,10 +191,9 @@ describe('abuse protection on the built server', () => {
     it('should answer client errors with the standard body and no stack trace', async () => {
       const bob = client('bob');
       const responses = [
-        await register(server, bob, '{"message":'),
-        await register(server, bob, { delay_seconds: 'soon' }),
-        // Not without a header: this address has used up its count in the test above.
-        await register(server, { authorization: 'Bearer not-a-jwt' }),
+        await register(server, bob, '{"message":', '127.0.0.20'),
+        await register(server, bob, { delay_seconds: 'soon' }, '127.0.0.20'),
+        await register(server, { authorization: 'Bearer not-a-jwt' }, undefined, '127.0.0.20'),
         await server.fetch('/no/such/route'),
       ];
 
