@@ -87,6 +87,11 @@ describe('OpenAPI documentation', () => {
       expect(error.properties!.message!.oneOf).toEqual([{ type: 'string' }, { type: 'array', items: { type: 'string' } }]);
     }
     expect(register.parameters).toContainEqual(expect.objectContaining({ name: 'Idempotency-Key', in: 'header' }));
+    // Both 429s: the tenant's pending quota and the rate limit (with its headers).
+    const tooMany = register.responses['429'] as { description: string; headers: Record<string, unknown> };
+    expect(tooMany.description).toContain('Pending job quota exceeded');
+    expect(tooMany.description).toContain('Too many requests');
+    expect(Object.keys(tooMany.headers)).toEqual(expect.arrayContaining(['Retry-After', 'X-RateLimit-Limit']));
   });
 
   it('should describe the register body: three nullable properties, defaults, minimum 0, nothing else', () => {
@@ -105,7 +110,8 @@ describe('OpenAPI documentation', () => {
     expect(Object.keys(get.responses)).toEqual(expect.arrayContaining(['200', '401', '403', '404', '503']));
     const view = bodySchema(document, get, '200');
     expect(view.properties!.state!.enum).toEqual(['delayed', 'waiting', 'active', 'completed', 'failed']);
-    expect(Object.keys(view.properties!)).toHaveLength(11);
+    expect(Object.keys(view.properties!)).toHaveLength(12);
+    expect(view.properties!.owner).toMatchObject({ type: 'string', nullable: true });
     expect(get.parameters).toContainEqual(expect.objectContaining({ name: 'job_id', in: 'path' }));
   });
 

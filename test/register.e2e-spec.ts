@@ -66,7 +66,7 @@ describe('POST /api/dm-jobqueue/register', () => {
       });
       expect(Date.parse(created.run_at) - Date.now()).toBeGreaterThan(170_000);
       const job = await queue.getJob(created.job_id);
-      expect(job?.data).toEqual({ message: 'Job executed successfully', delay_seconds: 180, max_retry: 10 });
+      expect(job?.data).toEqual({ message: 'Job executed successfully', delay_seconds: 180, max_retry: 10, owner: 'e2e' });
       expect(job?.opts).toMatchObject({ delay: 180_000, attempts: 11, backoff: { type: 'exponential' } });
       expect(await job?.getState()).toBe('delayed');
     });
@@ -76,7 +76,7 @@ describe('POST /api/dm-jobqueue/register', () => {
 
       expect(response.statusCode).toBe(201);
       const job = await queue.getJob(response.json().job_id);
-      expect(job?.data).toEqual({ message: 'kept', delay_seconds: 3600, max_retry: 0 });
+      expect(job?.data).toEqual({ message: 'kept', delay_seconds: 3600, max_retry: 0, owner: 'e2e' });
       expect(job?.opts.attempts).toBe(1);
     });
   });

@@ -30,7 +30,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RequireScope } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import type { Env } from '../config/env.validation';
-import { ApiAuthenticatedErrors, ApiError } from '../openapi/api-responses';
+import { ApiAuthenticatedErrors, ApiError, RATE_LIMIT_HEADERS } from '../openapi/api-responses';
 import { JobViewDto, RegisteredJobDto } from './dto/job-responses.dto';
 import { RegisterJobDto } from './dto/register-job.dto';
 import { IDEMPOTENCY_HEADER, INVALID_KEY_MESSAGE, isIdempotencyKey } from './idempotency';
@@ -98,7 +98,8 @@ export class JobQueueController {
   @ApiError(
     429,
     '`Pending job quota exceeded`: the token subject already has TENANT_MAX_PENDING_JOBS (default 100000) jobs that ' +
-      'have not started; nothing is stored. (`Too many requests`, with Retry-After: the rate limit.)',
+      'have not started, and nothing is stored; or `Too many requests` (with Retry-After): over RATE_LIMIT_PER_MINUTE',
+    RATE_LIMIT_HEADERS,
   )
   @ApiError(415, 'Content-Type other than application/json')
   async register(

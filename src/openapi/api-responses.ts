@@ -8,6 +8,14 @@ export const RETRY_AFTER_HEADER: HeadersObject = {
   'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } },
 };
 
+/** What a 429 of the rate limit carries (on every rate-limited route). */
+export const RATE_LIMIT_HEADERS: HeadersObject = {
+  ...RETRY_AFTER_HEADER,
+  'X-RateLimit-Limit': { schema: { type: 'integer' } },
+  'X-RateLimit-Remaining': { schema: { type: 'integer' } },
+  'X-RateLimit-Reset': { schema: { type: 'integer' } },
+};
+
 /** An error answer with the `{statusCode, message, error}` body. */
 export const ApiError = (status: number, description: string, headers?: HeadersObject): MethodDecorator & ClassDecorator =>
   ApiResponse({ status, description, type: ErrorBodyDto, ...(headers ? { headers } : {}) });
@@ -19,11 +27,6 @@ export const ApiAuthenticatedErrors = (): MethodDecorator & ClassDecorator =>
       'WWW-Authenticate': { description: 'Bearer challenge', schema: { type: 'string' } },
     }),
     ApiError(403, 'The token lacks the scope this route requires (`Insufficient scope`)'),
-    ApiError(429, 'Over RATE_LIMIT_PER_MINUTE requests a minute for this client', {
-      ...RETRY_AFTER_HEADER,
-      'X-RateLimit-Limit': { schema: { type: 'integer' } },
-      'X-RateLimit-Remaining': { schema: { type: 'integer' } },
-      'X-RateLimit-Reset': { schema: { type: 'integer' } },
-    }),
+    ApiError(429, '`Too many requests`: over RATE_LIMIT_PER_MINUTE requests a minute for this client', RATE_LIMIT_HEADERS),
     ApiError(503, '`Job queue is unavailable`: Redis did not answer within REDIS_TIMEOUT_MS', RETRY_AFTER_HEADER),
   );
