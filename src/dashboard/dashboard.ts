@@ -41,8 +41,6 @@ export interface DashboardOptions {
   credentials: DashboardCredentials;
   /** DASHBOARD_READ_ONLY: nothing can be changed through the dashboard. */
   readOnly: boolean;
-  /** One per dashboard (so per process); a test may pass its own. */
-  loginLimit?: FailedLoginLimit;
 }
 
 /** An answer in the API's error shape ({statusCode, message, error}), never cached. */
@@ -56,7 +54,8 @@ function refuse(reply: FastifyReply, statusCode: number, message: string, header
 /** The dashboard's routes, hook and headers; registered under DASHBOARD_PATH by registerDashboard. */
 export function dashboardPlugin(queues: Queue[], options: DashboardOptions): FastifyPluginAsync {
   const authorized = basicAuthChecker(options.credentials);
-  const loginLimit = options.loginLimit ?? new FailedLoginLimit();
+  // One per dashboard, so per process, like the API's rate limit.
+  const loginLimit = new FailedLoginLimit();
   const addJobRoute = `${DASHBOARD_PATH}${ADD_JOB_ROUTE}`;
   return async (instance) => {
     instance.addHook('onRequest', async (request, reply) => {
