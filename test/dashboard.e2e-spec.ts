@@ -1,4 +1,5 @@
-// The queue dashboard (SPEC 6.2) in the in-process app: bull-board at /admin/queues behind HTTP Basic.
+// The queue dashboard (SPEC 6.2, 6.6) in the in-process app: bull-board at /admin/queues behind HTTP Basic,
+// read-only by default (DASHBOARD_READ_ONLY unset). The attacks themselves: resilience/dashboard-abuse.e2e-spec.ts.
 import { startApp, testEnv, TestApp } from './support/app';
 import { RedisServer } from './support/redis-server';
 import { bearer } from './support/tokens';
@@ -96,6 +97,33 @@ describe('queue dashboard (credentials configured)', () => {
       expect(response.statusCode).toBe(200);
       expect(Object.keys(response.headers).filter((name) => name.startsWith('x-ratelimit'))).toEqual([]);
     }
+  });
+
+  it('should be read-only by default, in bull-board and in front of it', async () => {
+    const listed = await app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: basic(USER, PASSWORD) });
+    const add = await app.inject({ method: 'POST', url: '/admin/queues/api/queues/jobs/add', headers: basic(USER, PASSWORD) });
+
+    expect(listed.json<{ queues: { readOnlyMode: boolean }[] }>().queues.map((queue) => queue.readOnlyMode)).toEqual([true]);
+    expect(add.statusCode).toBe(405);
+    expect(add.headers.allow).toBe('GET, HEAD');
+    expect(add.json()).toEqual({
+      statusCode: 405,
+      message: 'The dashboard is read-only (DASHBOARD_READ_ONLY=true)',
+      error: 'Method Not Allowed',
+    });
+  });
+
+  it('should shut an address out after 10 failed logins, and that address only', async () => {
+    const from = (remoteAddress: string, password: string) =>
+      app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: basic(USER, password), remoteAddress });
+
+    for (let i = 0; i < 10; i += 1) expect((await from('198.51.100.1', 'a-wrong-password')).statusCode).toBe(401);
+    const blocked = [await from('198.51.100.1', 'a-wrong-password'), await from('198.51.100.1', PASSWORD)];
+
+    expect(blocked.map((response) => response.statusCode)).toEqual([429, 429]);
+    expect(blocked[1]!.json()).toEqual({ statusCode: 429, message: 'Too many failed dashboard logins', error: 'Too Many Requests' });
+    expect(Number(blocked[1]!.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await from('198.51.100.2', PASSWORD)).statusCode).toBe(200);
   });
 
   it("should leave the API's headers on every other route", async () => {

@@ -36,6 +36,7 @@ describe('validateEnv', () => {
       LOG_LEVEL: 'info',
       METRICS_ENABLED: true,
       DOCS_ENABLED: true,
+      DASHBOARD_READ_ONLY: true,
     });
   });
 
@@ -62,6 +63,15 @@ describe('validateEnv', () => {
     ['off', false],
   ])('should read DOCS_ENABLED=%j as %s', (value, expected) => {
     expect(validateEnv({ DOCS_ENABLED: value }).DOCS_ENABLED).toBe(expected);
+  });
+
+  it.each([
+    ['true', true],
+    ['false', false],
+    ['0', false],
+    ['No', false],
+  ])('should read DASHBOARD_READ_ONLY=%j as %s', (value, expected) => {
+    expect(validateEnv({ DASHBOARD_READ_ONLY: value }).DASHBOARD_READ_ONLY).toBe(expected);
   });
 
   it('should parse integer strings into numbers', () => {
@@ -151,6 +161,7 @@ describe('validateEnv', () => {
     ],
     [{ METRICS_ENABLED: 'maybe' }, 'Invalid configuration: METRICS_ENABLED must be true or false'],
     [{ DOCS_ENABLED: 'maybe' }, 'Invalid configuration: DOCS_ENABLED must be true or false'],
+    [{ DASHBOARD_READ_ONLY: 'never' }, 'Invalid configuration: DASHBOARD_READ_ONLY must be true or false'],
     [
       { CORS_ORIGINS: 'https://a.example,https://b.example/app' },
       'Invalid configuration: CORS_ORIGINS must be a comma list of origins such as https://app.example (http or https, no path, no trailing slash): "https://b.example/app" is not one',

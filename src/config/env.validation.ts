@@ -211,6 +211,10 @@ export class EnvironmentVariables {
   @IsString()
   @MinLength(12, { message: 'DASHBOARD_PASSWORD must be at least 12 characters long' })
   DASHBOARD_PASSWORD?: string;
+
+  /** The dashboard only shows the queue; false lets operators retry, promote, clean and pause through it. */
+  @bool()
+  DASHBOARD_READ_ONLY = true;
 }
 
 export type Env = EnvironmentVariables & { JWT_SECRET: string };

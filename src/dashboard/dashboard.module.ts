@@ -10,8 +10,9 @@ import { JobQueueModule } from '../job-queue/job-queue.module';
 import { DASHBOARD_PATH, registerDashboard } from './dashboard';
 
 /**
- * Registers the dashboard when DASHBOARD_USER and DASHBOARD_PASSWORD are set. onModuleInit runs inside
- * app.init() (also called by listen), before Fastify is ready, so the plugin is still accepted.
+ * Registers the dashboard when DASHBOARD_USER and DASHBOARD_PASSWORD are set, read-only unless
+ * DASHBOARD_READ_ONLY=false. onModuleInit runs inside app.init() (also called by listen), before
+ * Fastify is ready, so the plugin is still accepted.
  */
 @Injectable()
 export class DashboardRegistrar implements OnModuleInit {
@@ -27,9 +28,10 @@ export class DashboardRegistrar implements OnModuleInit {
     const user = this.config.get('DASHBOARD_USER', { infer: true });
     const password = this.config.get('DASHBOARD_PASSWORD', { infer: true });
     if (user === undefined || password === undefined) return;
+    const readOnly = this.config.get('DASHBOARD_READ_ONLY', { infer: true });
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    registerDashboard(fastify, [this.queue], { user, password });
-    this.logger.log(`Queue dashboard at ${DASHBOARD_PATH} (HTTP Basic)`);
+    registerDashboard(fastify, [this.queue], { credentials: { user, password }, readOnly });
+    this.logger.log(`Queue dashboard at ${DASHBOARD_PATH} (HTTP Basic, ${readOnly ? 'read-only' : 'writable'})`);
   }
 }
 

@@ -1,12 +1,15 @@
 // The queue dashboard (bull-board) at /admin/queues: plain Fastify routes in an encapsulated plugin, so
-// its Basic-auth hook and its web page's security headers apply to the dashboard and nothing else.
+// its access hook and its web page's security headers apply to the dashboard and nothing else.
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter as BullBoardFastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
+import { STATUS_CODES } from 'node:http';
 import { pageSecurityHeaders } from '../security/security-headers';
 import { BASIC_CHALLENGE, basicAuthChecker, DashboardCredentials } from './basic-auth';
+import { FailedLoginLimit } from './login-limit';
+import { ADD_JOB_ROUTE, writeRefusal } from './write-policy';
 
 export const DASHBOARD_PATH = '/admin/queues';
 
@@ -32,17 +35,45 @@ export const DASHBOARD_CSP = [
 
 const DASHBOARD_HEADERS = pageSecurityHeaders(DASHBOARD_CSP);
 
+export const TOO_MANY_FAILED_LOGINS = 'Too many failed dashboard logins';
+
+export interface DashboardOptions {
+  credentials: DashboardCredentials;
+  /** DASHBOARD_READ_ONLY: nothing can be changed through the dashboard. */
+  readOnly: boolean;
+}
+
+/** An answer in the API's error shape ({statusCode, message, error}), never cached. */
+function refuse(reply: FastifyReply, statusCode: number, message: string, headers: Record<string, string> = {}): FastifyReply {
+  return reply
+    .code(statusCode)
+    .headers({ ...headers, 'cache-control': 'no-store' })
+    .send({ statusCode, message, error: STATUS_CODES[statusCode] });
+}
+
 /** The dashboard's routes, hook and headers; registered under DASHBOARD_PATH by registerDashboard. */
-export function dashboardPlugin(queues: Queue[], credentials: DashboardCredentials): FastifyPluginAsync {
-  const authorized = basicAuthChecker(credentials);
+export function dashboardPlugin(queues: Queue[], options: DashboardOptions): FastifyPluginAsync {
+  const authorized = basicAuthChecker(options.credentials);
+  // One per dashboard, so per process, like the API's rate limit.
+  const loginLimit = new FailedLoginLimit();
+  const addJobRoute = `${DASHBOARD_PATH}${ADD_JOB_ROUTE}`;
   return async (instance) => {
-    instance.addHook('onRequest', (request, reply, done) => {
-      if (authorized(request.headers.authorization)) return done();
-      void reply
-        .code(401)
-        .header('www-authenticate', BASIC_CHALLENGE)
-        .header('cache-control', 'no-store')
-        .send({ statusCode: 401, message: 'Dashboard credentials required', error: 'Unauthorized' });
+    instance.addHook('onRequest', async (request, reply) => {
+      // First, so that a shut-out address learns nothing more, not even that a guess was right.
+      const blockedFor = loginLimit.blockedFor(request.ip);
+      if (blockedFor > 0) return refuse(reply, 429, TOO_MANY_FAILED_LOGINS, { 'retry-after': String(blockedFor) });
+      const authorization = request.headers.authorization;
+      if (!authorized(authorization)) {
+        // No header is the browser asking for the challenge, not a guess: not counted.
+        const wait = authorization === undefined ? 0 : await loginLimit.failed(request.ip);
+        if (wait > 0) return refuse(reply, 429, TOO_MANY_FAILED_LOGINS, { 'retry-after': String(wait) });
+        return refuse(reply, 401, 'Dashboard credentials required', { 'www-authenticate': BASIC_CHALLENGE });
+      }
+      const refusal = writeRefusal(
+        { method: request.method, addsJob: request.routeOptions.url === addJobRoute, headers: request.headers },
+        options.readOnly,
+      );
+      if (refusal !== undefined) return refuse(reply, refusal.statusCode, refusal.message, refusal.headers);
     });
     instance.addHook('onSend', (_request, reply, payload, done) => {
       void reply.headers(DASHBOARD_HEADERS);
@@ -50,12 +81,14 @@ export function dashboardPlugin(queues: Queue[], credentials: DashboardCredentia
     });
     const serverAdapter = new BullBoardFastifyAdapter();
     serverAdapter.setBasePath(DASHBOARD_PATH);
-    createBullBoard({ queues: queues.map((queue) => new BullMQAdapter(queue)), serverAdapter });
+    // bull-board's own read-only mode: its state-changing handlers answer 405 and its UI hides their buttons.
+    const readOnlyMode = options.readOnly;
+    createBullBoard({ queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode })), serverAdapter });
     await instance.register(serverAdapter.registerPlugin());
   };
 }
 
 /** Adds the dashboard to a Fastify instance that has not started yet (before ready/listen). */
-export function registerDashboard(fastify: FastifyInstance, queues: Queue[], credentials: DashboardCredentials): void {
-  void fastify.register(dashboardPlugin(queues, credentials), { prefix: DASHBOARD_PATH });
+export function registerDashboard(fastify: FastifyInstance, queues: Queue[], options: DashboardOptions): void {
+  void fastify.register(dashboardPlugin(queues, options), { prefix: DASHBOARD_PATH });
 }

@@ -47,9 +47,18 @@ export class FixedWindowStorage implements ThrottlerStorage {
       this.windows.set(key, window);
     }
     window.hits += 1;
-    const timeToExpire = Math.max(1, Math.ceil((window.endsAt - now) / 1000));
-    const isBlocked = window.hits > limit;
-    return Promise.resolve({ totalHits: window.hits, timeToExpire, isBlocked, timeToBlockExpire: isBlocked ? timeToExpire : 0 });
+    return Promise.resolve(record(window, now, limit));
+  }
+
+  /**
+   * The client's standing without counting a hit (synchronous: it touches no I/O), so a caller can refuse
+   * a blocked client before doing the work it counts, such as checking a password.
+   */
+  peek(key: string, limit: number): RateLimitHit {
+    const now = this.now();
+    const window = this.windows.get(key);
+    if (window === undefined || window.endsAt <= now) return { totalHits: 0, timeToExpire: 0, isBlocked: false, timeToBlockExpire: 0 };
+    return record(window, now, limit);
   }
 
   /** Forgets the clients whose window has ended, so memory follows the clients of the last minute. */
@@ -57,4 +66,10 @@ export class FixedWindowStorage implements ThrottlerStorage {
     for (const [key, window] of this.windows) if (window.endsAt <= now) this.windows.delete(key);
     this.nextSweepAt = now + this.sweepEveryMs;
   }
+}
+
+function record(window: Window, now: number, limit: number): RateLimitHit {
+  const timeToExpire = Math.max(1, Math.ceil((window.endsAt - now) / 1000));
+  const isBlocked = window.hits > limit;
+  return { totalHits: window.hits, timeToExpire, isBlocked, timeToBlockExpire: isBlocked ? timeToExpire : 0 };
 }
