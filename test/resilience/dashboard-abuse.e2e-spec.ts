@@ -1,7 +1,7 @@
 // Attacks on the queue dashboard (SPEC 6.6) against the built server: password guessing is cut off per
 // client address, the default read-only dashboard changes nothing, and a writable one refuses cross-site
 // requests and never adds jobs.
-import { IncomingHttpHeaders, request } from 'node:http';
+import { fetchFrom, FetchFromInit } from '../support/fetch-from';
 import { storedJobs } from '../support/queue';
 import { ServerProcess } from '../support/server-process';
 import { Service, startService } from '../support/service';
@@ -18,42 +18,19 @@ const ADD = `${API}/jobs/add`;
 
 interface Answer {
   status: number;
-  headers: IncomingHttpHeaders;
+  headers: Record<string, string>;
   body: string;
 }
 
-interface SendOptions {
-  method?: string;
-  headers?: Record<string, string>;
-  body?: string;
+interface SendOptions extends FetchFromInit {
   /** Local address to connect from (any 127.x.y.z reaches the server on 127.0.0.1). */
   from?: string;
 }
 
-/** One request on its own connection (node:http, so the client address and every header are ours to set). */
-function send(server: ServerProcess, path: string, options: SendOptions = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const outgoing = request(
-      {
-        host: '127.0.0.1',
-        port: server.port,
-        path,
-        method: options.method ?? 'GET',
-        headers: options.headers ?? {},
-        localAddress: options.from ?? '127.0.0.1',
-        agent: false,
-      },
-      (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body }));
-        response.on('error', reject);
-      },
-    );
-    outgoing.on('error', reject);
-    outgoing.end(options.body);
-  });
+/** One request on its own connection, from the client address `from`, with exactly the headers given. */
+async function send(server: ServerProcess, path: string, options: SendOptions = {}): Promise<Answer> {
+  const response = await fetchFrom(options.from ?? '127.0.0.1', `${server.url}${path}`, options);
+  return { status: response.status, headers: Object.fromEntries(response.headers), body: await response.text() };
 }
 
 const json = (answer: Answer): unknown => JSON.parse(answer.body);
