@@ -10,6 +10,7 @@ import sjson from 'secure-json-parse';
 import { AppModule } from './app.module';
 import { Env, validateEnv } from './config/env.validation';
 import { ReadinessState } from './health/readiness.state';
+import { guardConnections } from './http/connection-guard';
 import { logResponses } from './logging/access-log';
 import { ROOT_LOGGER } from './logging/logging.module';
 import { echoRequestId, requestIdFor } from './logging/request-id';
@@ -90,6 +91,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   else app.useLogger(app.get(PinoNestLogger));
   const fastify = app.getHttpAdapter().getInstance();
   const config = app.get(ConfigService<Env, true>);
+  // First, so that a request past the pipelining limit runs no other hook.
+  guardConnections(fastify);
   registerJsonParser(fastify);
   closeConnectionsWhileDraining(fastify, app.get(ReadinessState));
   // Before the documentation routes are declared, so that they get the page headers.
