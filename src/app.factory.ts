@@ -11,6 +11,7 @@ import { AppModule } from './app.module';
 import { Env, validateEnv } from './config/env.validation';
 import { ReadinessState } from './health/readiness.state';
 import { guardConnections } from './http/connection-guard';
+import { httpServerTimeouts } from './http/timeouts';
 import { logResponses } from './logging/access-log';
 import { ROOT_LOGGER } from './logging/logging.module';
 import { echoRequestId, requestIdFor } from './logging/request-id';
@@ -67,9 +68,10 @@ const DOCS_PAGE_HEADERS = pageSecurityHeaders(
 
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
   // Validated here too (ConfigModule validates again) only to size the body limit before Fastify exists.
-  const { BODY_LIMIT_BYTES } = validateEnv(process.env);
+  const { BODY_LIMIT_BYTES, HTTP_REQUEST_TIMEOUT_MS } = validateEnv(process.env);
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
+    ...httpServerTimeouts(HTTP_REQUEST_TIMEOUT_MS),
     // While closing, answer new requests on kept-alive sockets with 503 and close idle sockets.
     return503OnClosing: true,
     forceCloseConnections: 'idle',

@@ -180,4 +180,44 @@ describe('abusive HTTP clients on the built server', () => {
       expect(after).toBeLessThanOrEqual(baseline + FD_SLACK);
     });
   });
+
+  describe('with HTTP_REQUEST_TIMEOUT_MS=1000 (X6)', () => {
+    let timed: ServerProcess;
+
+    beforeAll(async () => {
+      timed = await ServerProcess.start(testEnv(redis.url, { HTTP_REQUEST_TIMEOUT_MS: '1000' }));
+      await timed.untilReady();
+    });
+
+    afterAll(async () => {
+      await timed?.kill();
+    });
+
+    it('should answer a body that trickles in with 408 or close its connection within a few seconds', async () => {
+      const socket = await open(timed.port);
+      sockets.push(socket);
+      let received = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+      socket.on('error', () => undefined);
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      const started = Date.now();
+      await written(socket, `POST ${REGISTER} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`);
+      const trickle = setInterval(() => socket.writable && socket.write(' '), 200);
+
+      let done = false;
+      void closed.then(() => (done = true));
+      await pollUntil(() => done, (value) => value, 6_000);
+      clearInterval(trickle);
+
+      expect(done).toBe(true);
+      expect(Date.now() - started).toBeLessThan(4_000);
+      if (received !== '') expect(received).toMatch(/^HTTP\/1\.1 408 /);
+    });
+
+    it('should still register a job sent at a normal pace', async () => {
+      const response = await timed.register({ delay_seconds: 3600 });
+
+      expect(response.status).toBe(201);
+    });
+  });
 });
