@@ -220,4 +220,31 @@ describe('abusive HTTP clients on the built server', () => {
       expect(response.status).toBe(201);
     });
   });
+
+  describe('aborted uploads (X7)', () => {
+    it('should log no error for 50 uploads the client cut off', async () => {
+      const offset = server.stdout.length;
+      const head = (length: number) =>
+        `POST ${REGISTER} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${bearer().authorization}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+
+      for (let i = 0; i < 50; i++) {
+        const socket = await open(server.port);
+        socket.on('error', () => undefined);
+        await written(socket, `${head(1_000)}{"message":"${'x'.repeat(100)}`);
+        // Give the server the time to start reading the body; the 'request aborted' lines below confirm it did.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        socket.destroy();
+      }
+      const aborted = () => logLines(server, offset).filter((line) => line.msg === 'request aborted' && line.route === REGISTER);
+      expect((await pollUntil(aborted, (lines) => lines.length >= 50, 10_000)).length).toBe(50);
+      const sentinel = await fetchOnce(server.port, '/no/such/route', { 'x-request-id': 'after-the-aborted-uploads' });
+      expect(sentinel.status).toBe(404);
+      await server.waitForOutput(/"reqId":"after-the-aborted-uploads"/);
+
+      const lines = logLines(server, offset);
+      expect(lines.filter((line) => line.level === 'error' || line.level === 'fatal' || Number(line.level) >= 50)).toEqual([]);
+      expect(server.stdout.slice(offset) + server.stderr).not.toContain('Error: aborted');
+    });
+  });
 });
