@@ -3,14 +3,16 @@ import { BadRequestException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
+import { maxHeaderSize } from 'node:http';
 import type { Logger } from 'pino';
 import sjson from 'secure-json-parse';
 import { AppModule } from './app.module';
 import { Env, validateEnv } from './config/env.validation';
 import { ReadinessState } from './health/readiness.state';
 import { guardConnections } from './http/connection-guard';
+import { frameworkErrorHandler } from './http/framework-errors';
 import { httpServerTimeouts } from './http/timeouts';
 import { logResponses } from './logging/access-log';
 import { ROOT_LOGGER } from './logging/logging.module';
@@ -69,6 +71,8 @@ const DOCS_PAGE_HEADERS = pageSecurityHeaders(
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
   // Validated here too (ConfigModule validates again) only to size the body limit before Fastify exists.
   const { BODY_LIMIT_BYTES, HTTP_REQUEST_TIMEOUT_MS } = validateEnv(process.env);
+  // Set once the logger exists; the adapter's options are fixed before.
+  let logAnswered: (request: FastifyRequest, reply: FastifyReply) => void = () => undefined;
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     ...httpServerTimeouts(HTTP_REQUEST_TIMEOUT_MS),
@@ -76,8 +80,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // Fastify's default (100) answers a longer path parameter with its own 414 before Nest routes it; a
-    // long job id must get the same 404 "Job not found" as any other malformed one.
-    routerOptions: { maxParamLength: 2_048 },
+    // long job id must get the same 404 "Job not found" as any other malformed one. Node refuses (431) a
+    // request line longer than its header limit, so no parameter that reaches the router is longer.
+    routerOptions: { maxParamLength: maxHeaderSize },
+    // A malformed URL (400) or, past --max-http-header-size, a parameter still too long (414): the API's shape.
+    frameworkErrors: frameworkErrorHandler((request, reply) => logAnswered(request, reply)),
     // request.id: the caller's X-Request-Id when sane, else a UUID; echoed back, logged as reqId.
     genReqId: requestIdFor,
   });
@@ -100,7 +107,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   // Before the documentation routes are declared, so that they get the page headers.
   addSecurityHeaders(fastify, isDocsUiRoute, DOCS_PAGE_HEADERS);
   echoRequestId(fastify);
-  logResponses(fastify, logger);
+  logAnswered = logResponses(fastify, logger);
   if (config.get('METRICS_ENABLED', { infer: true })) observeHttpRequests(fastify, app.get(HttpMetrics));
   // CORS stays off (no Access-Control-* header on any response) unless CORS_ORIGINS lists origins.
   const origins = config.get('CORS_ORIGINS', { infer: true });

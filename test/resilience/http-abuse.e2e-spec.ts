@@ -247,4 +247,38 @@ describe('abusive HTTP clients on the built server', () => {
       expect(server.stdout.slice(offset) + server.stderr).not.toContain('Error: aborted');
     });
   });
+
+  describe('errors Fastify raises before Nest routes the request (X8)', () => {
+    const expectApiHeaders = (headers: Record<string, string | string[] | undefined>): void => {
+      expect(headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      expect(headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
+      expect(headers['x-content-type-options']).toBe('nosniff');
+      expect(headers['x-frame-options']).toBe('DENY');
+    };
+
+    it('should answer a job id of 3 000 characters with 404 Job not found', async () => {
+      const response = await fetchOnce(server.port, `/api/dm-jobqueue/jobs/${'a'.repeat(3_000)}`, bearer());
+
+      expect(response.status).toBe(404);
+      expect(JSON.parse(response.body.toString())).toEqual({ statusCode: 404, message: 'Job not found', error: 'Not Found' });
+      expectApiHeaders(response.headers);
+    });
+
+    it("should answer a malformed URL with 400 in the API's shape and headers, and log it", async () => {
+      const response = await fetchOnce(server.port, '/api/dm-jobqueue/jobs/%', bearer());
+
+      expect(response.status).toBe(400);
+      expect(JSON.parse(response.body.toString())).toEqual({ statusCode: 400, message: 'Malformed URL', error: 'Bad Request' });
+      expectApiHeaders(response.headers);
+      const reqId = response.headers['x-request-id'] as string;
+      await server.waitForOutput(new RegExp(`"reqId":"${reqId}"`));
+      expect(logLines(server).find((line) => line.reqId === reqId)).toMatchObject({
+        level: 'info',
+        msg: 'request completed',
+        method: 'GET',
+        route: 'unmatched',
+        statusCode: 400,
+      });
+    });
+  });
 });

@@ -1,0 +1,31 @@
+import type { FastifyError } from 'fastify';
+import { frameworkErrorBody } from './framework-errors';
+
+const fastifyError = (code: string, statusCode: number): FastifyError =>
+  Object.assign(new Error(`'/a/very/long/path' ${code}`), { code, statusCode, name: 'FastifyError' }) as FastifyError;
+
+describe('frameworkErrorBody', () => {
+  it("should answer a malformed URL with 400 in the API's shape, without echoing the path", () => {
+    expect(frameworkErrorBody(fastifyError('FST_ERR_BAD_URL', 400))).toEqual({
+      statusCode: 400,
+      message: 'Malformed URL',
+      error: 'Bad Request',
+    });
+  });
+
+  it('should answer an over-long parameter with 414', () => {
+    expect(frameworkErrorBody(fastifyError('FST_ERR_MAX_PARAM_LENGTH', 414))).toEqual({
+      statusCode: 414,
+      message: 'Request URL is too long',
+      error: 'URI Too Long',
+    });
+  });
+
+  it('should answer any other framework error with a bare 500', () => {
+    expect(frameworkErrorBody(fastifyError('FST_ERR_ASYNC_CONSTRAINT', 500))).toEqual({
+      statusCode: 500,
+      message: 'Internal server error',
+      error: 'Internal Server Error',
+    });
+  });
+});
