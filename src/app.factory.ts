@@ -1,10 +1,11 @@
 // Builds the configured Nest application; used by main.ts and by the end-to-end tests alike.
-import { BadRequestException } from '@nestjs/common';
+import { BadRequestException, UnsupportedMediaTypeException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
+import { isUtf8 } from 'node:buffer';
 import { maxHeaderSize } from 'node:http';
 import type { Logger } from 'pino';
 import sjson from 'secure-json-parse';
@@ -27,14 +28,26 @@ export interface CreateAppOptions {
   logger?: false;
 }
 
+/** A `charset` parameter of the Content-Type, unquoted; undefined when there is none. */
+export function charsetOf(contentType: string | undefined): string | undefined {
+  const match = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(contentType ?? '');
+  return match === null ? undefined : (match[1] ?? match[2]);
+}
+
 /**
- * The only body parser: JSON objects. Anything else is 415; an empty body is `{}`; "__proto__" and
- * "constructor.prototype" keys are refused (prototype pollution) rather than silently dropped.
+ * The only body parser: JSON objects in UTF-8. Anything else is 415 (another charset too); bytes that are not
+ * UTF-8 are 400 rather than decoded into U+FFFD; an empty body is `{}`; "__proto__" and "constructor.prototype"
+ * keys are refused (prototype pollution) rather than silently dropped.
  */
 function registerJsonParser(fastify: FastifyInstance): void {
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = (body as string).trim();
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const charset = charsetOf(request.headers['content-type']);
+    if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
+      return done(new UnsupportedMediaTypeException('Unsupported charset: request bodies must be UTF-8'), undefined);
+    }
+    if (!isUtf8(body as Buffer)) return done(new BadRequestException('Request body is not valid UTF-8'), undefined);
+    const text = (body as Buffer).toString('utf8').trim();
     if (text === '') return done(null, {});
     try {
       done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
