@@ -13,7 +13,7 @@ import { AppModule } from './app.module';
 import { Env, validateEnv } from './config/env.validation';
 import { ReadinessState } from './health/readiness.state';
 import { guardConnections } from './http/connection-guard';
-import { frameworkErrorHandler } from './http/framework-errors';
+import { clientErrorHandler, frameworkErrorHandler } from './http/framework-errors';
 import { httpServerTimeouts } from './http/timeouts';
 import { logResponses } from './logging/access-log';
 import { ROOT_LOGGER } from './logging/logging.module';
@@ -98,6 +98,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     routerOptions: { maxParamLength: maxHeaderSize },
     // A malformed URL (400) or, past --max-http-header-size, a parameter still too long (414): the API's shape.
     frameworkErrors: frameworkErrorHandler((request, reply) => logAnswered(request, reply)),
+    // A request timeout (408), oversized headers (431), bad HTTP (400): likewise.
+    clientErrorHandler,
     // request.id: the caller's X-Request-Id when sane, else a UUID; echoed back, logged as reqId.
     genReqId: requestIdFor,
   });

@@ -1,5 +1,5 @@
 import type { FastifyError } from 'fastify';
-import { frameworkErrorBody } from './framework-errors';
+import { clientErrorBody, frameworkErrorBody } from './framework-errors';
 
 const fastifyError = (code: string, statusCode: number): FastifyError =>
   Object.assign(new Error(`'/a/very/long/path' ${code}`), { code, statusCode, name: 'FastifyError' }) as FastifyError;
@@ -27,5 +27,16 @@ describe('frameworkErrorBody', () => {
       message: 'Internal server error',
       error: 'Internal Server Error',
     });
+  });
+});
+
+describe('clientErrorBody', () => {
+  it.each<[string | undefined, number, string, string]>([
+    ['ERR_HTTP_REQUEST_TIMEOUT', 408, 'Request timed out', 'Request Timeout'],
+    ['HPE_HEADER_OVERFLOW', 431, 'Request headers are too large', 'Request Header Fields Too Large'],
+    ['HPE_INVALID_METHOD', 400, 'Malformed HTTP request', 'Bad Request'],
+    [undefined, 400, 'Malformed HTTP request', 'Bad Request'],
+  ])('should answer %s with %i', (code, statusCode, message, error) => {
+    expect(clientErrorBody(Object.assign(new Error('x'), { code }))).toEqual({ statusCode, message, error });
   });
 });

@@ -1,6 +1,8 @@
-// Fastify's frameworkErrors: the errors its router raises before any route (or hook) runs, in the API's shape.
+// The errors Fastify and Node's HTTP parser answer before any route (or hook) runs, in the API's shape and headers.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { ErrorBody } from '../common/http-exception.filter';
 import { REQUEST_ID_HEADER } from '../logging/request-id';
 import { API_SECURITY_HEADERS } from '../security/security-headers';
@@ -31,4 +33,37 @@ export function frameworkErrorHandler(onAnswered: (request: FastifyRequest, repl
     reply.raw.once('finish', () => onAnswered(request, reply));
     void reply.headers(API_SECURITY_HEADERS).header(REQUEST_ID_HEADER, request.id).status(body.statusCode).send(body);
   };
+}
+
+/** What Node's HTTP parser refuses before there is a request: a request timeout, oversized headers, bad HTTP. */
+export function clientErrorBody(error: NodeJS.ErrnoException): ErrorBody {
+  const [statusCode, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request timed out']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request headers are too large']
+        : [400, 'Malformed HTTP request'];
+  return { statusCode, message, error: STATUS_CODES[statusCode]! };
+}
+
+const RAW_SECURITY_HEADERS = Object.entries(API_SECURITY_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('');
+
+/**
+ * Fastify's clientErrorHandler: its default answer, with the API's body and headers. There is no request (and
+ * so no request id from the client) yet: a fresh id, so that a caller can still quote one.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
+  // A reset connection has nobody to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const body = clientErrorBody(error);
+    const json = JSON.stringify(body);
+    socket.write(
+      `HTTP/1.1 ${body.statusCode} ${body.error}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(json)}\r\n${REQUEST_ID_HEADER}: ${randomUUID()}\r\n${RAW_SECURITY_HEADERS}\r\n${json}`,
+    );
+  }
+  socket.destroy(error);
 }

@@ -211,7 +211,13 @@ describe('abusive HTTP clients on the built server', () => {
 
       expect(done).toBe(true);
       expect(Date.now() - started).toBeLessThan(4_000);
-      if (received !== '') expect(received).toMatch(/^HTTP\/1\.1 408 /);
+      if (received !== '') {
+        const [head, body] = received.split('\r\n\r\n');
+        expect(head).toMatch(/^HTTP\/1\.1 408 /);
+        expect(head).toMatch(/^x-content-type-options: nosniff$/m);
+        expect(head).toMatch(/^x-request-id: [0-9a-f-]{36}$/m);
+        expect(JSON.parse(body)).toEqual({ statusCode: 408, message: 'Request timed out', error: 'Request Timeout' });
+      }
     });
 
     it('should still register a job sent at a normal pace', async () => {
@@ -262,6 +268,22 @@ describe('abusive HTTP clients on the built server', () => {
       expect(response.status).toBe(404);
       expect(JSON.parse(response.body.toString())).toEqual({ statusCode: 404, message: 'Job not found', error: 'Not Found' });
       expectApiHeaders(response.headers);
+    });
+
+    it("should answer headers over Node's limit with 431 in the API's shape and headers", async () => {
+      const socket = await open(server.port);
+      sockets.push(socket);
+      let received = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      await written(socket, `GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ${'a'.repeat(20_000)}\r\n\r\n`);
+      await closed;
+
+      const [head, body] = received.split('\r\n\r\n');
+      expect(head).toMatch(/^HTTP\/1\.1 431 /);
+      expect(head).toMatch(/^content-security-policy: default-src 'none';frame-ancestors 'none'$/m);
+      expect(head).toMatch(/^x-request-id: [0-9a-f-]{36}$/m);
+      expect(JSON.parse(body)).toEqual({ statusCode: 431, message: 'Request headers are too large', error: 'Request Header Fields Too Large' });
     });
 
     it("should answer a malformed URL with 400 in the API's shape and headers, and log it", async () => {
