@@ -60,10 +60,10 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
   if (socket.writable) {
     const body = clientErrorBody(error);
     const json = JSON.stringify(body);
-    socket.write(
+    const head =
       `HTTP/1.1 ${body.statusCode} ${body.error}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
-        `content-length: ${Buffer.byteLength(json)}\r\n${REQUEST_ID_HEADER}: ${randomUUID()}\r\n${RAW_SECURITY_HEADERS}\r\n${json}`,
-    );
+      `content-length: ${Buffer.byteLength(json)}\r\n${REQUEST_ID_HEADER}: ${randomUUID()}\r\n${RAW_SECURITY_HEADERS}`;
+    socket.write(`${head}\r\n${json}`);
   }
   socket.destroy(error);
 }

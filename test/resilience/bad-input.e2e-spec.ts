@@ -106,7 +106,8 @@ describe('bad input', () => {
     });
 
     it.each(['latin1', 'ISO-8859-1', 'utf-16', '"windows-1252"'])('should answer a JSON body in charset %s with 415', async (charset) => {
-      const response = await raw(server.url, { 'content-type': `application/json; charset=${charset}` }, Buffer.from('{"message":"caf\xe9"}', 'latin1'));
+      const body = Buffer.from('{"message":"caf\xe9"}', 'latin1');
+      const response = await raw(server.url, { 'content-type': `application/json; charset=${charset}` }, body);
 
       expect(response.status).toBe(415);
       expect(JSON.parse(response.body)).toEqual({
@@ -159,7 +160,8 @@ describe('bad input', () => {
     it.each(['application/json; charset=UTF-8', 'application/json; charset=utf-8', 'application/json;charset="utf-8"'])(
       'should accept %s and store the text as sent',
       async (contentType) => {
-        const response = await raw(server.url, { 'content-type': contentType }, Buffer.from('{"message":"café","delay_seconds":3600}'));
+        const body = Buffer.from('{"message":"café","delay_seconds":3600}');
+        const response = await raw(server.url, { 'content-type': contentType }, body);
 
         expect(response.status).toBe(201);
         const job = await queue.getJob(JSON.parse(response.body).job_id);

@@ -17,7 +17,8 @@ const REGISTER = '/api/dm-jobqueue/register';
 const FD_SLACK = 5;
 
 const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
-const rssBytes = (pid: number): number => Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1_024;
+const rssBytes = (pid: number): number =>
+  Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1_024;
 const MiB = 1_024 * 1_024;
 
 /** Polls `read` until `done` holds for its value or `timeoutMs` passes; returns the last value read. */
@@ -54,7 +55,9 @@ function fetchOnce(
     req.on('response', (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -201,7 +204,8 @@ describe('abusive HTTP clients on the built server', () => {
       socket.on('error', () => undefined);
       const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
       const started = Date.now();
-      await written(socket, `POST ${REGISTER} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`);
+      const head = 'Host: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n';
+      await written(socket, `POST ${REGISTER} HTTP/1.1\r\n${head}\r\n{`);
       const trickle = setInterval(() => socket.writable && socket.write(' '), 200);
 
       let done = false;
@@ -283,7 +287,11 @@ describe('abusive HTTP clients on the built server', () => {
       expect(head).toMatch(/^HTTP\/1\.1 431 /);
       expect(head).toMatch(/^content-security-policy: default-src 'none';frame-ancestors 'none'$/m);
       expect(head).toMatch(/^x-request-id: [0-9a-f-]{36}$/m);
-      expect(JSON.parse(body)).toEqual({ statusCode: 431, message: 'Request headers are too large', error: 'Request Header Fields Too Large' });
+      expect(JSON.parse(body)).toEqual({
+        statusCode: 431,
+        message: 'Request headers are too large',
+        error: 'Request Header Fields Too Large',
+      });
     });
 
     it("should answer a malformed URL with 400 in the API's shape and headers, and log it", async () => {
