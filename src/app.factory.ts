@@ -1,15 +1,20 @@
 // Builds the configured Nest application; used by main.ts and by the end-to-end tests alike.
-import { BadRequestException } from '@nestjs/common';
+import { BadRequestException, UnsupportedMediaTypeException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
+import { isUtf8 } from 'node:buffer';
+import { maxHeaderSize } from 'node:http';
 import type { Logger } from 'pino';
 import sjson from 'secure-json-parse';
 import { AppModule } from './app.module';
 import { Env, validateEnv } from './config/env.validation';
 import { ReadinessState } from './health/readiness.state';
+import { guardConnections } from './http/connection-guard';
+import { clientErrorHandler, frameworkErrorHandler } from './http/framework-errors';
+import { httpServerTimeouts } from './http/timeouts';
 import { logResponses } from './logging/access-log';
 import { ROOT_LOGGER } from './logging/logging.module';
 import { echoRequestId, requestIdFor } from './logging/request-id';
@@ -23,14 +28,26 @@ export interface CreateAppOptions {
   logger?: false;
 }
 
+/** A `charset` parameter of the Content-Type, unquoted; undefined when there is none. */
+export function charsetOf(contentType: string | undefined): string | undefined {
+  const match = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(contentType ?? '');
+  return match === null ? undefined : (match[1] ?? match[2]);
+}
+
 /**
- * The only body parser: JSON objects. Anything else is 415; an empty body is `{}`; "__proto__" and
- * "constructor.prototype" keys are refused (prototype pollution) rather than silently dropped.
+ * The only body parser: JSON objects in UTF-8. Anything else is 415 (another charset too); bytes that are not
+ * UTF-8 are 400 rather than decoded into U+FFFD; an empty body is `{}`; "__proto__" and "constructor.prototype"
+ * keys are refused (prototype pollution) rather than silently dropped.
  */
 function registerJsonParser(fastify: FastifyInstance): void {
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = (body as string).trim();
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const charset = charsetOf(request.headers['content-type']);
+    if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
+      return done(new UnsupportedMediaTypeException('Unsupported charset: request bodies must be UTF-8'), undefined);
+    }
+    if (!isUtf8(body as Buffer)) return done(new BadRequestException('Request body is not valid UTF-8'), undefined);
+    const text = (body as Buffer).toString('utf8').trim();
     if (text === '') return done(null, {});
     try {
       done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
@@ -66,15 +83,23 @@ const DOCS_PAGE_HEADERS = pageSecurityHeaders(
 
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
   // Validated here too (ConfigModule validates again) only to size the body limit before Fastify exists.
-  const { BODY_LIMIT_BYTES } = validateEnv(process.env);
+  const { BODY_LIMIT_BYTES, HTTP_REQUEST_TIMEOUT_MS } = validateEnv(process.env);
+  // Set once the logger exists; the adapter's options are fixed before.
+  let logAnswered: (request: FastifyRequest, reply: FastifyReply) => void = () => undefined;
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
+    ...httpServerTimeouts(HTTP_REQUEST_TIMEOUT_MS),
     // While closing, answer new requests on kept-alive sockets with 503 and close idle sockets.
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // Fastify's default (100) answers a longer path parameter with its own 414 before Nest routes it; a
-    // long job id must get the same 404 "Job not found" as any other malformed one.
-    routerOptions: { maxParamLength: 2_048 },
+    // long job id must get the same 404 "Job not found" as any other malformed one. Node refuses (431) a
+    // request line longer than its header limit, so no parameter that reaches the router is longer.
+    routerOptions: { maxParamLength: maxHeaderSize },
+    // A malformed URL (400) or, past --max-http-header-size, a parameter still too long (414): the API's shape.
+    frameworkErrors: frameworkErrorHandler((request, reply) => logAnswered(request, reply)),
+    // A request timeout (408), oversized headers (431), bad HTTP (400): likewise.
+    clientErrorHandler,
     // request.id: the caller's X-Request-Id when sane, else a UUID; echoed back, logged as reqId.
     genReqId: requestIdFor,
   });
@@ -90,12 +115,14 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   else app.useLogger(app.get(PinoNestLogger));
   const fastify = app.getHttpAdapter().getInstance();
   const config = app.get(ConfigService<Env, true>);
+  // First, so that a request past the pipelining limit runs no other hook.
+  guardConnections(fastify);
   registerJsonParser(fastify);
   closeConnectionsWhileDraining(fastify, app.get(ReadinessState));
   // Before the documentation routes are declared, so that they get the page headers.
   addSecurityHeaders(fastify, isDocsUiRoute, DOCS_PAGE_HEADERS);
   echoRequestId(fastify);
-  logResponses(fastify, logger);
+  logAnswered = logResponses(fastify, logger);
   if (config.get('METRICS_ENABLED', { infer: true })) observeHttpRequests(fastify, app.get(HttpMetrics));
   // CORS stays off (no Access-Control-* header on any response) unless CORS_ORIGINS lists origins.
   const origins = config.get('CORS_ORIGINS', { infer: true });

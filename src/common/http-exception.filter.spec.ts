@@ -1,9 +1,10 @@
 import { Controller, Get } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyRequest } from 'fastify';
 import { startFastifyTestApp } from '../../test/support/fastify-test-app';
 import { ThrottlerException } from '@nestjs/throttler';
-import { HttpExceptionFilter } from './http-exception.filter';
+import { HttpExceptionFilter, isClientAbort } from './http-exception.filter';
 
 const REDIS_URL = 'redis://:s3cret-password@redis.internal.example:6379/0';
 
@@ -62,5 +63,24 @@ describe('HttpExceptionFilter', () => {
 
     expect(response.statusCode).toBe(429);
     expect(response.json()).toEqual({ statusCode: 429, message: 'Too many requests', error: 'Too Many Requests' });
+  });
+});
+
+describe('isClientAbort', () => {
+  const aborted = (): Error => Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+  const request = (destroyed: boolean) => ({ raw: { destroyed } }) as unknown as FastifyRequest;
+
+  it("should recognise Node's error for a request whose client went away mid-body", () => {
+    expect(isClientAbort(aborted(), request(true))).toBe(true);
+  });
+
+  it.each<[string, unknown, FastifyRequest | undefined]>([
+    ['the same error on a request still open', aborted(), request(false)],
+    ['another ECONNRESET (Redis, an outgoing call)', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), request(true)],
+    ['a message "aborted" without the code', new Error('aborted'), request(true)],
+    ['a string', 'aborted', request(true)],
+    ['no request', aborted(), undefined],
+  ])('should not take %s for one', (_, exception, req) => {
+    expect(isClientAbort(exception, req)).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 // One JSON error shape for every failure, including those raised by Fastify before Nest routes the request.
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 
 const extraHeaders = new WeakMap<HttpException, Record<string, string>>();
@@ -28,12 +28,30 @@ export function errorBody(exception: HttpException): ErrorBody | object {
   return response;
 }
 
+/**
+ * The error Node gives a request whose client went away mid-body (an aborted upload), which Fastify's body
+ * reader passes on: not a server error, and there is nobody left to answer.
+ */
+export function isClientAbort(exception: unknown, request: FastifyRequest | undefined): boolean {
+  return (
+    exception instanceof Error &&
+    exception.message === 'aborted' &&
+    (exception as NodeJS.ErrnoException).code === 'ECONNRESET' &&
+    request?.raw.destroyed === true
+  );
+}
+
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HttpExceptionFilter');
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
+    if (isClientAbort(exception, host.switchToHttp().getRequest<FastifyRequest | undefined>())) {
+      // The access log has its 'request aborted' line already.
+      this.logger.debug('Request body aborted by the client');
+      return;
+    }
     let status: number;
     let body: ErrorBody | object;
     if (exception instanceof HttpException) {

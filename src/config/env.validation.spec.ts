@@ -29,6 +29,8 @@ describe('validateEnv', () => {
       JOB_MAX_RETRY: 100,
       JOB_MESSAGE_MAX_LENGTH: 10_000,
       SHUTDOWN_TIMEOUT_MS: 10_000,
+      HTTP_REQUEST_TIMEOUT_MS: 30_000,
+      TENANT_MAX_PENDING_JOBS: 100_000,
       WORKER_CONCURRENCY: 10,
       QUEUE_PREFIX: '{dm-jobqueue}',
       RATE_LIMIT_PER_MINUTE: 600,
@@ -72,6 +74,10 @@ describe('validateEnv', () => {
     ['No', false],
   ])('should read DASHBOARD_READ_ONLY=%j as %s', (value, expected) => {
     expect(validateEnv({ DASHBOARD_READ_ONLY: value }).DASHBOARD_READ_ONLY).toBe(expected);
+  });
+
+  it('should read HTTP_REQUEST_TIMEOUT_MS as milliseconds', () => {
+    expect(validateEnv({ HTTP_REQUEST_TIMEOUT_MS: '1000' }).HTTP_REQUEST_TIMEOUT_MS).toBe(1_000);
   });
 
   it('should parse integer strings into numbers', () => {
@@ -151,6 +157,10 @@ describe('validateEnv', () => {
     [{ JOB_MAX_DELAY_SECONDS: '10abc' }, 'Invalid configuration: JOB_MAX_DELAY_SECONDS must be an integer number'],
     [{ JOB_MESSAGE_MAX_LENGTH: '0' }, 'Invalid configuration: JOB_MESSAGE_MAX_LENGTH must not be less than 1'],
     [{ WORKER_CONCURRENCY: '0' }, 'Invalid configuration: WORKER_CONCURRENCY must not be less than 1'],
+    [{ HTTP_REQUEST_TIMEOUT_MS: '0' }, 'Invalid configuration: HTTP_REQUEST_TIMEOUT_MS must not be less than 100'],
+    [{ TENANT_MAX_PENDING_JOBS: '-1' }, 'Invalid configuration: TENANT_MAX_PENDING_JOBS must not be less than 0'],
+    [{ TENANT_MAX_PENDING_JOBS: 'lots' }, 'Invalid configuration: TENANT_MAX_PENDING_JOBS must be an integer number'],
+    [{ HTTP_REQUEST_TIMEOUT_MS: '30s' }, 'Invalid configuration: HTTP_REQUEST_TIMEOUT_MS must be an integer number'],
     [{ QUEUE_PREFIX: 'dm-jobqueue' }, 'Invalid configuration: QUEUE_PREFIX must be a hash tag such as {dm-jobqueue}'],
     [{ RATE_LIMIT_PER_MINUTE: '-1' }, 'Invalid configuration: RATE_LIMIT_PER_MINUTE must not be less than 0'],
     [{ JWT_CACHE_SIZE: '-1' }, 'Invalid configuration: JWT_CACHE_SIZE must not be less than 0'],

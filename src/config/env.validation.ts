@@ -180,6 +180,10 @@ export class EnvironmentVariables {
   @int(0)
   SHUTDOWN_TIMEOUT_MS = 10_000;
 
+  /** Longest a request's headers and body may take to arrive: then 408 and the connection closed. */
+  @int(100, 3_600_000)
+  HTTP_REQUEST_TIMEOUT_MS = 30_000;
+
   /** Requests a minute per client (bearer token, else address), per process; 0 turns limiting off. */
   @int(0)
   RATE_LIMIT_PER_MINUTE = 600;

@@ -13,7 +13,7 @@ jest.setTimeout(60_000);
 const LIMITS = { JOB_MAX_DELAY_SECONDS: '3600', JOB_MAX_RETRY: '20', JOB_MESSAGE_MAX_LENGTH: '100', BODY_LIMIT_BYTES: '8192' };
 
 /** A raw request, for bodies and headers fetch would not send as they are. */
-function raw(url: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
+function raw(url: string, headers: Record<string, string>, body?: string | Buffer): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(`${url}/api/dm-jobqueue/register`, { method: 'POST', headers: { ...bearer(), ...headers } });
     req.on('response', (response) => {
@@ -109,6 +109,29 @@ describe('bad input', () => {
       expect(response.status).toBe(415);
     });
 
+    it.each(['latin1', 'ISO-8859-1', 'utf-16', '"windows-1252"'])('should answer a JSON body in charset %s with 415', async (charset) => {
+      const body = Buffer.from('{"message":"caf\xe9"}', 'latin1');
+      const response = await raw(server.url, { 'content-type': `application/json; charset=${charset}` }, body);
+
+      expect(response.status).toBe(415);
+      expect(JSON.parse(response.body)).toEqual({
+        statusCode: 415,
+        message: 'Unsupported charset: request bodies must be UTF-8',
+        error: 'Unsupported Media Type',
+      });
+    });
+
+    it.each([
+      ['a Latin-1 byte', Buffer.from('{"message":"caf\xe9"}', 'latin1')],
+      ['a truncated sequence', Buffer.concat([Buffer.from('{"message":"'), Buffer.from('あ').subarray(0, 2), Buffer.from('"}')])],
+      ['an overlong encoding', Buffer.concat([Buffer.from('{"message":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')])],
+    ])('should answer a body with %s (not UTF-8) with 400', async (_, body) => {
+      const response = await raw(server.url, { 'content-type': 'application/json; charset=utf-8' }, body);
+
+      expect(response.status).toBe(400);
+      expect(JSON.parse(response.body)).toEqual({ statusCode: 400, message: 'Request body is not valid UTF-8', error: 'Bad Request' });
+    });
+
     it('should answer a body over the limit with 413', async () => {
       const response = await server.register({ message: 'x'.repeat(9_000) });
 
@@ -134,6 +157,24 @@ describe('bad input', () => {
       ['zeros', { delay_seconds: 0, max_retry: 0, message: 'zeros' }],
     ])('should accept %s', async (_, body) => {
       const response = await server.register(body);
+
+      expect(response.status).toBe(201);
+    });
+
+    it.each(['application/json; charset=UTF-8', 'application/json; charset=utf-8', 'application/json;charset="utf-8"'])(
+      'should accept %s and store the text as sent',
+      async (contentType) => {
+        const body = Buffer.from('{"message":"café","delay_seconds":3600}');
+        const response = await raw(server.url, { 'content-type': contentType }, body);
+
+        expect(response.status).toBe(201);
+        const job = await queue.getJob(JSON.parse(response.body).job_id);
+        expect(job?.data).toMatchObject({ message: 'café' });
+      },
+    );
+
+    it('should accept a POST with neither a content type nor a body as {}', async () => {
+      const response = await raw(server.url, {});
 
       expect(response.status).toBe(201);
     });
