@@ -71,6 +71,8 @@ describe('RedisHealthIndicator', () => {
 
   it('should be down while Redis is stopped', async () => {
     await server.stop();
+    // Redis has exited; under load the client may learn of it a moment later (then its PING fails instead).
+    await waitFor(() => client.status !== 'ready', 2_000, 'the client to see the connection close');
 
     const result = await indicator.isHealthy();
 
