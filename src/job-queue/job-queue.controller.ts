@@ -90,8 +90,8 @@ export class JobQueueController {
   @ApiOkResponse({ type: RegisteredJobDto, description: "Idempotency-Key replay: the first request's answer; nothing new is stored" })
   @ApiError(
     400,
-    'Invalid body (wrong type, out of range, unknown property, malformed JSON, not an object, a __proto__ key; one ' +
-      'message per field) or an invalid Idempotency-Key',
+    'Invalid body (wrong type, out of range, unknown property, malformed JSON, not an object, a __proto__ key, bytes ' +
+      'that are not UTF-8; one message per field) or an invalid Idempotency-Key',
   )
   @ApiError(409, 'Idempotency-Key already used with a different request, or that request is still in progress')
   @ApiError(413, 'Body over BODY_LIMIT_BYTES (default 131072)')
@@ -101,7 +101,7 @@ export class JobQueueController {
       'have not started, and nothing is stored; or `Too many requests` (with Retry-After): over RATE_LIMIT_PER_MINUTE',
     RATE_LIMIT_HEADERS,
   )
-  @ApiError(415, 'Content-Type other than application/json')
+  @ApiError(415, 'Content-Type other than application/json, or a charset other than UTF-8')
   async register(
     @Body() body: RegisterJobDto,
     @Headers(IDEMPOTENCY_HEADER) idempotencyKey: string | undefined,
