@@ -170,9 +170,9 @@ export class JobQueueService {
   /**
    * One round trip: the owner's quota place (RESERVE_LUA) and BullMQ's own add, sent one after the other on the
    * producer connection, whose auto-pipelining writes them together and in order, so Redis always runs the
-   * reservation first. (A MULTI would make them one transaction, but an ioredis transaction per request costs far
-   * more than auto-pipelined commands: bench/README.md.) Resolves false when the quota refused the job: the add found the placeholder and
-   * stored nothing, and the placeholder is removed (it also expires on its own).
+   * reservation first. (A MULTI would make them one transaction, but an ioredis transaction per request costs
+   * far more than auto-pipelined commands: bench/README.md.) Resolves false when the quota refused the job: the
+   * add found the placeholder and stored nothing, and the placeholder is removed (it also expires on its own).
    */
   private async store(job: Job<JobData>): Promise<boolean> {
     // BullMQ's view of the producer connection; resolved once, then the add goes out in the same tick.
