@@ -116,7 +116,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   const fastify = app.getHttpAdapter().getInstance();
   const config = app.get(ConfigService<Env, true>);
   // First, so that a request past the pipelining limit runs no other hook.
-  guardConnections(fastify);
+  guardConnections(fastify, HTTP_REQUEST_TIMEOUT_MS);
   registerJsonParser(fastify);
   closeConnectionsWhileDraining(fastify, app.get(ReadinessState));
   // Before the documentation routes are declared, so that they get the page headers.

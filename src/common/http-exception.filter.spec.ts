@@ -4,7 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
 import { startFastifyTestApp } from '../../test/support/fastify-test-app';
 import { ThrottlerException } from '@nestjs/throttler';
-import { HttpExceptionFilter, isClientAbort } from './http-exception.filter';
+import { clientErrorStatus, HttpExceptionFilter, isClientAbort } from './http-exception.filter';
 
 const REDIS_URL = 'redis://:s3cret-password@redis.internal.example:6379/0';
 
@@ -28,6 +28,17 @@ class FailingController {
   @Get('throttled')
   throttled(): never {
     throw new ThrottlerException('Too many requests');
+  }
+
+  @Get('forbidden-path')
+  forbiddenPath(): never {
+    // What @fastify/static raises for a path that climbs out of its root.
+    throw Object.assign(new Error('Forbidden path /srv/app/package.json'), { statusCode: 403 });
+  }
+
+  @Get('server-status')
+  serverStatus(): never {
+    throw Object.assign(new Error(`upstream ${REDIS_URL}`), { statusCode: 502 });
   }
 }
 
@@ -64,6 +75,21 @@ describe('HttpExceptionFilter', () => {
     expect(response.statusCode).toBe(429);
     expect(response.json()).toEqual({ statusCode: 429, message: 'Too many requests', error: 'Too Many Requests' });
   });
+
+  it("should answer a library's client error (a statusCode of 4xx) with that status in the standard shape, naming no path", async () => {
+    const response = await get('/fail/forbidden-path');
+
+    expect(response.statusCode).toBe(403);
+    expect(response.json()).toEqual({ statusCode: 403, message: 'Forbidden', error: 'Forbidden' });
+  });
+
+  it('should still answer an error carrying a 5xx statusCode with a bare 500', async () => {
+    const response = await get('/fail/server-status');
+
+    expect(response.statusCode).toBe(500);
+    expect(response.json()).toEqual({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
+    expect(response.body).not.toContain('s3cret');
+  });
 });
 
 describe('isClientAbort', () => {
@@ -82,5 +108,18 @@ describe('isClientAbort', () => {
     ['no request', aborted(), undefined],
   ])('should not take %s for one', (_, exception, req) => {
     expect(isClientAbort(exception, req)).toBe(false);
+  });
+});
+
+describe('clientErrorStatus', () => {
+  it.each([
+    ['an Error with statusCode 400', Object.assign(new Error('bad'), { statusCode: 400 }), 400],
+    ['an Error with statusCode 499', Object.assign(new Error('x'), { statusCode: 499 }), 499],
+    ['an Error with statusCode 500', Object.assign(new Error('x'), { statusCode: 500 }), undefined],
+    ['an Error with a string statusCode', Object.assign(new Error('x'), { statusCode: '404' }), undefined],
+    ['a plain Error', new Error('x'), undefined],
+    ['a non-Error with statusCode 400', { statusCode: 400, message: 'x' }, undefined],
+  ])('should read %s as %s', (_what, exception, expected) => {
+    expect(clientErrorStatus(exception)).toBe(expected);
   });
 });

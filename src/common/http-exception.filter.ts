@@ -41,6 +41,16 @@ export function isClientAbort(exception: unknown, request: FastifyRequest | unde
   );
 }
 
+/**
+ * The 4xx status of a client error raised as a plain Error with a `statusCode` (the "http-errors" convention),
+ * such as @fastify/static's refusal of `/docs/%2e%2e/…` or a NUL byte in a file name; undefined for anything else.
+ */
+export function clientErrorStatus(exception: unknown): number | undefined {
+  if (!(exception instanceof Error)) return undefined;
+  const status = (exception as Error & { statusCode?: unknown }).statusCode;
+  return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status < 500 ? status : undefined;
+}
+
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HttpExceptionFilter');
@@ -59,6 +69,10 @@ export class HttpExceptionFilter implements ExceptionFilter {
       body = errorBody(exception);
       const headers = extraHeaders.get(exception);
       if (headers) reply.headers(headers);
+    } else if ((status = clientErrorStatus(exception) ?? 0) !== 0) {
+      // The client's mistake, not the server's: no error log, and the status's own words rather than the library's
+      // message (which can name paths).
+      body = { statusCode: status, message: STATUS_CODES[status] ?? 'Error', error: STATUS_CODES[status] ?? 'Error' };
     } else {
       // Never leak internals (stack, Redis URL) to the client; the log has them.
       this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));

@@ -1,7 +1,7 @@
 // Abusive HTTP clients (SPEC 6.6) against the built server: pipelined requests on connections that go away or
 // never read, bodies that trickle in, uploads that are cut off, URLs Fastify refuses before Nest routes them.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, STATUS_CODES } from 'node:http';
 import { connect, Socket } from 'node:net';
 import { testEnv } from '../support/app';
 import { RedisServer } from '../support/redis-server';
@@ -161,27 +161,51 @@ describe('abusive HTTP clients on the built server', () => {
       expect(after).toBeLessThanOrEqual(baseline + FD_SLACK);
     });
 
-    it('should release the descriptors of clients within the limit that never read once they go away', async () => {
+    it('should hold at most one file for a connection that pipelines within the limit and never reads, and free it when it goes', async () => {
       const pid = server.child.pid!;
       const baseline = await fdBaseline();
-      const connections = 10;
-      const depth = 16;
+      const connections = 40;
 
       for (let i = 0; i < connections; i++) {
         const socket = await open(server.port);
         socket.on('error', () => undefined).pause();
         sockets.push(socket);
-        await written(socket, pipelined(BUNDLE, depth));
+        await written(socket, pipelined(BUNDLE, 16));
       }
-      // Nearly every response has its file open: the server has taken the requests (the first response of a
-      // connection may have finished into the socket's buffers and let the next one start).
-      const held = await pollUntil(() => fdCount(pid), (count) => count >= baseline + connections * (depth - 2), 15_000);
-      expect(held).toBeGreaterThanOrEqual(baseline + connections * (depth - 2));
-      sockets.splice(0).forEach((socket) => socket.destroy());
+      // Every connection is in (its socket is a descriptor): then the highest count over a second.
+      await pollUntil(() => fdCount(pid), (count) => count >= baseline + connections, 15_000);
+      let peak = 0;
+      await pollUntil(() => (peak = Math.max(peak, fdCount(pid))), () => false, 1_000);
 
+      expect(peak).toBeGreaterThanOrEqual(baseline + connections);
+      // Its socket and at most the one file its response in progress reads (the others wait their turn).
+      expect(peak).toBeLessThanOrEqual(baseline + 2 * connections + FD_SLACK);
+      sockets.splice(0).forEach((socket) => socket.destroy());
       const after = await pollUntil(() => fdCount(pid), (count) => count <= baseline + FD_SLACK, 15_000);
       expect(after).toBeLessThanOrEqual(baseline + FD_SLACK);
     });
+  });
+
+  describe('paths of the Swagger UI that its file server refuses (X5)', () => {
+    it.each(['/docs/%2e%2e/package.json', '/docs/%2e%2e/%2e%2e/package.json', '/docs/./swagger-ui.css', '/docs/a%00'])(
+      "should answer %s with a 4xx in the API's shape and log no error",
+      async (path) => {
+        const offset = server.stdout.length;
+
+        const response = await fetchOnce(server.port, path);
+
+        expect(response.status).toBeGreaterThanOrEqual(400);
+        expect(response.status).toBeLessThan(500);
+        const reason = STATUS_CODES[response.status];
+        expect(JSON.parse(response.body.toString())).toEqual({ statusCode: response.status, message: reason, error: reason });
+        expect(response.body.toString()).not.toContain('package.json');
+        const reqId = response.headers['x-request-id'] as string;
+        await server.waitForOutput(new RegExp(`"reqId":"${reqId}"`));
+        const lines = logLines(server, offset);
+        expect(lines.find((line) => line.reqId === reqId)).toMatchObject({ msg: 'request completed', statusCode: response.status });
+        expect(lines.filter((line) => line.level === 'error' || line.level === 'fatal')).toEqual([]);
+      },
+    );
   });
 
   describe('with HTTP_REQUEST_TIMEOUT_MS=1000 (X6)', () => {
@@ -222,6 +246,27 @@ describe('abusive HTTP clients on the built server', () => {
         expect(head).toMatch(/^x-request-id: [0-9a-f-]{36}$/m);
         expect(JSON.parse(body)).toEqual({ statusCode: 408, message: 'Request timed out', error: 'Request Timeout' });
       }
+    });
+
+    it('should drop a connection that stops reading its response for longer than the timeout', async () => {
+      const pid = timed.child.pid!;
+      expect((await fetchOnce(timed.port, BUNDLE)).status).toBe(200);
+      const baseline = fdCount(pid);
+      const socket = await open(timed.port);
+      socket.on('error', () => undefined).pause();
+      sockets.push(socket);
+
+      // More than the socket buffers on both ends take, so the server's writes stall.
+      await written(socket, pipelined(BUNDLE, 16));
+      // Its response is under way (the socket and the file it reads) …
+      const held = await pollUntil(() => fdCount(pid), (count) => count >= baseline + 2, 5_000);
+      expect(held).toBeGreaterThanOrEqual(baseline + 2);
+      // … and stalls: about a second later the server lets both go. (The client, which reads nothing, would see
+      // the close only after the data queued before it.)
+      const after = await pollUntil(() => fdCount(pid), (count) => count <= held - 2, 6_000);
+
+      expect(after).toBeLessThanOrEqual(held - 2);
+      expect((await fetchOnce(timed.port, BUNDLE)).status).toBe(200);
     });
 
     it('should still register a job sent at a normal pace', async () => {
