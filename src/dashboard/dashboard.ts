@@ -9,7 +9,7 @@ import { STATUS_CODES } from 'node:http';
 import { pageSecurityHeaders } from '../security/security-headers';
 import { BASIC_CHALLENGE, basicAuthChecker, DashboardCredentials } from './basic-auth';
 import { FailedLoginLimit } from './login-limit';
-import { ADD_JOB_ROUTE, writeRefusal } from './write-policy';
+import { JOB_DATA_ROUTES, writeRefusal } from './write-policy';
 
 export const DASHBOARD_PATH = '/admin/queues';
 
@@ -56,7 +56,7 @@ export function dashboardPlugin(queues: Queue[], options: DashboardOptions): Fas
   const authorized = basicAuthChecker(options.credentials);
   // One per dashboard, so per process, like the API's rate limit.
   const loginLimit = new FailedLoginLimit();
-  const addJobRoute = `${DASHBOARD_PATH}${ADD_JOB_ROUTE}`;
+  const jobDataRoutes = new Set(JOB_DATA_ROUTES.map((route) => `${DASHBOARD_PATH}${route}`));
   return async (instance) => {
     instance.addHook('onRequest', async (request, reply) => {
       // First, so that a shut-out address learns nothing more, not even that a guess was right.
@@ -70,7 +70,7 @@ export function dashboardPlugin(queues: Queue[], options: DashboardOptions): Fas
         return refuse(reply, 401, 'Dashboard credentials required', { 'www-authenticate': BASIC_CHALLENGE });
       }
       const refusal = writeRefusal(
-        { method: request.method, addsJob: request.routeOptions.url === addJobRoute, headers: request.headers },
+        { method: request.method, writesJobData: jobDataRoutes.has(request.routeOptions.url ?? ''), headers: request.headers },
         options.readOnly,
       );
       if (refusal !== undefined) return refuse(reply, refusal.statusCode, refusal.message, refusal.headers);

@@ -1,9 +1,9 @@
-import { ADD_JOB_MESSAGE, CROSS_SITE_MESSAGE, READ_ONLY_MESSAGE, writeRefusal, WriteRequest } from './write-policy';
+import { JOB_DATA_MESSAGE, CROSS_SITE_MESSAGE, READ_ONLY_MESSAGE, writeRefusal, WriteRequest } from './write-policy';
 
 const HOST = 'jobs.internal:8080';
 const request = (method: string, extra: Partial<WriteRequest> = {}): WriteRequest => ({
   method,
-  addsJob: false,
+  writesJobData: false,
   headers: { host: HOST },
   ...extra,
 });
@@ -25,7 +25,7 @@ describe('writeRefusal', () => {
     });
 
     it('should refuse adding a job as read-only, not as an add', () => {
-      expect(writeRefusal(request('POST', { addsJob: true }), true)).toMatchObject({ statusCode: 405, message: READ_ONLY_MESSAGE });
+      expect(writeRefusal(request('POST', { writesJobData: true }), true)).toMatchObject({ statusCode: 405, message: READ_ONLY_MESSAGE });
     });
   });
 
@@ -52,7 +52,7 @@ describe('writeRefusal', () => {
     it('should refuse adding a job even from the same origin', () => {
       const sameOrigin = { host: HOST, origin: `http://${HOST}`, 'sec-fetch-site': 'same-origin' };
       for (const headers of [sameOrigin, { host: HOST }, { host: HOST, origin: 'https://evil.example' }]) {
-        expect(writeRefusal(request('POST', { addsJob: true, headers }), false)).toEqual({ statusCode: 403, message: ADD_JOB_MESSAGE, headers: {} });
+        expect(writeRefusal(request('POST', { writesJobData: true, headers }), false)).toEqual({ statusCode: 403, message: JOB_DATA_MESSAGE, headers: {} });
       }
     });
   });

@@ -1,11 +1,19 @@
 // What the dashboard lets an authenticated operator change (SPEC 6.6): nothing by default.
 import { FetchMetadata, isSameOrigin } from './same-origin';
 
-/** bull-board's add-job route, under the dashboard's path. */
-export const ADD_JOB_ROUTE = '/api/queues/:queueName/add';
+/**
+ * bull-board's routes that write a job's data (add a job, rewrite one's data, rewrite a job scheduler's template),
+ * under the dashboard's path: what they write skips the API's validation and can change a job's owner.
+ */
+export const JOB_DATA_ROUTES: readonly string[] = [
+  '/api/queues/:queueName/add',
+  '/api/queues/:queueName/:jobId/update-data',
+  '/api/queues/:queueName/job-schedulers/:schedulerId',
+];
 
 export const READ_ONLY_MESSAGE = 'The dashboard is read-only (DASHBOARD_READ_ONLY=true)';
-export const ADD_JOB_MESSAGE = 'Jobs cannot be added through the dashboard; register them with POST /api/dm-jobqueue/register';
+export const JOB_DATA_MESSAGE =
+  "Job data cannot be written through the dashboard; register jobs with POST /api/dm-jobqueue/register";
 export const CROSS_SITE_MESSAGE =
   'Cross-site request refused: state-changing dashboard requests must come from the dashboard itself';
 
@@ -15,8 +23,8 @@ const SAFE_METHODS = [...READ_METHODS, 'OPTIONS'];
 
 export interface WriteRequest {
   method: string;
-  /** The request is bull-board's add-job route. */
-  addsJob: boolean;
+  /** The request is one of JOB_DATA_ROUTES. */
+  writesJobData: boolean;
   headers: FetchMetadata;
 }
 
@@ -29,8 +37,8 @@ export interface WriteRefusal {
 /**
  * Undefined when an authenticated request may go on to bull-board. Read-only: anything but GET and HEAD
  * is 405 (bull-board's readOnlyMode refuses the same, this is the second lock). Writable: a state
- * change must be same-origin (CSRF), and adding a job is always refused, since a job added there skips
- * the API's validation and records no owner (SPEC 6.3).
+ * change must be same-origin (CSRF), and writing a job's data is always refused, since it skips the API's
+ * validation and can record no owner, or another one (SPEC 6.3).
  */
 export function writeRefusal(request: WriteRequest, readOnly: boolean): WriteRefusal | undefined {
   const method = request.method.toUpperCase();
@@ -40,7 +48,7 @@ export function writeRefusal(request: WriteRequest, readOnly: boolean): WriteRef
       : { statusCode: 405, message: READ_ONLY_MESSAGE, headers: { allow: READ_METHODS.join(', ') } };
   }
   if (SAFE_METHODS.includes(method)) return undefined;
-  if (request.addsJob) return { statusCode: 403, message: ADD_JOB_MESSAGE, headers: {} };
+  if (request.writesJobData) return { statusCode: 403, message: JOB_DATA_MESSAGE, headers: {} };
   if (!isSameOrigin(request.headers)) return { statusCode: 403, message: CROSS_SITE_MESSAGE, headers: {} };
   return undefined;
 }

@@ -242,7 +242,7 @@ describe('dashboard abuse (DASHBOARD_READ_ONLY=false)', () => {
     const before = await storedJobs(queue);
     const refusal = {
       statusCode: 403,
-      message: 'Jobs cannot be added through the dashboard; register them with POST /api/dm-jobqueue/register',
+      message: 'Job data cannot be written through the dashboard; register jobs with POST /api/dm-jobqueue/register',
       error: 'Forbidden',
     };
 
@@ -258,6 +258,22 @@ describe('dashboard abuse (DASHBOARD_READ_ONLY=false)', () => {
     expect(await storedJobs(queue)).toBe(before);
     await registerThroughApi(server);
     expect(await storedJobs(queue)).toBe(before + 1);
+  });
+
+  it("should never rewrite a job's data (and so its owner) through the dashboard, same-origin or not", async () => {
+    const { server, queue } = service;
+    const jobId = await registerThroughApi(server);
+    const rewrite = { jobData: { message: { evil: 'object' }, owner: 'someone-else' } };
+
+    const answer = await send(server, `${API}/jobs/${jobId}/update-data`, {
+      method: 'PATCH',
+      headers: { authorization: BASIC, origin: sameOrigin, 'sec-fetch-site': 'same-origin', 'content-type': 'application/json' },
+      body: JSON.stringify(rewrite),
+    });
+
+    expect(answer.status).toBe(403);
+    expect(json(answer)).toMatchObject({ statusCode: 403, message: expect.stringContaining('Job data cannot be written') });
+    expect((await queue.getJob(jobId))?.data).toEqual({ message: 'sentinel', delay_seconds: 3600, max_retry: 10, owner: 'e2e' });
   });
 
   it('should say it is writable in bull-board (the UI shows its buttons)', async () => {
