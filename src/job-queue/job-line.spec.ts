@@ -105,6 +105,22 @@ describe('escapeControlCharacters', () => {
     expect(escapeControlCharacters(neighbours)).toBe(neighbours);
   });
 
+  it.each([
+    ['\u00ad', '\\xad'],
+    ['\u180e', '\\u180e'],
+    ['\ufff9', '\\ufff9'],
+    ['\ufffb', '\\ufffb'],
+    ['\u{e0001}', '\\u{e0001}'],
+    ['\u{e0041}', '\\u{e0041}'],
+    ['\u{e007f}', '\\u{e007f}'],
+  ])('should escape the invisible character %j, which can hide text, as %s', (input, expected) => {
+    expect(escapeControlCharacters(`a${input}b`)).toBe(`a${expected}b`);
+  });
+
+  it('should leave the emoji variation selector and characters beyond the tag block alone', () => {
+    expect(escapeControlCharacters('\u2764\ufe0f \u{e0080} \u{1f600}')).toBe('\u2764\ufe0f \u{e0080} \u{1f600}');
+  });
+
   it('should escape the zero-width joiner inside an emoji sequence (SPEC 5.3 lists U+200D)', () => {
     expect(escapeControlCharacters('👨\u200d👩')).toBe('👨\\u200d👩');
   });

@@ -28,7 +28,8 @@ function raw(url: string, headers: Record<string, string>, body?: string | Buffe
 
 // What must never reach a printed job line raw (SPEC 5.3): controls, separators, bidi and invisible format characters.
 // eslint-disable-next-line no-control-regex
-const UNSAFE_IN_A_LINE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
+const UNSAFE_IN_A_LINE =
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/u;
 
 describe('bad input', () => {
   let service: Service;
@@ -191,6 +192,7 @@ describe('bad input', () => {
       'nul \u0000 and bell \u0007 and del \u007f',
       'tab\tand backslash \\n stays',
       'invisible marks \u200e\u200f\u061c zero widths \u200b\u200c\u200d\u2060\u2064 and bom \ufeff',
+      'hidden text \u00ad\u180e\ufff9 tags \u{e0041}\u{e007f}',
     ];
 
     it('should print each as one escaped line, once, and no forged line', async () => {
@@ -211,6 +213,7 @@ describe('bad input', () => {
       }
       expect(lineOf(tricky[0])[0]).toMatch(/\] forged\\n\[2026-01-01 00:00:00\] admin logged in$/);
       expect(lineOf(tricky[7])[0]).toMatch(/\] tab\\tand backslash \\n stays$/);
+      expect(lineOf(tricky[9])[0]).toMatch(/\] hidden text \\xad\\u180e\\ufff9 tags \\u\{e0041\}\\u\{e007f\}$/);
       expect(lineOf(tricky[8])[0]).toMatch(
         /\] invisible marks \\u200e\\u200f\\u061c zero widths \\u200b\\u200c\\u200d\\u2060\\u2064 and bom \\ufeff$/,
       );
