@@ -21,9 +21,9 @@ const isStream = (payload: unknown): payload is Readable =>
   typeof payload === 'object' && payload !== null && typeof (payload as Readable).pipe === 'function';
 
 /**
- * On Node 20 a pipelined response still queued behind another never emits 'close' when its socket goes away,
- * so Fastify never destroys its stream payload (an open file for good). One 'close' listener per socket
- * destroys what its responses still stream.
+ * On Node 20 (where it was measured) a pipelined response still queued behind another never emits 'close' when
+ * its socket goes away, so Fastify never destroys its stream payload (an open file for good). One 'close'
+ * listener per socket destroys what its responses still stream, whichever runtime does or does not.
  */
 export function guardConnections(fastify: FastifyInstance, maxUnanswered = MAX_UNANSWERED_PER_CONNECTION): void {
   const connections = new WeakMap<Socket, ConnectionState>();
