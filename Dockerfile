@@ -3,17 +3,17 @@
 #   docker build -t dm-jobqueue .
 #   docker compose --profile app up -d --build      # with Redis, see docker-compose.yml
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # Dependencies first, so a change in src/ does not reinstall them. No install scripts, as on a developer's
 # machine (the project needs none; package.json's allowScripts says so for npm 11).
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund
+RUN npm ci --ignore-scripts --omit=optional --no-audit --no-fund
 COPY nest-cli.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+RUN npm run build && npm prune --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production APP_ENV=production
 WORKDIR /app
 # Owned by root and read-only for the service: it cannot change its own code.
