@@ -68,6 +68,12 @@ export function guardConnections(
       socket.destroy();
       return done();
     }
+    // The raw response's own 'finish', not Fastify's onResponse: that also runs for answers given before this
+    // hook (a CORS preflight), which were never counted here.
+    reply.raw.once('finish', () => {
+      state.unanswered -= 1;
+      state.waiting.shift()?.();
+    });
     if (state.unanswered === 1) return done();
     state.waiting.push(done);
   });
@@ -85,15 +91,6 @@ export function guardConnections(
     payload.once('close', () => state.streams.delete(payload));
     dropWhenStalled(socket, reply.raw, stallTimeoutMs);
     done(null, payload);
-  });
-
-  fastify.addHook('onResponse', (request, _reply, done) => {
-    const state = connections.get(request.raw.socket);
-    if (state !== undefined) {
-      state.unanswered -= 1;
-      state.waiting.shift()?.();
-    }
-    done();
   });
 }
 

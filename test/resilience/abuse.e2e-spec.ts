@@ -1,6 +1,7 @@
 // Abuse (SPEC 5, 6.2): rate limiting per client, security headers, CORS closed unless configured, and error
 // bodies that give nothing away, all checked on the built server (node dist/main.js) as a user runs it.
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { fetchFrom } from '../support/fetch-from';
 import { freePort } from '../support/free-port';
 import { RedisServer } from '../support/redis-server';
@@ -259,6 +260,35 @@ describe('abuse protection on the built server', () => {
       expect(response.headers.get('access-control-allow-methods')).toContain('POST');
       expect(response.headers.get('access-control-allow-headers')).toBe('Authorization, Content-Type, Idempotency-Key, X-Request-Id');
       expect(response.headers.get('access-control-max-age')).toBe('600');
+    });
+
+    it('should go on answering a kept-alive connection after a preflight (answered before any route runs)', async () => {
+      const statuses = await new Promise<string[]>((resolve, reject) => {
+        const socket = connect(server.port, '127.0.0.1');
+        const seen: string[] = [];
+        let received = '';
+        const requests = [
+          'GET /health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
+          `OPTIONS ${REGISTER} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n\r\n`,
+          'GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
+          'GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+        ];
+        socket.once('connect', () => socket.write(requests[0]!));
+        socket.setEncoding('utf8').on('data', (chunk: string) => {
+          received += chunk;
+          const found = received.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+          // One request after the other on the same connection, each sent once the one before it is answered.
+          while (seen.length < found.length) {
+            seen.push(found[seen.length]!);
+            if (seen.length < requests.length) socket.write(requests[seen.length]!);
+          }
+        });
+        socket.once('close', () => resolve(seen));
+        socket.once('error', reject);
+        setTimeout(() => socket.destroy(), 5_000).unref();
+      });
+
+      expect(statuses).toEqual(['HTTP/1.1 200', 'HTTP/1.1 204', 'HTTP/1.1 200', 'HTTP/1.1 200']);
     });
 
     it('should send no CORS header to any other origin', async () => {
