@@ -3,6 +3,9 @@ import { ConfigService } from '@nestjs/config';
 import { createApp } from './app.factory';
 import { ConfigValidationError, Env } from './config/env.validation';
 
+/** A reason start-up cannot go on that one line explains (like a configuration mistake). */
+class StartupError extends Error {}
+
 async function bootstrap(): Promise<void> {
   const app = await createApp();
   const config = app.get(ConfigService<Env, true>);
@@ -40,13 +43,18 @@ async function bootstrap(): Promise<void> {
 
   const port = config.get('PORT', { infer: true });
   const host = config.get('HOST', { infer: true });
-  await app.listen(port, host);
+  try {
+    await app.listen(port, host);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    throw new StartupError(`Port ${port} on ${host} is already in use (PORT): is another instance still running?`);
+  }
   logger.log(`Listening on http://${host}:${port} (APP_ENV=${config.get('APP_ENV', { infer: true })})`);
 }
 
 bootstrap().catch((error: unknown) => {
   // One line for a configuration mistake; the full story for anything else.
-  if (error instanceof ConfigValidationError) {
+  if (error instanceof ConfigValidationError || error instanceof StartupError) {
     console.error(error.message);
   } else {
     console.error(error instanceof Error ? (error.stack ?? error.message) : error);

@@ -1,5 +1,6 @@
 // The built server (node dist/main.js) as a user runs it: start-up without Redis, configuration errors,
 // and SIGTERM (SPEC 5.5, 5.6, 4).
+import { createServer } from 'node:net';
 import { freePort } from './support/free-port';
 import { RedisServer } from './support/redis-server';
 import { serviceQueue } from './support/queue';
@@ -129,5 +130,22 @@ describe('the built server', () => {
     expect(exit.code).toBe(1);
     expect(server.stderr.trim()).toBe(`Invalid configuration: ${message}`);
     expect(server.stdout).not.toContain('Listening');
+  });
+
+  it('should say in one line that its port is taken, and exit 1', async () => {
+    const port = await freePort();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
+    try {
+      const server = await start({ ...env('redis://127.0.0.1:1'), PORT: String(port) }, false);
+
+      const exit = await server.exited;
+
+      expect(exit.code).toBe(1);
+      expect(server.stderr.trim()).toBe(`Port ${port} on 127.0.0.1 is already in use (PORT): is another instance still running?`);
+      expect(server.stdout).not.toContain('Listening');
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });
