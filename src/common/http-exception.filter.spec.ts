@@ -1,10 +1,10 @@
-import { Controller, Get } from '@nestjs/common';
+import { BadRequestException, Controller, Get, HttpException, NotFoundException } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
 import { startFastifyTestApp } from '../../test/support/fastify-test-app';
 import { ThrottlerException } from '@nestjs/throttler';
-import { clientErrorStatus, HttpExceptionFilter, isClientAbort } from './http-exception.filter';
+import { clientErrorStatus, errorBody, HttpExceptionFilter, isClientAbort } from './http-exception.filter';
 
 const REDIS_URL = 'redis://:s3cret-password@redis.internal.example:6379/0';
 
@@ -121,5 +121,20 @@ describe('clientErrorStatus', () => {
     ['a non-Error with statusCode 400', { statusCode: 400, message: 'x' }, undefined],
   ])('should read %s as %s', (_what, exception, expected) => {
     expect(clientErrorStatus(exception)).toBe(expected);
+  });
+});
+
+describe('errorBody', () => {
+  it.each([
+    ['a string response', new HttpException('Too many requests', 429)],
+    ["Nest's BadRequestException", new BadRequestException(['a must be an integer'])],
+    ["Nest's NotFoundException", new NotFoundException('Job not found')],
+  ])('should put the keys of %s in one order: statusCode, message, error', (_what, exception) => {
+    expect(Object.keys(errorBody(exception))).toEqual(['statusCode', 'message', 'error']);
+  });
+
+  it("should keep a body that is not an error's (terminus's health report) as it is", () => {
+    const report = { status: 'error', info: {}, error: { redis: { status: 'down' } }, details: {} };
+    expect(errorBody(new HttpException(report, 503))).toBe(report);
   });
 });

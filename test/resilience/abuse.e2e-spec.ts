@@ -202,6 +202,7 @@ describe('abuse protection on the built server', () => {
       for (const response of responses) {
         const text = await response.text();
         expect(JSON.parse(text)).toEqual({ statusCode: response.status, message: expect.anything(), error: expect.any(String) });
+        expect(Object.keys(JSON.parse(text))).toEqual(['statusCode', 'message', 'error']);
         expect(text).not.toMatch(LEAKS);
       }
     });
