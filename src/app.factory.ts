@@ -29,7 +29,7 @@ export interface CreateAppOptions {
 }
 
 /** A `charset` parameter of the Content-Type, unquoted; undefined when there is none. */
-export function charsetOf(contentType: string | undefined): string | undefined {
+function charsetOf(contentType: string | undefined): string | undefined {
   const match = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(contentType ?? '');
   return match === null ? undefined : (match[1] ?? match[2]);
 }

@@ -69,15 +69,15 @@ if redis.call('LPOS', KEYS[9], jobId) then return 'running' end
 return 'not-found'
 `;
 
-export const PENDING_QUOTA_EXCEEDED = 'Pending job quota exceeded';
+const PENDING_QUOTA_EXCEEDED = 'Pending job quota exceeded';
 
 /** SPEC 6.3: the tenant has TENANT_MAX_PENDING_JOBS jobs that have not started; nothing was stored. */
-export function pendingQuotaExceeded(): HttpException {
+function pendingQuotaExceeded(): HttpException {
   return new HttpException(PENDING_QUOTA_EXCEEDED, HttpStatus.TOO_MANY_REQUESTS);
 }
 
 /** An admin sees every tenant's jobs; anyone else only those their `sub` registered (SPEC 6.3). */
-export function canSee(principal: Principal, owner: string | undefined): boolean {
+function canSee(principal: Principal, owner: string | undefined): boolean {
   return principal.scopes.has('admin') || (owner !== undefined && owner === principal.subject);
 }
 

@@ -26,6 +26,8 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
   private readonly errors = new LogThrottle(this.logger);
   private bullWorker?: Worker<JobData>;
   private readonly prefix: string;
+  /** TENANT_MAX_PENDING_JOBS is on: the tenants' pending sets are kept (and so their places released here). */
+  private readonly quota: boolean;
 
   constructor(
     @Inject(REDIS_WORKER) private readonly connection: RedisClient,
@@ -34,6 +36,7 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
   ) {
     super();
     this.prefix = config.get('QUEUE_PREFIX');
+    this.quota = config.get('TENANT_MAX_PENDING_JOBS') > 0;
   }
 
   override get worker(): Worker<JobData> {
@@ -45,7 +48,7 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
     // Started, so no longer pending for its tenant's quota. Not awaited: it goes out on the connection BullMQ
     // then completes the job on, ahead of that; should it be lost, the quota's own check drops the entry later.
     const owner = job.data.owner;
-    if (owner !== undefined) this.connection.zrem(pendingJobsKey(this.prefix, owner), job.id!).catch(() => undefined);
+    if (this.quota && owner !== undefined) this.connection.zrem(pendingJobsKey(this.prefix, owner), job.id!).catch(() => undefined);
     // One write per line: on Linux, stdout to a file or pipe is synchronous, so lines never interleave.
     process.stdout.write(`${formatJobLine(job.data.message, new Date())}\n`);
   }
@@ -66,7 +69,7 @@ export class JobProcessor extends WorkerHost implements OnApplicationBootstrap, 
       this.metrics.failedAttempt(job, error);
       // Its retry is due later: pending again until that attempt starts.
       const owner = job?.data.owner;
-      if (owner !== undefined && willRetry(job, error)) {
+      if (this.quota && owner !== undefined && willRetry(job, error)) {
         this.connection.zadd(pendingJobsKey(this.prefix, owner), job!.timestamp, job!.id!).catch(() => undefined);
       }
       this.logger.warn(`Job ${job?.id} failed (attempt ${job?.attemptsMade}): ${error.message}`);

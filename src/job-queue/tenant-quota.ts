@@ -15,7 +15,7 @@ export function pendingJobsKey(queuePrefix: string, subject: string): string {
 export const STALE_ENTRIES_CHECKED = 100;
 
 /** Field of the placeholder hash that stands where a refused job would have gone. */
-export const REFUSED_FIELD = 'dm-quota-refused';
+const REFUSED_FIELD = 'dm-quota-refused';
 
 /** How long a placeholder outlives its refusal should its removal never reach Redis. */
 export const PLACEHOLDER_TTL_MS = 60_000;

@@ -4,6 +4,7 @@
 import type { Queue } from 'bullmq';
 import { sign } from 'jsonwebtoken';
 import { createHash, randomUUID } from 'node:crypto';
+import { eventually } from '../support/job-lines';
 import { ServerProcess } from '../support/server-process';
 import { Service, startService } from '../support/service';
 import { SERVICE_PREFIX, storedJobs } from '../support/queue';
@@ -127,10 +128,11 @@ describe('tenants on the built server', () => {
       const jobHashes = async () =>
         ((await service.redis.command('KEYS', `${SERVICE_PREFIX}:jobs:*`)) as string[]).filter((key) => /:jobs:[0-9a-f-]{36}$/.test(key));
       const stored = await storedJobs(queue);
-      for (const deadline = Date.now() + 2_000; (await jobHashes()).length !== stored && Date.now() < deadline; ) {
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      expect(await jobHashes()).toHaveLength(stored);
+      const settled = await eventually(async () => {
+        const hashes = await jobHashes();
+        return hashes.length === stored ? hashes : undefined;
+      }, 2_000, 'the placeholder to go').catch(() => jobHashes());
+      expect(settled).toHaveLength(stored);
       expect((await register(tenant('dave'))).status).toBe(201);
     });
 
@@ -145,10 +147,11 @@ describe('tenants on the built server', () => {
       const runs = await register(erin, { message, delay_seconds: 0 });
       expect(runs.status).toBe(201);
       await server.waitForOutput(new RegExp(`\\] ${message}\n`));
-      for (const deadline = Date.now() + 5_000; (await queue.getJobState(runs.body.job_id)) !== 'completed'; ) {
-        if (Date.now() > deadline) throw new Error('the job did not complete');
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
+      await eventually(
+        async () => ((await queue.getJobState(runs.body.job_id)) === 'completed' ? true : undefined),
+        5_000,
+        'the job to complete',
+      );
 
       // Its place came back when it started: one more fits, then the quota is full again.
       expect(await service.redis.command('ZCARD', pendingKey('erin'))).toBe(QUOTA - 1);
