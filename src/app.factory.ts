@@ -1,64 +1,29 @@
 // Builds the configured Nest application; used by main.ts and by the end-to-end tests alike.
-import { BadRequestException, UnsupportedMediaTypeException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
-import { isUtf8 } from 'node:buffer';
 import { maxHeaderSize } from 'node:http';
 import type { Logger } from 'pino';
-import sjson from 'secure-json-parse';
 import { AppModule } from './app.module';
 import { Env, validateEnv } from './config/env.validation';
 import { ReadinessState } from './health/readiness.state';
 import { guardConnections } from './http/connection-guard';
+import { corsOptions } from './http/cors';
 import { clientErrorHandler, frameworkErrorHandler } from './http/framework-errors';
+import { registerJsonParser } from './http/json-body-parser';
+import { addSecurityHeaders, helmetPolicy, pageSecurityHeaders } from './http/security-headers';
 import { httpServerTimeouts } from './http/timeouts';
-import { logResponses } from './logging/access-log';
-import { ROOT_LOGGER } from './logging/logging.module';
-import { echoRequestId, requestIdFor } from './logging/request-id';
-import { HttpMetrics, observeHttpRequests } from './metrics/http.metrics';
+import { logResponses } from './observability/logging/access-log';
+import { ROOT_LOGGER } from './observability/logging/logging.module';
+import { echoRequestId, requestIdFor } from './observability/logging/request-id';
+import { HttpMetrics, observeHttpRequests } from './observability/metrics/http.metrics';
 import { isDocsUiRoute, setupOpenApi } from './openapi/openapi';
-import { corsOptions } from './security/cors';
-import { addSecurityHeaders, helmetPolicy, pageSecurityHeaders } from './security/security-headers';
 
 export interface CreateAppOptions {
   /** false: no log at all, application or access (the in-process tests). Otherwise pino at LOG_LEVEL. */
   logger?: false;
-}
-
-/** A `charset` parameter of the Content-Type, unquoted; undefined when there is none. */
-function charsetOf(contentType: string | undefined): string | undefined {
-  const match = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(contentType ?? '');
-  return match === null ? undefined : (match[1] ?? match[2]);
-}
-
-/**
- * The only body parser: JSON objects in UTF-8. Anything else is 415 (another charset too); bytes that are not
- * UTF-8 are 400 rather than decoded into U+FFFD; an empty body is `{}`; "__proto__" and "constructor.prototype"
- * keys are refused (prototype pollution) rather than silently dropped.
- */
-function registerJsonParser(fastify: FastifyInstance): void {
-  fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    const charset = charsetOf(request.headers['content-type']);
-    if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
-      return done(new UnsupportedMediaTypeException('Unsupported charset: request bodies must be UTF-8'), undefined);
-    }
-    if (!isUtf8(body as Buffer)) return done(new BadRequestException('Request body is not valid UTF-8'), undefined);
-    const text = (body as Buffer).toString('utf8').trim();
-    if (text === '') return done(null, {});
-    try {
-      done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
-    } catch (error) {
-      // secure-json-parse reports "__proto__" / "constructor.prototype" keys as a SyntaxError too.
-      const forbidden = error instanceof Error && /forbidden/i.test(error.message);
-      const reason = forbidden ? 'Request body contains a forbidden key (__proto__ or constructor.prototype)' : 'Malformed JSON in request body';
-      // An HttpException reaches HttpExceptionFilter through Nest's Fastify error handler.
-      done(new BadRequestException(reason), undefined);
-    }
-  });
 }
 
 /**

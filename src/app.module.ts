@@ -1,19 +1,23 @@
 import { Module } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ConditionalModule, ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AuthModule } from './auth/auth.module';
-import { HttpExceptionFilter } from './common/http-exception.filter';
-import { BodyValidationPipe } from './common/body-validation.pipe';
-import { validateEnv } from './config/env.validation';
+import { type AppRole, validateEnv } from './config/env.validation';
 import { DashboardModule } from './dashboard/dashboard.module';
 import { HealthModule } from './health/health.module';
-import { jobApiForRole, jobWorkerForRole } from './job-queue/app-role';
-import { JobQueueModule } from './job-queue/job-queue.module';
-import { LoggingModule } from './logging/logging.module';
-import { MetricsModule } from './metrics/metrics.module';
+import { BodyValidationPipe } from './http/body-validation.pipe';
+import { HttpExceptionFilter } from './http/http-exception.filter';
+import { RateLimitGuard, rateLimitOptions } from './http/rate-limit.guard';
+import { JobsApiModule } from './jobs/api/jobs-api.module';
+import { QueueModule } from './jobs/queue.module';
+import { JobsWorkerModule } from './jobs/worker/jobs-worker.module';
+import { LoggingModule } from './observability/logging/logging.module';
+import { MetricsModule } from './observability/metrics/metrics.module';
 import { RedisModule } from './redis/redis.module';
-import { RateLimitGuard, rateLimitOptions } from './security/rate-limit.guard';
+
+// The role switch. ConditionalModule reads the environment after ConfigModule has validated it.
+const role = (env: NodeJS.ProcessEnv): AppRole => (env.APP_ROLE as AppRole | undefined) ?? 'all';
 
 @Module({
   imports: [
@@ -23,9 +27,10 @@ import { RateLimitGuard, rateLimitOptions } from './security/rate-limit.guard';
     ThrottlerModule.forRootAsync({ inject: [ConfigService], useFactory: rateLimitOptions }),
     RedisModule,
     AuthModule,
-    JobQueueModule,
-    jobApiForRole(),
-    jobWorkerForRole(),
+    QueueModule,
+    // APP_ROLE=worker: no job API (its routes answer 404); APP_ROLE=api: no worker.
+    ConditionalModule.registerWhen(JobsApiModule, (env) => role(env) !== 'worker'),
+    ConditionalModule.registerWhen(JobsWorkerModule, (env) => role(env) !== 'api'),
     HealthModule,
     DashboardModule,
   ],

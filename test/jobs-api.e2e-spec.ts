@@ -2,7 +2,7 @@
 // on register, against a private redis-server (the last tests stop and freeze it).
 import { Job, Queue, Worker } from 'bullmq';
 import { randomUUID } from 'node:crypto';
-import { JobProcessor } from '../src/job-queue/job.processor';
+import { JobProcessor } from '../src/jobs/worker/job.processor';
 import { startApp, TestApp, testEnv } from './support/app';
 import { eventually, JobLines } from './support/job-lines';
 import { SERVICE_QUEUE, serviceQueue, storedJobs } from './support/queue';

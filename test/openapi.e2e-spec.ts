@@ -105,7 +105,7 @@ describe('OpenAPI documentation', () => {
     expect(dto.properties!.delay_seconds!.description).toContain('JOB_MAX_DELAY_SECONDS');
   });
 
-  it('should document GET job with the JobView body and its state enum', () => {
+  it('should document GET job with the JobViewDto body and its state enum', () => {
     const get = document.paths[JOB]!.get!;
     expect(Object.keys(get.responses)).toEqual(expect.arrayContaining(['200', '401', '403', '404', '503']));
     const view = bodySchema(document, get, '200');

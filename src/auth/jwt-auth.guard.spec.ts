@@ -4,7 +4,7 @@ import { APP_FILTER } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { startFastifyTestApp } from '../../test/support/fastify-test-app';
 import { sign, type SignOptions } from 'jsonwebtoken';
-import { HttpExceptionFilter } from '../common/http-exception.filter';
+import { HttpExceptionFilter } from '../http/http-exception.filter';
 import { validateEnv } from '../config/env.validation';
 import { Public, RequireScope } from './auth.decorators';
 import { AuthModule } from './auth.module';

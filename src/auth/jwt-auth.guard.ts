@@ -2,7 +2,7 @@ import { CanActivate, ExecutionContext, ForbiddenException, Injectable, Unauthor
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import type { Strategy } from 'passport-strategy';
-import { withHeaders } from '../common/http-exception.filter';
+import { withHeaders } from '../http/http-exception.filter';
 import { IS_PUBLIC_KEY, REQUIRED_SCOPE_KEY } from './auth.decorators';
 import { JwtStrategy } from './jwt.strategy';
 import type { Principal } from './principal';

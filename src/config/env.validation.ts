@@ -14,7 +14,7 @@ import {
   ValidateBy,
   ValidationError,
 } from 'class-validator';
-import { isHttpOrigin, splitList } from '../security/cors';
+import { isHttpOrigin, splitList } from '../http/cors';
 
 export const APP_ENVS = ['develop', 'test', 'staging', 'production'] as const;
 export type AppEnv = (typeof APP_ENVS)[number];

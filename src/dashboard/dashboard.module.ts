@@ -5,8 +5,8 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Env } from '../config/env.validation';
-import { QUEUE_NAME } from '../job-queue/job-queue.constants';
-import { JobQueueModule } from '../job-queue/job-queue.module';
+import { QUEUE_NAME } from '../jobs/job';
+import { QueueModule } from '../jobs/queue.module';
 import { DASHBOARD_PATH, registerDashboard } from './dashboard';
 
 /**
@@ -35,5 +35,5 @@ export class DashboardRegistrar implements OnModuleInit {
   }
 }
 
-@Module({ imports: [JobQueueModule], providers: [DashboardRegistrar] })
+@Module({ imports: [QueueModule], providers: [DashboardRegistrar] })
 export class DashboardModule {}

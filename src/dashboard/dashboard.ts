@@ -6,7 +6,7 @@ import { FastifyAdapter as BullBoardFastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import { pageSecurityHeaders } from '../security/security-headers';
+import { pageSecurityHeaders } from '../http/security-headers';
 import { BASIC_CHALLENGE, basicAuthChecker, DashboardCredentials } from './basic-auth';
 import { FailedLoginLimit } from './login-limit';
 import { JOB_DATA_ROUTES, writeRefusal } from './write-policy';

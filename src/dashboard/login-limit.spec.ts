@@ -1,4 +1,4 @@
-import { FixedWindowStorage } from '../security/rate-limit.storage';
+import { FixedWindowStorage } from '../http/rate-limit.storage';
 import { FAILED_LOGINS_PER_WINDOW, FailedLoginLimit } from './login-limit';
 
 describe('FailedLoginLimit', () => {

@@ -1,6 +1,6 @@
 // The dashboard's failed-login limit (SPEC 6.6): per client address, per process, in memory.
 import { normalizeIp } from '@nestjs/throttler';
-import { FixedWindowStorage } from '../security/rate-limit.storage';
+import { FixedWindowStorage } from '../http/rate-limit.storage';
 
 export const FAILED_LOGINS_PER_WINDOW = 10;
 export const FAILED_LOGIN_WINDOW_MS = 60_000;

@@ -1,10 +1,9 @@
-import { Controller, Get, OnModuleInit, ServiceUnavailableException } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import { Controller, Get, Optional, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorFunction } from '@nestjs/terminus';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/auth.decorators';
-import { WorkerHealthIndicator } from '../job-queue/worker.health';
+import { WorkerHealthIndicator } from '../jobs/worker/worker.health';
 import { RedisHealthIndicator } from '../redis/redis.health';
 import { ReadinessState } from './readiness.state';
 
@@ -15,25 +14,18 @@ import { ReadinessState } from './readiness.state';
 @Public()
 @SkipThrottle()
 @Controller('health')
-export class HealthController implements OnModuleInit {
-  private readonly checks: HealthIndicatorFunction[] = [() => this.redis.isHealthy('redis')];
+export class HealthController {
+  private readonly checks: HealthIndicatorFunction[];
 
   constructor(
     private readonly health: HealthCheckService,
     private readonly redis: RedisHealthIndicator,
     private readonly readiness: ReadinessState,
-    private readonly moduleRef: ModuleRef,
-  ) {}
-
-  /** The worker is checked where this process runs one (APP_ROLE all or worker), not in an API-only process. */
-  onModuleInit(): void {
-    let worker: WorkerHealthIndicator;
-    try {
-      worker = this.moduleRef.get(WorkerHealthIndicator, { strict: false });
-    } catch {
-      return; // no worker module loaded
-    }
-    this.checks.push(() => worker.isHealthy('worker'));
+    // Present where this process runs a worker (APP_ROLE all or worker), absent in an API-only process.
+    @Optional() worker?: WorkerHealthIndicator,
+  ) {
+    this.checks = [() => this.redis.isHealthy('redis')];
+    if (worker) this.checks.push(() => worker.isHealthy('worker'));
   }
 
   /** Liveness: the process answers. Touches no dependency, so a Redis outage never gets it restarted. */

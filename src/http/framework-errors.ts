@@ -3,9 +3,9 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ErrorBody } from '../common/http-exception.filter';
-import { REQUEST_ID_HEADER } from '../logging/request-id';
-import { API_SECURITY_HEADERS } from '../security/security-headers';
+import type { ErrorBody } from './http-exception.filter';
+import { REQUEST_ID_HEADER } from '../observability/logging/request-id';
+import { API_SECURITY_HEADERS } from './security-headers';
 
 /** Fixed messages: Fastify's own name the path, which a scanner can make as long as a request line. */
 const MESSAGES: Readonly<Record<string, string>> = {

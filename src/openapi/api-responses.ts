@@ -2,7 +2,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
 import type { HeadersObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { ErrorBodyDto } from '../common/error-body.dto';
+import { ErrorBodyDto } from '../http/error-body.dto';
 
 export const RETRY_AFTER_HEADER: HeadersObject = {
   'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } },

@@ -1,0 +1,69 @@
+// The response bodies: the types the services return, and the schemas of the OpenAPI document.
+import { ApiProperty } from '@nestjs/swagger';
+import { JOB_STATES, type JobState } from '../job-view';
+
+export class RegisteredJobDto {
+  @ApiProperty({ format: 'uuid', description: 'UUID v4; also the BullMQ job id', example: '9b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b' })
+  job_id!: string;
+
+  @ApiProperty({ enum: ['registered'], example: 'registered' })
+  status!: 'registered';
+
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'After the default was applied', example: 10 })
+  delay_seconds!: number;
+
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'After the default was applied', example: 3 })
+  max_retry!: number;
+
+  @ApiProperty({ format: 'date-time', description: 'When the job is due: created_at + delay_seconds (UTC)', example: '2026-01-02T03:34:56.000Z' })
+  run_at!: string;
+}
+
+export class JobViewDto {
+  @ApiProperty({ format: 'uuid', description: 'Always in lower case', example: '9b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b' })
+  job_id!: string;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The token `sub` that registered it (its tenant); null for a job stored before tenants were recorded',
+    example: 'team-billing',
+  })
+  owner!: string | null;
+
+  @ApiProperty({
+    enum: JOB_STATES,
+    description:
+      'delayed: waiting for its delay or for the backoff before a retry; waiting: due, waiting for a worker; ' +
+      'active: running; completed; failed: every attempt failed',
+    example: 'completed',
+  })
+  state!: JobState;
+
+  @ApiProperty({ example: 'Hello, World!' })
+  message!: string;
+
+  @ApiProperty({ type: 'integer', minimum: 0, example: 10 })
+  delay_seconds!: number;
+
+  @ApiProperty({ type: 'integer', minimum: 0, example: 3 })
+  max_retry!: number;
+
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'Attempts that have ended; a running attempt is not counted yet', example: 1 })
+  attempts_made!: number;
+
+  @ApiProperty({ format: 'date-time', example: '2026-01-02T03:34:46.000Z' })
+  created_at!: string;
+
+  @ApiProperty({ format: 'date-time', description: 'When it was first due: created_at + delay_seconds', example: '2026-01-02T03:34:56.000Z' })
+  run_at!: string;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When its latest attempt started', example: '2026-01-02T03:34:56.004Z' })
+  processed_at!: string | null;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When it completed or finally failed', example: '2026-01-02T03:34:56.006Z' })
+  finished_at!: string | null;
+
+  @ApiProperty({ type: String, nullable: true, description: 'The error of its latest failed attempt', example: null })
+  failed_reason!: string | null;
+}

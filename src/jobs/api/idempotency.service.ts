@@ -1,0 +1,229 @@
+// Idempotency-Key on register (SPEC 6.1): one job per token subject and key within 24 h, however many
+// times, and however concurrently, the request is repeated.
+import { ConflictException, Inject, Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { randomUUID } from 'node:crypto';
+import { LogThrottle } from '../../common/log-throttle';
+import { withTimeout } from '../../common/timeout';
+import type { Env } from '../../config/env.validation';
+import type { RedisClient } from '../../redis/redis-connection.factory';
+import { REDIS_PRODUCER } from '../../redis/redis.constants';
+import {
+  decodeRecord,
+  encodeRecord,
+  IDEMPOTENCY_TTL_MS,
+  idempotencyRedisKey,
+  IdempotencyRecord,
+  requestFingerprint,
+} from './idempotency';
+import type { JobData } from '../job';
+import type { RegisteredJobDto } from './dto/job-responses.dto';
+import { JobsService, queueUnavailable } from './jobs.service';
+import { defineLuaScript, LuaScript } from '../lua-script';
+
+export interface IdempotentRegistration {
+  job: RegisteredJobDto;
+  /** true when an earlier request with the same key stored the job (answered 200 rather than 201). */
+  replayed: boolean;
+}
+
+// SET NX that also says what was there: nil when the key is now ours, else the value that holds it.
+const CLAIM_LUA = `
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+`;
+// Replaces our pending record with the finished one, only if it is still ours.
+const COMPLETE_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`;
+// Deletes the key only if it still holds one of our values: never another request's record.
+const RELEASE_LUA = `
+local current = redis.call('GET', KEYS[1])
+for i = 1, #ARGV do
+  if current == ARGV[i] then return redis.call('DEL', KEYS[1]) end
+end
+return 0
+`;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export const keyReusedWithAnotherRequest = (): ConflictException =>
+  new ConflictException('Idempotency-Key was already used with a different request');
+export const keyInProgress = (): ConflictException =>
+  new ConflictException('A request with this Idempotency-Key is still in progress');
+
+/**
+ * The first request with a key claims it atomically with a "pending" record (fingerprint and the job id
+ * it is about to store, short expiry), stores the job, then turns the record into a finished one kept
+ * 24 h. A repeat that finds a finished record answers with its job; one that finds a pending record waits
+ * for it (at most REDIS_TIMEOUT_MS), and claims the key itself when the first request gave it up. A
+ * different request under the same key is refused, pending or not. Redis holds only hashes and the job id.
+ */
+@Injectable()
+export class IdempotencyService {
+  private readonly logger = new Logger(IdempotencyService.name);
+  private readonly errors = new LogThrottle(this.logger);
+  private readonly prefix: string;
+  private readonly timeoutMs: number;
+  /**
+   * Expiry of a pending record: well beyond the longest a first request can take (its add and its
+   * completion each time out after REDIS_TIMEOUT_MS), so it only matters when that process died meanwhile.
+   */
+  private readonly pendingTtlMs: number;
+  private readonly claim: LuaScript<string | null>;
+  private readonly complete: LuaScript<number>;
+  private readonly releaseScript: LuaScript<number>;
+  /** Keys to give up that Redis has not confirmed yet; sent again when the connection is ready again. */
+  private readonly unreleased = new Set<Release>();
+
+  constructor(
+    @Inject(REDIS_PRODUCER) private readonly redis: RedisClient,
+    private readonly jobs: JobsService,
+    config: ConfigService<Env, true>,
+  ) {
+    this.prefix = config.get('QUEUE_PREFIX');
+    this.timeoutMs = config.get('REDIS_TIMEOUT_MS');
+    this.pendingTtlMs = Math.max(10_000, 4 * this.timeoutMs);
+    this.claim = defineLuaScript(redis, 'dmIdempotencyClaim', 1, CLAIM_LUA);
+    this.complete = defineLuaScript(redis, 'dmIdempotencyComplete', 1, COMPLETE_LUA);
+    this.releaseScript = defineLuaScript(redis, 'dmIdempotencyRelease', 1, RELEASE_LUA);
+    this.redis.on('ready', () => this.releasePending());
+  }
+
+  /** Registers `data` unless `key` was already used by `subject`; 409 for another request, 503 as register. */
+  async register(subject: string, key: string, data: JobData): Promise<IdempotentRegistration> {
+    if (this.redis.status !== 'ready') throw queueUnavailable();
+    const redisKey = idempotencyRedisKey(this.prefix, subject, key);
+    const fingerprint = requestFingerprint(data);
+    const deadline = Date.now() + this.timeoutMs;
+
+    // Ends: each turn stores the job, answers from the record, throws, or saw the key given up after waiting.
+    for (;;) {
+      const jobId = randomUUID();
+      const pending = encodeRecord({ fingerprint, job_id: jobId });
+      let held: string | null;
+      try {
+        held = await this.call(this.claim([redisKey], [pending, this.pendingTtlMs]), 'claiming the Idempotency-Key');
+      } catch (error) {
+        // A claim that timed out may still land (a frozen Redis): take it back, so a retry is not kept waiting.
+        this.release(redisKey, [pending]);
+        throw error;
+      }
+      if (held === null) {
+        return { job: await this.registerClaimed(redisKey, pending, fingerprint, data, jobId), replayed: false };
+      }
+      const record = await this.settled(redisKey, held, fingerprint, deadline);
+      // Undefined: the first request gave the key up (it could not store its job); try to claim it again.
+      if (record) return { job: replay(record, data), replayed: true };
+    }
+  }
+
+  private async registerClaimed(
+    redisKey: string,
+    pending: string,
+    fingerprint: string,
+    data: JobData,
+    jobId: string,
+  ): Promise<RegisteredJobDto> {
+    let job: RegisteredJobDto;
+    try {
+      job = await this.jobs.register(data, jobId);
+    } catch (error) {
+      // Not stored (503): give the key up, so a retry of this request can store its job.
+      this.release(redisKey, [pending]);
+      throw error;
+    }
+    const finished = encodeRecord({ fingerprint, job_id: jobId, run_at: job.run_at });
+    let completed = false;
+    try {
+      const answer = await withTimeout(
+        this.complete([redisKey], [pending, finished, IDEMPOTENCY_TTL_MS]),
+        this.timeoutMs,
+        'recording the Idempotency-Key',
+      );
+      completed = answer === 1;
+    } catch (error) {
+      this.errors.error(`Could not record Idempotency-Key: ${(error as Error).message}`);
+    }
+    if (!completed) {
+      // A 201 whose key Redis does not remember would let a retry store a second job; so the job goes
+      // (the client hears 503, as if Redis had failed a moment earlier) and the key is given up.
+      this.jobs.discard(jobId, data.owner);
+      this.release(redisKey, [pending, finished]);
+      throw queueUnavailable();
+    }
+    return job;
+  }
+
+  /**
+   * The finished record behind `held`, waiting while it is pending; undefined when the key was given up.
+   * 409 for a different request, or when the first request is still storing its job at the deadline.
+   */
+  private async settled(
+    redisKey: string,
+    held: string,
+    fingerprint: string,
+    deadline: number,
+  ): Promise<IdempotencyRecord | undefined> {
+    let value: string | null = held;
+    for (let pause = 5; value !== null; pause = Math.min(pause * 2, 50)) {
+      const record = decodeRecord(value);
+      if (!record || record.fingerprint !== fingerprint) throw keyReusedWithAnotherRequest();
+      if (record.run_at !== undefined) return record;
+      if (Date.now() >= deadline) throw keyInProgress();
+      await sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
+      value = await this.call(this.redis.get(redisKey), 'reading the Idempotency-Key');
+    }
+    return undefined;
+  }
+
+  private async call<T>(command: Promise<T>, what: string): Promise<T> {
+    try {
+      return await withTimeout(command, this.timeoutMs, what);
+    } catch (error) {
+      this.errors.error(`Could not use Idempotency-Key: ${(error as Error).message}`);
+      throw queueUnavailable();
+    }
+  }
+
+  /**
+   * Gives the key up if it still holds one of `values`. Not awaited: Redis may be what just failed. Sent on
+   * the same connection after the commands it follows, so Redis runs it after them even when it was frozen.
+   */
+  private release(redisKey: string, values: string[]): void {
+    const entry = { redisKey, values };
+    this.unreleased.add(entry);
+    this.sendRelease(entry);
+  }
+
+  private sendRelease(entry: Release): void {
+    this.releaseScript([entry.redisKey], entry.values).then(
+      () => this.unreleased.delete(entry),
+      () => undefined, // not sent (Redis away): the next 'ready' sends it again, and a pending record expires anyway
+    );
+  }
+
+  private releasePending(): void {
+    for (const entry of this.unreleased) this.sendRelease(entry);
+  }
+}
+
+interface Release {
+  redisKey: string;
+  values: string[];
+}
+
+/** The answer to a repeat: the first job, in the same shape as the 201 (same request, so same data). */
+function replay(record: IdempotencyRecord, data: JobData): RegisteredJobDto {
+  return {
+    job_id: record.job_id,
+    status: 'registered',
+    delay_seconds: data.delay_seconds,
+    max_retry: data.max_retry,
+    run_at: record.run_at!,
+  };
+}

@@ -1,0 +1,120 @@
+import {
+  decodeRecord,
+  encodeRecord,
+  idempotencyRedisKey,
+  isIdempotencyKey,
+  requestFingerprint,
+} from './idempotency';
+import { DEFAULT_DELAY_SECONDS, DEFAULT_MAX_RETRY, DEFAULT_MESSAGE, JobData } from '../job';
+import { resolveJobSpec } from './job-spec';
+
+const limits = { maxDelaySeconds: 3600, maxRetry: 20, messageMaxLength: 100 };
+const resolved = (body: object): JobData => {
+  const spec = resolveJobSpec(body, limits);
+  if (!spec.ok) throw new Error(spec.errors.join());
+  return spec.data;
+};
+
+describe('isIdempotencyKey', () => {
+  it.each([
+    ['one character', 'a'],
+    ['a UUID', '0b8f4c2e-7a1d-4e3b-9c5f-1a2b3c4d5e6f'],
+    ['255 characters', 'k'.repeat(255)],
+    ['every printable ASCII character', Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('')],
+  ])('should accept %s', (_, key) => {
+    expect(isIdempotencyKey(key)).toBe(true);
+  });
+
+  it.each([
+    ['an empty key', ''],
+    ['256 characters', 'k'.repeat(256)],
+    ['a tab', 'a\tb'],
+    ['a newline', 'a\nb'],
+    ['DEL', 'a\x7fb'],
+    ['a non-ASCII letter', 'clé'],
+    ['an emoji', 'key-😀'],
+  ])('should refuse %s', (_, key) => {
+    expect(isIdempotencyKey(key)).toBe(false);
+  });
+});
+
+describe('requestFingerprint', () => {
+  it('should be a sha256 in hex', () => {
+    expect(requestFingerprint(resolved({}))).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('should treat a request and its explicit defaults as the same request', () => {
+    const explicit = { message: DEFAULT_MESSAGE, delay_seconds: DEFAULT_DELAY_SECONDS, max_retry: DEFAULT_MAX_RETRY };
+
+    expect(requestFingerprint(resolved({}))).toBe(requestFingerprint(resolved({ delay_seconds: 180 })));
+    expect(requestFingerprint(resolved({}))).toBe(requestFingerprint(resolved(explicit)));
+    expect(requestFingerprint(resolved({ message: '' }))).toBe(requestFingerprint(resolved({ message: null })));
+  });
+
+  it('should not depend on the order of the fields', () => {
+    expect(requestFingerprint({ message: 'm', delay_seconds: 1, max_retry: 2 })).toBe(
+      requestFingerprint({ max_retry: 2, delay_seconds: 1, message: 'm' }),
+    );
+  });
+
+  it.each<[string, JobData]>([
+    ['message', { message: 'other', delay_seconds: 1, max_retry: 2 }],
+    ['delay_seconds', { message: 'm', delay_seconds: 2, max_retry: 2 }],
+    ['max_retry', { message: 'm', delay_seconds: 1, max_retry: 3 }],
+  ])('should change with %s', (_, data) => {
+    expect(requestFingerprint(data)).not.toBe(requestFingerprint({ message: 'm', delay_seconds: 1, max_retry: 2 }));
+  });
+
+  it('should not let one field run into the next', () => {
+    expect(requestFingerprint({ message: '1', delay_seconds: 23, max_retry: 4 })).not.toBe(
+      requestFingerprint({ message: '12', delay_seconds: 3, max_retry: 4 }),
+    );
+  });
+});
+
+describe('idempotencyRedisKey', () => {
+  it('should live under the queue prefix, with the subject and the key hashed', () => {
+    const key = idempotencyRedisKey('{dm-jobqueue}', 'billing-service', 'order-42');
+
+    expect(key).toMatch(/^\{dm-jobqueue\}:idempotency:[0-9a-f]{64}:[0-9a-f]{64}$/);
+    expect(key).not.toContain('billing-service');
+    expect(key).not.toContain('order-42');
+  });
+
+  it('should differ by subject and by key', () => {
+    const key = idempotencyRedisKey('{p}', 'a', 'k');
+
+    expect(idempotencyRedisKey('{p}', 'b', 'k')).not.toBe(key);
+    expect(idempotencyRedisKey('{p}', 'a', 'l')).not.toBe(key);
+    expect(idempotencyRedisKey('{p}', 'a', 'k')).toBe(key);
+  });
+
+  it('should not let subject and key run into each other', () => {
+    expect(idempotencyRedisKey('{p}', 'a:b', 'c')).not.toBe(idempotencyRedisKey('{p}', 'a', 'b:c'));
+  });
+});
+
+describe('encodeRecord / decodeRecord', () => {
+  const fingerprint = 'f'.repeat(64);
+  const job_id = '0b8f4c2e-7a1d-4e3b-9c5f-1a2b3c4d5e6f';
+
+  it('should round-trip a pending record (no run_at yet)', () => {
+    const value = encodeRecord({ fingerprint, job_id });
+
+    expect(JSON.parse(value)).toEqual({ fingerprint, job_id });
+    expect(decodeRecord(value)).toEqual({ fingerprint, job_id });
+  });
+
+  it('should round-trip a finished record', () => {
+    const record = { fingerprint, job_id, run_at: '2026-01-02T03:04:05.678Z' };
+
+    expect(decodeRecord(encodeRecord(record))).toEqual(record);
+  });
+
+  it.each(['', 'not json', 'null', '[]', '{"job_id":"x"}', '{"fingerprint":"f","job_id":1}', '{"fingerprint":"f","job_id":"x","run_at":5}'])(
+    'should refuse %j, a value this service did not write',
+    (value) => {
+      expect(decodeRecord(value)).toBeUndefined();
+    },
+  );
+});

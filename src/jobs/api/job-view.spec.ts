@@ -1,0 +1,109 @@
+import { JobData } from '../job';
+import { parseJobId, publicJobState, StoredJob, toJobView } from './job-view';
+
+const ID = '0b8f4c2e-7a1d-4e3b-9c5f-1a2b3c4d5e6f';
+const CREATED = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
+const data: JobData = { message: 'Hello, World!', delay_seconds: 10, max_retry: 3, owner: 'alice' };
+
+const stored = (overrides: Partial<StoredJob> = {}): StoredJob => ({
+  id: ID,
+  data,
+  timestamp: CREATED,
+  attemptsMade: 0,
+  processedOn: undefined,
+  finishedOn: undefined,
+  failedReason: undefined as unknown as string,
+  ...overrides,
+});
+
+describe('parseJobId', () => {
+  it('should accept a UUID v4 as randomUUID makes it', () => {
+    expect(parseJobId(ID)).toBe(ID);
+  });
+
+  it('should accept upper case and return the stored lower-case form', () => {
+    expect(parseJobId(ID.toUpperCase())).toBe(ID);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['undefined', undefined],
+    ['not a UUID', 'abc'],
+    ['a UUID v1', '0b8f4c2e-7a1d-1e3b-9c5f-1a2b3c4d5e6f'],
+    ['a wrong variant', '0b8f4c2e-7a1d-4e3b-7c5f-1a2b3c4d5e6f'],
+    ['no dashes', '0b8f4c2e7a1d4e3b9c5f1a2b3c4d5e6f'],
+    ['braces', `{${ID}}`],
+    ['a trailing newline', `${ID}\n`],
+    ['a BullMQ key suffix', `${ID}:lock`],
+    ['a glob', '*'],
+  ])('should refuse %s', (_, raw) => {
+    expect(parseJobId(raw)).toBeUndefined();
+  });
+});
+
+describe('publicJobState', () => {
+  it.each([
+    ['delayed', 'delayed'],
+    ['active', 'active'],
+    ['completed', 'completed'],
+    ['failed', 'failed'],
+    ['waiting', 'waiting'],
+    ['wait', 'waiting'],
+    ['paused', 'waiting'],
+    ['prioritized', 'waiting'],
+    ['waiting-children', 'waiting'],
+  ])('should show BullMQ state %s as %s', (state, shown) => {
+    expect(publicJobState(state)).toBe(shown);
+  });
+
+  it.each(['unknown', '', 'stalled'])('should treat %j as no such job', (state) => {
+    expect(publicJobState(state)).toBeUndefined();
+  });
+});
+
+describe('toJobView', () => {
+  it('should show a job that has not run with null timestamps and reason', () => {
+    expect(toJobView(stored(), 'delayed')).toEqual({
+      job_id: ID,
+      owner: 'alice',
+      state: 'delayed',
+      message: 'Hello, World!',
+      delay_seconds: 10,
+      max_retry: 3,
+      attempts_made: 0,
+      created_at: '2026-01-02T03:04:05.678Z',
+      run_at: '2026-01-02T03:04:15.678Z',
+      processed_at: null,
+      finished_at: null,
+      failed_reason: null,
+    });
+  });
+
+  it('should show when a finished job ran, and why its last attempt failed', () => {
+    const view = toJobView(
+      stored({ attemptsMade: 4, processedOn: CREATED + 20_000, finishedOn: CREATED + 20_005, failedReason: 'boom' }),
+      'failed',
+    );
+
+    expect(view).toMatchObject({
+      state: 'failed',
+      attempts_made: 4,
+      processed_at: '2026-01-02T03:04:25.678Z',
+      finished_at: '2026-01-02T03:04:25.683Z',
+      failed_reason: 'boom',
+    });
+  });
+
+  it('should compute run_at from the requested delay, not from a retry backoff', () => {
+    expect(toJobView(stored({ data: { ...data, delay_seconds: 0 } }), 'waiting').run_at).toBe('2026-01-02T03:04:05.678Z');
+  });
+
+  it('should show a null owner for a job stored before owners were recorded', () => {
+    const { owner: _owner, ...unowned } = data;
+    expect(toJobView(stored({ data: unowned }), 'delayed').owner).toBeNull();
+  });
+
+  it('should show an empty failure reason as null', () => {
+    expect(toJobView(stored({ failedReason: '' }), 'completed').failed_reason).toBeNull();
+  });
+});

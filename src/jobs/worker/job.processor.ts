@@ -1,0 +1,96 @@
+// The worker: runs each job when it is due and prints its line on standard output.
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Job, Worker } from 'bullmq';
+import { closeRedisConnection, RedisClient } from '../../redis/redis-connection.factory';
+import { hostname } from 'node:os';
+import { LogThrottle } from '../../common/log-throttle';
+import { TimeoutError, withTimeout } from '../../common/timeout';
+import type { Env } from '../../config/env.validation';
+import { JobMetrics, willRetry } from '../../observability/metrics/job.metrics';
+import { REDIS_WORKER } from '../../redis/redis.constants';
+import { formatJobLine } from './job-line';
+import { JobData, QUEUE_NAME } from '../job';
+import { OnTimeWorker } from './on-time-worker';
+import { pendingJobsKey } from '../tenant-quota';
+
+/**
+ * Builds its BullMQ Worker at bootstrap rather than through @Processor(), which takes its options at
+ * class-definition time: concurrency, lock duration and stalled interval come from configuration.
+ */
+@Injectable()
+export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(JobProcessor.name);
+  private readonly errors = new LogThrottle(this.logger);
+  private bullWorker?: Worker<JobData>;
+  private readonly prefix: string;
+  /** TENANT_MAX_PENDING_JOBS is on: the tenants' pending sets are kept (and so their places released here). */
+  private readonly quota: boolean;
+
+  constructor(
+    @Inject(REDIS_WORKER) private readonly connection: RedisClient,
+    private readonly config: ConfigService<Env, true>,
+    private readonly metrics: JobMetrics,
+  ) {
+    this.prefix = config.get('QUEUE_PREFIX');
+    this.quota = config.get('TENANT_MAX_PENDING_JOBS') > 0;
+  }
+
+  /** The BullMQ worker, once the application has bootstrapped. */
+  get worker(): Worker<JobData> {
+    if (!this.bullWorker) throw new Error('The worker starts at application bootstrap');
+    return this.bullWorker;
+  }
+
+  async process(job: Job<JobData>): Promise<void> {
+    // Started, so no longer pending for its tenant's quota. Not awaited: it goes out on the connection BullMQ
+    // then completes the job on, ahead of that; should it be lost, the quota's own check drops the entry later.
+    const owner = job.data.owner;
+    if (this.quota && owner !== undefined) this.connection.zrem(pendingJobsKey(this.prefix, owner), job.id!).catch(() => undefined);
+    // One write per line: on Linux, stdout to a file or pipe is synchronous, so lines never interleave.
+    process.stdout.write(`${formatJobLine(job.data.message, new Date())}\n`);
+  }
+
+  onApplicationBootstrap(): void {
+    const lockDuration = this.config.get('WORKER_LOCK_DURATION_MS');
+    this.bullWorker = new OnTimeWorker<JobData>(QUEUE_NAME, (job) => this.process(job), {
+      connection: this.connection,
+      prefix: this.config.get('QUEUE_PREFIX'),
+      name: `${hostname()}:${process.pid}`,
+      concurrency: this.config.get('WORKER_CONCURRENCY'),
+      lockDuration,
+      stalledInterval: this.config.get('WORKER_STALLED_INTERVAL_MS'),
+    });
+    this.bullWorker.on('error', (error) => this.errors.error(`Worker error: ${error.message}`));
+    this.bullWorker.on('completed', () => this.metrics.completed());
+    this.bullWorker.on('failed', (job, error) => {
+      this.metrics.failedAttempt(job, error);
+      // Its retry is due later: pending again until that attempt starts.
+      const owner = job?.data.owner;
+      if (this.quota && owner !== undefined && willRetry(job, error)) {
+        this.connection.zadd(pendingJobsKey(this.prefix, owner), job!.timestamp, job!.id!).catch(() => undefined);
+      }
+      this.logger.warn(`Job ${job?.id} failed (attempt ${job?.attemptsMade}): ${error.message}`);
+    });
+  }
+
+  /**
+   * Lets the active jobs finish, but gives up after SHUTDOWN_TIMEOUT_MS (stalled-job recovery reruns them),
+   * then closes the worker's connection. Runs before the producer's connection closes (onApplicationShutdown).
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    const timeoutMs = this.config.get('SHUTDOWN_TIMEOUT_MS');
+    try {
+      if (this.bullWorker) await withTimeout(this.bullWorker.close(), timeoutMs, 'closing the worker');
+    } catch (error) {
+      if (!(error instanceof TimeoutError)) throw error;
+      this.logger.warn(`${error.message}; unfinished jobs will be retried by stalled-job recovery`);
+    } finally {
+      await closeRedisConnection(this.connection, Math.min(1_000, timeoutMs));
+    }
+  }
+
+  isRunning(): boolean {
+    return this.bullWorker?.isRunning() === true && !this.bullWorker.closing;
+  }
+}

@@ -1,0 +1,28 @@
+import { Global, Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { Env } from '../../config/env.validation';
+import { QueueModule } from '../../jobs/queue.module';
+import { HttpMetrics } from './http.metrics';
+import { JobMetrics } from './job.metrics';
+import { MetricsController } from './metrics.controller';
+import { createMetricsRegistry, METRICS_REGISTRY } from './metrics.registry';
+import { QueueMetrics } from './queue.metrics';
+
+/** Global, so the producer and the worker count jobs without importing it. */
+@Global()
+@Module({
+  imports: [QueueModule],
+  controllers: [MetricsController],
+  providers: [
+    {
+      provide: METRICS_REGISTRY,
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<Env, true>) => createMetricsRegistry(config.get('METRICS_ENABLED')),
+    },
+    JobMetrics,
+    HttpMetrics,
+    QueueMetrics,
+  ],
+  exports: [JobMetrics, HttpMetrics],
+})
+export class MetricsModule {}
