@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench:workers`: jobs/s draining 20 000 immediate jobs with 1 and then 2 worker processes
-// (APP_ROLE=worker, the built server) on one private redis-server. Prints a table for the README.
+// (APP_ROLE=worker, the built server) on one private redis-server. Prints a table for docs/OPERATIONS.md.
 'use strict';
 const { spawn } = require('node:child_process');
 const { mkdtempSync, rmSync } = require('node:fs');

@@ -8,7 +8,7 @@ if (major !== REQUIRED_MAJOR) {
   process.stderr.write(
     `npm scripts run on Node ${process.version} (${process.execPath}); this project needs Node ${REQUIRED_MAJOR}. ` +
       `Run \`npm ci\` on a platform that has a node-${process.platform}-${process.arch} package of Node ${REQUIRED_MAJOR}, ` +
-      `or install Node ${REQUIRED_MAJOR} and use it (see README, "Node.js").\n`,
+      `or install Node ${REQUIRED_MAJOR} and use it (see docs/OPERATIONS.md, "Node.js").\n`,
   );
   process.exit(1);
 }

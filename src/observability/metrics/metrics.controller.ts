@@ -9,7 +9,7 @@ import type { Env } from '../../config/env.validation';
 import { METRICS_REGISTRY } from './metrics.registry';
 
 /**
- * Prometheus scrapes this without a token and is never rate limited. Keep it internal: the README says
+ * Prometheus scrapes this without a token and is never rate limited. Keep it internal: docs/OPERATIONS.md says
  * how (do not route /metrics through the ingress, or METRICS_ENABLED=false).
  */
 @ApiTags('metrics')
