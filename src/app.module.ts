@@ -37,7 +37,7 @@ const role = (env: NodeJS.ProcessEnv): AppRole => (env.APP_ROLE as AppRole | und
   providers: [
     // Global guards run in the order Nest registers them, and it registers this module's providers before
     // those of its imports: the rate limit comes before AuthModule's JwtAuthGuard, so a flood of requests
-    // is refused before any token is verified (test/resilience/abuse.e2e-spec.ts checks the order).
+    // is refused before any token is verified (test/resilience/abuse.system-spec.ts checks the order).
     { provide: APP_GUARD, useClass: RateLimitGuard },
     { provide: APP_PIPE, useClass: BodyValidationPipe },
     { provide: APP_FILTER, useClass: HttpExceptionFilter },

@@ -2,10 +2,10 @@ import { Logger } from '@nestjs/common';
 import type { ConfigService } from '@nestjs/config';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import type Redis from 'ioredis';
-import { RedisServer } from '../../test/support/redis-server';
-import type { Env } from '../config/env.validation';
-import { createRedisConnection } from './redis-connection.factory';
-import { RedisHealthIndicator } from './redis.health';
+import { RedisServer } from '../support/redis-server';
+import type { Env } from '../../src/config/env.validation';
+import { createRedisConnection } from '../../src/redis/redis-connection.factory';
+import { RedisHealthIndicator } from '../../src/redis/redis.health';
 
 const config = {
   get: (key: keyof Env) => ({ REDIS_TIMEOUT_MS: 200 } as Partial<Env>)[key],

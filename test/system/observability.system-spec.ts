@@ -1,9 +1,9 @@
 // Metrics, structured logs and request ids (SPEC 6.2) on the built server (node dist/main.js) as a user runs it.
-import { RedisServer } from './support/redis-server';
-import { ServerProcess } from './support/server-process';
-import { testEnv } from './support/app';
-import { bearer, token } from './support/tokens';
-import { JOB_LINE } from './support/job-lines';
+import { RedisServer } from '../support/redis-server';
+import { ServerProcess } from '../support/server-process';
+import { testEnv } from '../support/app';
+import { bearer, token } from '../support/tokens';
+import { JOB_LINE } from '../support/job-lines';
 
 jest.setTimeout(60_000);
 

@@ -2,11 +2,11 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { verify } from 'jsonwebtoken';
-import { hmacKey } from '../src/auth/token';
+import { hmacKey } from '../../src/auth/token';
 
 jest.setTimeout(60_000);
 
-const ROOT = join(__dirname, '..');
+const ROOT = join(__dirname, '..', '..');
 const SECRET = 'token-command-spec-secret-of-more-than-32-bytes';
 
 function token(...args: string[]): { status: number | null; stdout: string; stderr: string } {

@@ -1,10 +1,10 @@
 // SPEC 5.5: Redis stopped, frozen and restarted under a running service (real AppModule, private redis-server).
 import type { Queue } from 'bullmq';
-import { startApp, TestApp, testEnv } from './support/app';
-import { eventually, JobLines } from './support/job-lines';
-import { serviceQueue } from './support/queue';
-import { RedisServer } from './support/redis-server';
-import { bearer } from './support/tokens';
+import { startApp, TestApp, testEnv } from '../support/app';
+import { eventually, JobLines } from '../support/job-lines';
+import { serviceQueue } from '../support/queue';
+import { RedisServer } from '../support/redis-server';
+import { bearer } from '../support/tokens';
 
 jest.setTimeout(60_000);
 

@@ -1,11 +1,11 @@
 // The built server (node dist/main.js) as a user runs it: start-up without Redis, configuration errors,
 // and SIGTERM (SPEC 5.5, 5.6, 4).
 import { createServer } from 'node:net';
-import { freePort } from './support/free-port';
-import { RedisServer } from './support/redis-server';
-import { serviceQueue } from './support/queue';
-import { ServerProcess } from './support/server-process';
-import { testEnv } from './support/app';
+import { freePort } from '../support/free-port';
+import { RedisServer } from '../support/redis-server';
+import { serviceQueue } from '../support/queue';
+import { ServerProcess } from '../support/server-process';
+import { testEnv } from '../support/app';
 
 jest.setTimeout(60_000);
 

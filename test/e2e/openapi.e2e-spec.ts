@@ -1,6 +1,6 @@
 // OpenAPI document and Swagger UI (SPEC 6.2): public, not rate limited, complete for the job routes.
-import { RedisServer } from './support/redis-server';
-import { startApp, TestApp, testEnv } from './support/app';
+import { RedisServer } from '../support/redis-server';
+import { startApp, TestApp, testEnv } from '../support/app';
 
 jest.setTimeout(30_000);
 

@@ -1,5 +1,5 @@
 import { Cluster } from 'ioredis';
-import { RedisCluster } from './redis-cluster';
+import { RedisCluster } from '../support/redis-cluster';
 
 jest.setTimeout(30_000);
 

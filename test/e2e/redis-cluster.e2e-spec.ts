@@ -1,9 +1,9 @@
 // SPEC 7: every connection in cluster mode (REDIS_CLUSTER_NODES) against a real local three-node cluster.
 import { Cluster } from 'ioredis';
-import { startApp, TestApp, testEnv } from './support/app';
-import { JobLines } from './support/job-lines';
-import { RedisCluster } from './support/redis-cluster';
-import { bearer } from './support/tokens';
+import { startApp, TestApp, testEnv } from '../support/app';
+import { JobLines } from '../support/job-lines';
+import { RedisCluster } from '../support/redis-cluster';
+import { bearer } from '../support/tokens';
 
 jest.setTimeout(60_000);
 

@@ -5,13 +5,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { testEnv } from './support/app';
-import { freePort } from './support/free-port';
-import { ServerProcess } from './support/server-process';
+import { testEnv } from '../support/app';
+import { freePort } from '../support/free-port';
+import { ServerProcess } from '../support/server-process';
 
 jest.setTimeout(30_000);
 
-const ROOT = join(__dirname, '..');
+const ROOT = join(__dirname, '..', '..');
 const read = (file: string): string => readFileSync(join(ROOT, file), 'utf8');
 
 interface Instruction {

@@ -1,6 +1,6 @@
 // DOCS_ENABLED=false: no OpenAPI document and no UI (a separate file: the environment is read once per file).
-import { RedisServer } from './support/redis-server';
-import { startApp, TestApp, testEnv } from './support/app';
+import { RedisServer } from '../support/redis-server';
+import { startApp, TestApp, testEnv } from '../support/app';
 
 jest.setTimeout(30_000);
 

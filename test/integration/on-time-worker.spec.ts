@@ -1,7 +1,7 @@
 import { Job, Queue } from 'bullmq';
 import Redis from 'ioredis';
-import { RedisServer } from '../../../test/support/redis-server';
-import { OnTimeWorker } from './on-time-worker';
+import { RedisServer } from '../support/redis-server';
+import { OnTimeWorker } from '../../src/jobs/worker/on-time-worker';
 
 const PREFIX = '{on-time-worker-spec}';
 const DELAYS_MS = [400, 900, 1_400];

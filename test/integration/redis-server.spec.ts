@@ -1,8 +1,8 @@
 import Redis from 'ioredis';
 import { createServer, type AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
-import { freePort } from './free-port';
-import { RedisServer, externalRedisUrl } from './redis-server';
+import { freePort } from '../support/free-port';
+import { RedisServer, externalRedisUrl } from '../support/redis-server';
 
 jest.setTimeout(30_000);
 

@@ -1,11 +1,11 @@
 // POST /api/dm-jobqueue/register through the real AppModule: defaults, execution, and every 4xx of SPEC 5.1/5.2.
 import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
-import { startApp, TestApp, testEnv } from './support/app';
-import { JobLines } from './support/job-lines';
-import { serviceQueue, storedJobs as countJobs } from './support/queue';
-import { externalRedisUrl, RedisServer } from './support/redis-server';
-import { bearer, token } from './support/tokens';
+import { startApp, TestApp, testEnv } from '../support/app';
+import { JobLines } from '../support/job-lines';
+import { serviceQueue, storedJobs as countJobs } from '../support/queue';
+import { externalRedisUrl, RedisServer } from '../support/redis-server';
+import { bearer, token } from '../support/tokens';
 
 jest.setTimeout(30_000);
 

@@ -2,12 +2,12 @@
 // on register, against a private redis-server (the last tests stop and freeze it).
 import { Job, Queue, Worker } from 'bullmq';
 import { randomUUID } from 'node:crypto';
-import { JobProcessor } from '../src/jobs/worker/job.processor';
-import { startApp, TestApp, testEnv } from './support/app';
-import { eventually, JobLines } from './support/job-lines';
-import { SERVICE_QUEUE, serviceQueue, storedJobs } from './support/queue';
-import { RedisServer } from './support/redis-server';
-import { bearer, token } from './support/tokens';
+import { JobProcessor } from '../../src/jobs/worker/job.processor';
+import { startApp, TestApp, testEnv } from '../support/app';
+import { eventually, JobLines } from '../support/job-lines';
+import { SERVICE_QUEUE, serviceQueue, storedJobs } from '../support/queue';
+import { RedisServer } from '../support/redis-server';
+import { bearer, token } from '../support/tokens';
 
 jest.setTimeout(30_000);
 

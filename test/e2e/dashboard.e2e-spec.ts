@@ -1,8 +1,8 @@
 // The queue dashboard (SPEC 6.2, 6.6) in the in-process app: bull-board at /admin/queues behind HTTP Basic,
-// read-only by default (DASHBOARD_READ_ONLY unset). The attacks themselves: resilience/dashboard-abuse.e2e-spec.ts.
-import { startApp, testEnv, TestApp } from './support/app';
-import { RedisServer } from './support/redis-server';
-import { bearer } from './support/tokens';
+// read-only by default (DASHBOARD_READ_ONLY unset). The attacks themselves: resilience/dashboard-abuse.system-spec.ts.
+import { startApp, testEnv, TestApp } from '../support/app';
+import { RedisServer } from '../support/redis-server';
+import { bearer } from '../support/tokens';
 
 jest.setTimeout(30_000);
 

@@ -1,8 +1,8 @@
 // Without DASHBOARD_USER and DASHBOARD_PASSWORD there is no dashboard (startApp reads the environment
 // once per spec file, hence a file of its own).
-import { startApp, testEnv, TestApp } from './support/app';
-import { RedisServer } from './support/redis-server';
-import { bearer } from './support/tokens';
+import { startApp, testEnv, TestApp } from '../support/app';
+import { RedisServer } from '../support/redis-server';
+import { bearer } from '../support/tokens';
 
 jest.setTimeout(30_000);
 

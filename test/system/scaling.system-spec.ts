@@ -1,8 +1,8 @@
 // SPEC 7: API-only and worker-only processes against one Redis (the built server, child processes).
 import { randomUUID } from 'node:crypto';
-import { testEnv } from './support/app';
-import { RedisServer } from './support/redis-server';
-import { ServerProcess } from './support/server-process';
+import { testEnv } from '../support/app';
+import { RedisServer } from '../support/redis-server';
+import { ServerProcess } from '../support/server-process';
 
 jest.setTimeout(60_000);
 

@@ -1,14 +1,14 @@
 import { HttpException, Logger } from '@nestjs/common';
 import type { ConfigService } from '@nestjs/config';
 import type { Cluster, Redis } from 'ioredis';
-import { RedisServer } from '../../../test/support/redis-server';
-import type { Env } from '../../config/env.validation';
-import { createRedisConnection } from '../../redis/redis-connection.factory';
-import { IDEMPOTENCY_TTL_MS, idempotencyRedisKey } from './idempotency';
-import { IdempotencyService } from './idempotency.service';
-import type { JobData } from '../job';
-import type { RegisteredJobDto } from './dto/job-responses.dto';
-import { JobsService, queueUnavailable } from './jobs.service';
+import { RedisServer } from '../support/redis-server';
+import type { Env } from '../../src/config/env.validation';
+import { createRedisConnection } from '../../src/redis/redis-connection.factory';
+import { IDEMPOTENCY_TTL_MS, idempotencyRedisKey } from '../../src/jobs/api/idempotency';
+import { IdempotencyService } from '../../src/jobs/api/idempotency.service';
+import type { JobData } from '../../src/jobs/job';
+import type { RegisteredJobDto } from '../../src/jobs/api/dto/job-responses.dto';
+import { JobsService, queueUnavailable } from '../../src/jobs/api/jobs.service';
 
 const PREFIX = '{idem-spec}';
 const TIMEOUT_MS = 300;
