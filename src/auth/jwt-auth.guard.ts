@@ -1,10 +1,9 @@
-import { CanActivate, ExecutionContext, ForbiddenException, Injectable, UnauthorizedException } from '@nestjs/common';
+import { ExecutionContext, ForbiddenException, Injectable, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { AuthGuard } from '@nestjs/passport';
 import type { FastifyRequest } from 'fastify';
-import type { Strategy } from 'passport-strategy';
 import { withHeaders } from '../http/http-exception.filter';
 import { IS_PUBLIC_KEY, REQUIRED_SCOPE_KEY } from './auth.decorators';
-import { JwtStrategy } from './jwt.strategy';
 import type { Principal } from './principal';
 import type { Scope } from './token';
 import { VerifiedTokens } from './verified-tokens';
@@ -24,36 +23,25 @@ interface RouteAuth {
   scope: Scope | undefined;
 }
 
-/** The actions passport gives a strategy for one attempt (passport's Strategy protocol). */
-type Attempt = Strategy & {
-  success(user: Principal): void;
-  fail(): void;
-  error(error: unknown): void;
-};
-
 /**
  * Global guard: every route needs a valid bearer token unless marked @Public(), and the scope named by
- * @RequireScope(). The header is checked here first so malformed requests never reach the strategy.
- *
- * The passport-jwt strategy does the verification, driven through passport's strategy protocol
- * directly (an attempt object with success/fail/error, as passport.authenticate builds one) rather than
- * through @nestjs/passport's AuthGuard: that wrapper builds a passport middleware, a promise chain and
- * request helpers for every request, about a tenth of the register path's CPU, for sessions and
- * redirects this API does not have. A token it accepted is remembered (VerifiedTokens), so the same
- * caller's next requests skip the verification.
+ * @RequireScope(). The header is checked here first, so malformed requests never reach passport. A token
+ * passport-jwt (JwtStrategy) accepted is remembered (VerifiedTokens), and the same caller's next requests
+ * are answered from that cache without entering passport.
  */
 @Injectable()
-export class JwtAuthGuard implements CanActivate {
+export class JwtAuthGuard extends AuthGuard('jwt') {
   /** By controller, then handler. */
   private readonly routes = new WeakMap<object, WeakMap<object, RouteAuth>>();
 
   constructor(
     private readonly reflector: Reflector,
-    private readonly strategy: JwtStrategy,
     private readonly verified: VerifiedTokens,
-  ) {}
+  ) {
+    super();
+  }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
     const route = this.routeAuth(context);
     if (route.isPublic) return true;
 
@@ -70,9 +58,8 @@ export class JwtAuthGuard implements CanActivate {
     const token = bearer[1]!;
     let principal = this.verified.get(token);
     if (principal === undefined) {
-      // Whatever the strategy found wrong (signature, alg, iss, exp, nbf, claims), the client only learns this.
-      principal = await this.authenticate(request);
-      if (!principal) throw unauthorized('Invalid token', 'invalid_token');
+      await super.canActivate(context); // passport-jwt, then handleRequest below; sets request.user
+      principal = request.user!;
       this.verified.remember(token, principal);
     }
     request.user = principal;
@@ -104,13 +91,9 @@ export class JwtAuthGuard implements CanActivate {
     return route;
   }
 
-  private authenticate(request: FastifyRequest): Promise<Principal | undefined> {
-    return new Promise((resolve) => {
-      const attempt = Object.create(this.strategy) as Attempt;
-      attempt.success = (user) => resolve(user);
-      attempt.fail = () => resolve(undefined);
-      attempt.error = () => resolve(undefined);
-      attempt.authenticate(request as never, {});
-    });
+  /** Whatever the strategy found wrong (signature, alg, iss, exp, nbf, claims), the client only learns this. */
+  override handleRequest<TUser = Principal>(error: unknown, user: TUser | false): TUser {
+    if (error || !user) throw unauthorized('Invalid token', 'invalid_token');
+    return user;
   }
 }
