@@ -1,5 +1,4 @@
 // Builds the configured Nest application; used by main.ts and by the end-to-end tests alike.
-import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -7,7 +6,7 @@ import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { maxHeaderSize } from 'node:http';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module';
-import { Env, validateEnv } from './config/env.validation';
+import { validateEnv } from './config/env.validation';
 import { ReadinessState } from './health/readiness.state';
 import { guardConnections } from './http/connection-guard';
 import { corsOptions } from './http/cors';
@@ -20,6 +19,7 @@ import { ROOT_LOGGER } from './observability/logging/logging.module';
 import { echoRequestId, requestIdFor } from './observability/logging/request-id';
 import { HttpMetrics, observeHttpRequests } from './observability/metrics/http.metrics';
 import { isDocsUiRoute, setupOpenApi } from './openapi/openapi';
+import { AppConfig } from './config/app-config';
 
 export interface CreateAppOptions {
   /** false: no log at all, application or access (the in-process tests). Otherwise pino at LOG_LEVEL. */
@@ -79,7 +79,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   if (silent) logger.level = 'silent';
   else app.useLogger(app.get(PinoNestLogger));
   const fastify = app.getHttpAdapter().getInstance();
-  const config = app.get(ConfigService<Env, true>);
+  const config = app.get(AppConfig);
   // First, so that a request past the pipelining limit runs no other hook.
   guardConnections(fastify, HTTP_REQUEST_TIMEOUT_MS);
   registerJsonParser(fastify);
@@ -88,11 +88,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   addSecurityHeaders(fastify, isDocsUiRoute, DOCS_PAGE_HEADERS);
   echoRequestId(fastify);
   logAnswered = logResponses(fastify, logger);
-  if (config.get('METRICS_ENABLED', { infer: true })) observeHttpRequests(fastify, app.get(HttpMetrics));
+  if (config.get('METRICS_ENABLED')) observeHttpRequests(fastify, app.get(HttpMetrics));
   // CORS stays off (no Access-Control-* header on any response) unless CORS_ORIGINS lists origins.
-  const origins = config.get('CORS_ORIGINS', { infer: true });
+  const origins = config.get('CORS_ORIGINS');
   if (origins.length > 0) app.enableCors(corsOptions(origins));
   // Public (plain Fastify routes, outside Nest's guards); off: /docs and /docs-json answer 404.
-  if (config.get('DOCS_ENABLED', { infer: true })) setupOpenApi(app);
+  if (config.get('DOCS_ENABLED')) setupOpenApi(app);
   return app;
 }

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { ConditionalModule, ConfigModule, ConfigService } from '@nestjs/config';
+import { ConditionalModule, ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AuthModule } from './auth/auth.module';
@@ -15,6 +15,7 @@ import { JobsWorkerModule } from './jobs/worker/jobs-worker.module';
 import { LoggingModule } from './observability/logging/logging.module';
 import { MetricsModule } from './observability/metrics/metrics.module';
 import { RedisModule } from './redis/redis.module';
+import { AppConfig, AppConfigModule } from './config/app-config';
 
 // The role switch. ConditionalModule reads the environment after ConfigModule has validated it.
 const role = (env: NodeJS.ProcessEnv): AppRole => (env.APP_ROLE as AppRole | undefined) ?? 'all';
@@ -22,9 +23,10 @@ const role = (env: NodeJS.ProcessEnv): AppRole => (env.APP_ROLE as AppRole | und
 @Module({
   imports: [
     ConfigModule.forRoot({ isGlobal: true, cache: true, validate: validateEnv }),
+    AppConfigModule,
     LoggingModule,
     MetricsModule,
-    ThrottlerModule.forRootAsync({ inject: [ConfigService], useFactory: rateLimitOptions }),
+    ThrottlerModule.forRootAsync({ inject: [AppConfig], useFactory: rateLimitOptions }),
     RedisModule,
     AuthModule,
     QueueModule,

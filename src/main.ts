@@ -1,16 +1,16 @@
 import { Logger } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { createApp } from './app.factory';
-import { ConfigValidationError, Env } from './config/env.validation';
+import { ConfigValidationError } from './config/env.validation';
+import { AppConfig } from './config/app-config';
 
 /** A reason start-up cannot go on that one line explains (like a configuration mistake). */
 class StartupError extends Error {}
 
 async function bootstrap(): Promise<void> {
   const app = await createApp();
-  const config = app.get(ConfigService<Env, true>);
+  const config = app.get(AppConfig);
   const logger = new Logger('Bootstrap');
-  const shutdownTimeout = config.get('SHUTDOWN_TIMEOUT_MS', { infer: true });
+  const shutdownTimeout = config.get('SHUTDOWN_TIMEOUT_MS');
 
   // Not app.enableShutdownHooks(): Nest re-raises the signal after closing, so the process would end
   // with 143 instead of 0. The same hooks run through app.close().
@@ -41,15 +41,15 @@ async function bootstrap(): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 
-  const port = config.get('PORT', { infer: true });
-  const host = config.get('HOST', { infer: true });
+  const port = config.get('PORT');
+  const host = config.get('HOST');
   try {
     await app.listen(port, host);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
     throw new StartupError(`Port ${port} on ${host} is already in use (PORT): is another instance still running?`);
   }
-  logger.log(`Listening on http://${host}:${port} (APP_ENV=${config.get('APP_ENV', { infer: true })})`);
+  logger.log(`Listening on http://${host}:${port} (APP_ENV=${config.get('APP_ENV')})`);
 }
 
 bootstrap().catch((error: unknown) => {

@@ -1,5 +1,6 @@
 import { Controller, Get, Post } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
+import { AppConfigModule } from '../config/app-config';
 import { APP_FILTER } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { startFastifyTestApp } from '../../test/support/fastify-test-app';
@@ -69,6 +70,7 @@ describe('JwtAuthGuard', () => {
           // An explicit environment, so the caller's variables cannot change the outcome.
           validate: () => validateEnv({ APP_ENV: 'test', JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, JWT_REVOKED_VERSIONS: 'v1' }),
         }),
+        AppConfigModule,
         AuthModule,
       ],
       controllers: [TestController],

@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { PassportStrategy } from '@nestjs/passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
-import type { Env } from '../config/env.validation';
 import { ClaimPolicy, parseRevokedVersions, Principal, principalFromClaims } from './principal';
 import { hmacKey, TokenClaims } from './token';
+import { AppConfig } from '../config/app-config';
 
 /** Seconds of clock skew accepted on exp and nbf. */
 export const CLOCK_TOLERANCE_SECONDS = 30;
@@ -13,7 +12,7 @@ export const CLOCK_TOLERANCE_SECONDS = 30;
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   private readonly policy: ClaimPolicy;
 
-  constructor(config: ConfigService<Env, true>) {
+  constructor(config: AppConfig) {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
       // jsonwebtoken takes a KeyObject (see hmacKey for why); passport-jwt's types only predate it.

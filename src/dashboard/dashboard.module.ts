@@ -1,13 +1,12 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger, Module, OnModuleInit } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type { Env } from '../config/env.validation';
 import { QUEUE_NAME } from '../jobs/job';
 import { QueueModule } from '../jobs/queue.module';
 import { DASHBOARD_PATH, registerDashboard } from './dashboard';
+import { AppConfig } from '../config/app-config';
 
 /**
  * Registers the dashboard when DASHBOARD_USER and DASHBOARD_PASSWORD are set, read-only unless
@@ -20,15 +19,15 @@ export class DashboardRegistrar implements OnModuleInit {
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    private readonly config: ConfigService<Env, true>,
+    private readonly config: AppConfig,
     @InjectQueue(QUEUE_NAME) private readonly queue: Queue,
   ) {}
 
   onModuleInit(): void {
-    const user = this.config.get('DASHBOARD_USER', { infer: true });
-    const password = this.config.get('DASHBOARD_PASSWORD', { infer: true });
+    const user = this.config.get('DASHBOARD_USER');
+    const password = this.config.get('DASHBOARD_PASSWORD');
     if (user === undefined || password === undefined) return;
-    const readOnly = this.config.get('DASHBOARD_READ_ONLY', { infer: true });
+    const readOnly = this.config.get('DASHBOARD_READ_ONLY');
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     registerDashboard(fastify, [this.queue], { credentials: { user, password }, readOnly });
     this.logger.log(`Queue dashboard at ${DASHBOARD_PATH} (HTTP Basic, ${readOnly ? 'read-only' : 'writable'})`);

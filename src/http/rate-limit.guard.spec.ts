@@ -1,5 +1,5 @@
 import { Controller, Get, Post } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { startFastifyTestApp } from '../../test/support/fastify-test-app';
@@ -10,6 +10,7 @@ import { signToken } from '../auth/token';
 import { HttpExceptionFilter } from './http-exception.filter';
 import { validateEnv } from '../config/env.validation';
 import { RateLimitGuard, rateLimitOptions } from './rate-limit.guard';
+import { AppConfig, AppConfigModule } from '../config/app-config';
 
 const SECRET = 'rate-limit-guard-spec-secret-of-more-than-32-bytes';
 const TOO_MANY = { statusCode: 429, message: 'Too many requests', error: 'Too Many Requests' };
@@ -50,7 +51,8 @@ async function startApp(limit: number): Promise<NestFastifyApplication> {
         ignoreEnvFile: true,
         validate: () => validateEnv({ APP_ENV: 'test', JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: String(limit) }),
       }),
-      ThrottlerModule.forRootAsync({ inject: [ConfigService], useFactory: rateLimitOptions }),
+      AppConfigModule,
+      ThrottlerModule.forRootAsync({ inject: [AppConfig], useFactory: rateLimitOptions }),
       AuthModule,
     ],
     controllers: [LimitedController, ExemptController],

@@ -1,20 +1,19 @@
 // Global rate limit per client (SPEC 6.2): RATE_LIMIT_PER_MINUTE requests a minute, 429 + Retry-After above it.
 import { ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { ThrottlerException, ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
 import type { FastifyRequest } from 'fastify';
 import { VerifiedTokens } from '../auth/verified-tokens';
-import type { Env } from '../config/env.validation';
 import { FixedWindowStorage } from './rate-limit.storage';
 import { rateLimitTracker } from './rate-limit.tracker';
+import { AppConfig } from '../config/app-config';
 
 export const RATE_LIMIT_WINDOW_MS = 60_000;
 export const TOO_MANY_REQUESTS = 'Too many requests';
 
 /** ThrottlerModule.forRootAsync's factory: one unnamed throttler, so the headers carry no suffix. */
-export function rateLimitOptions(config: ConfigService<Env, true>): ThrottlerModuleOptions {
+export function rateLimitOptions(config: AppConfig): ThrottlerModuleOptions {
   return {
-    throttlers: [{ limit: config.get('RATE_LIMIT_PER_MINUTE', { infer: true }), ttl: RATE_LIMIT_WINDOW_MS }],
+    throttlers: [{ limit: config.get('RATE_LIMIT_PER_MINUTE'), ttl: RATE_LIMIT_WINDOW_MS }],
     storage: new FixedWindowStorage(),
     errorMessage: TOO_MANY_REQUESTS,
   };

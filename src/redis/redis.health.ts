@@ -1,11 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { Cluster } from 'ioredis';
 import { withTimeout } from '../common/timeout';
-import type { Env } from '../config/env.validation';
 import type { RedisClient } from './redis-connection.factory';
 import { REDIS_PRODUCER } from './redis.constants';
+import { AppConfig } from '../config/app-config';
 
 /**
  * PING with a timeout (on a cluster, CLUSTER INFO must also say cluster_state:ok); never throws, so a
@@ -16,7 +15,7 @@ export class RedisHealthIndicator {
   constructor(
     @Inject(REDIS_PRODUCER) private readonly client: RedisClient,
     private readonly health: HealthIndicatorService,
-    private readonly config: ConfigService<Env, true>,
+    private readonly config: AppConfig,
   ) {}
 
   async isHealthy(key = 'redis') {

@@ -1,7 +1,5 @@
 import { Global, Inject, Module, OnApplicationShutdown, Provider } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { TerminusModule } from '@nestjs/terminus';
-import type { Env } from '../config/env.validation';
 import {
   closeRedisConnection,
   ConnectionRole,
@@ -11,12 +9,13 @@ import {
 } from './redis-connection.factory';
 import { REDIS_PRODUCER, REDIS_WORKER } from './redis.constants';
 import { RedisHealthIndicator } from './redis.health';
+import { AppConfig } from '../config/app-config';
 
 /** A connection built from REDIS_URL, or from REDIS_CLUSTER_NODES when a cluster is configured. */
 const connection = (provide: symbol, role: ConnectionRole): Provider => ({
   provide,
-  inject: [ConfigService],
-  useFactory: (config: ConfigService<Env, true>): RedisClient =>
+  inject: [AppConfig],
+  useFactory: (config: AppConfig): RedisClient =>
     createRedisConnection(
       { url: config.get('REDIS_URL'), clusterNodes: parseClusterNodes(config.get('REDIS_CLUSTER_NODES') ?? '') },
       role,
@@ -35,7 +34,7 @@ export const workerConnection = connection(REDIS_WORKER, 'worker');
 export class RedisModule implements OnApplicationShutdown {
   constructor(
     @Inject(REDIS_PRODUCER) private readonly producer: RedisClient,
-    private readonly config: ConfigService<Env, true>,
+    private readonly config: AppConfig,
   ) {}
 
   // The last phase of shutdown: the worker has closed (beforeApplicationShutdown) and HTTP has drained.

@@ -1,5 +1,4 @@
 import { HttpException, Logger } from '@nestjs/common';
-import type { ConfigService } from '@nestjs/config';
 import type { Cluster, Redis } from 'ioredis';
 import { RedisServer } from '../support/redis-server';
 import type { Env } from '../../src/config/env.validation';
@@ -9,12 +8,13 @@ import { IdempotencyService } from '../../src/jobs/api/idempotency.service';
 import type { JobData } from '../../src/jobs/job';
 import type { RegisteredJobDto } from '../../src/jobs/api/dto/job-responses.dto';
 import { JobsService, queueUnavailable } from '../../src/jobs/api/jobs.service';
+import type { AppConfig } from '../../src/config/app-config';
 
 const PREFIX = '{idem-spec}';
 const TIMEOUT_MS = 300;
 const config = {
   get: (key: keyof Env) => ({ REDIS_TIMEOUT_MS: TIMEOUT_MS, QUEUE_PREFIX: PREFIX } as Partial<Env>)[key],
-} as unknown as ConfigService<Env, true>;
+} as unknown as AppConfig;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const data: JobData = { message: 'hello', delay_seconds: 60, max_retry: 2 };

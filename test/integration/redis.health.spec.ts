@@ -1,15 +1,15 @@
 import { Logger } from '@nestjs/common';
-import type { ConfigService } from '@nestjs/config';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import type Redis from 'ioredis';
 import { RedisServer } from '../support/redis-server';
 import type { Env } from '../../src/config/env.validation';
 import { createRedisConnection } from '../../src/redis/redis-connection.factory';
 import { RedisHealthIndicator } from '../../src/redis/redis.health';
+import type { AppConfig } from '../../src/config/app-config';
 
 const config = {
   get: (key: keyof Env) => ({ REDIS_TIMEOUT_MS: 200 } as Partial<Env>)[key],
-} as unknown as ConfigService<Env, true>;
+} as unknown as AppConfig;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

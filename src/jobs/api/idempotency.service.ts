@@ -1,11 +1,9 @@
 // Idempotency-Key on register (SPEC 6.1): one job per token subject and key within 24 h, however many
 // times, and however concurrently, the request is repeated.
 import { ConflictException, Inject, Injectable, Logger } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { randomUUID } from 'node:crypto';
 import { LogThrottle } from '../../common/log-throttle';
 import { withTimeout } from '../../common/timeout';
-import type { Env } from '../../config/env.validation';
 import type { RedisClient } from '../../redis/redis-connection.factory';
 import { REDIS_PRODUCER } from '../../redis/redis.constants';
 import {
@@ -20,6 +18,7 @@ import type { JobData } from '../job';
 import type { RegisteredJobDto } from './dto/job-responses.dto';
 import { JobsService, queueUnavailable } from './jobs.service';
 import { defineLuaScript, LuaScript } from '../lua-script';
+import { AppConfig } from '../../config/app-config';
 
 export interface IdempotentRegistration {
   job: RegisteredJobDto;
@@ -83,7 +82,7 @@ export class IdempotencyService {
   constructor(
     @Inject(REDIS_PRODUCER) private readonly redis: RedisClient,
     private readonly jobs: JobsService,
-    config: ConfigService<Env, true>,
+    config: AppConfig,
   ) {
     this.prefix = config.get('QUEUE_PREFIX');
     this.timeoutMs = config.get('REDIS_TIMEOUT_MS');

@@ -14,7 +14,6 @@ import {
   Req,
   Res,
 } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import {
   ApiBearerAuth,
   ApiBody,
@@ -29,7 +28,6 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RequireScope } from '../../auth/auth.decorators';
 import type { Principal } from '../../auth/principal';
-import type { Env } from '../../config/env.validation';
 import { ApiAuthenticatedErrors, ApiError, RATE_LIMIT_HEADERS } from '../../openapi/api-responses';
 import { JobViewDto, RegisteredJobDto } from './dto/job-responses.dto';
 import { RegisterJobDto } from './dto/register-job.dto';
@@ -38,6 +36,7 @@ import { IdempotencyService } from './idempotency.service';
 import { JobsService } from './jobs.service';
 import { JobLimits, resolveJobSpec } from './job-spec';
 import { parseJobId } from './job-view';
+import { AppConfig } from '../../config/app-config';
 
 /** What JwtAuthGuard leaves on every request it lets through to this controller. */
 type AuthenticatedRequest = FastifyRequest & { user: Principal };
@@ -63,7 +62,7 @@ export class JobsController {
   constructor(
     private readonly jobs: JobsService,
     private readonly idempotency: IdempotencyService,
-    config: ConfigService<Env, true>,
+    config: AppConfig,
   ) {
     this.limits = {
       maxDelaySeconds: config.get('JOB_MAX_DELAY_SECONDS'),

@@ -2,7 +2,6 @@
 // reads a job back and cancels one that has not started.
 import { InjectQueue } from '@nestjs/bullmq';
 import { HttpException, HttpStatus, Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { Job, JobsOptions, Queue } from 'bullmq';
 import type { RedisClient } from '../../redis/redis-connection.factory';
 import { randomUUID } from 'node:crypto';
@@ -10,7 +9,6 @@ import type { Principal } from '../../auth/principal';
 import { withHeaders } from '../../http/http-exception.filter';
 import { LogThrottle } from '../../common/log-throttle';
 import { withTimeout } from '../../common/timeout';
-import type { Env } from '../../config/env.validation';
 import { JobMetrics } from '../../observability/metrics/job.metrics';
 import { REDIS_PRODUCER } from '../../redis/redis.constants';
 import { JOB_NAME, JobData, QUEUE_NAME } from '../job';
@@ -18,6 +16,7 @@ import type { JobViewDto, RegisteredJobDto } from './dto/job-responses.dto';
 import { JobState, publicJobState, toJobView } from './job-view';
 import { defineLuaScript, LuaScript } from '../lua-script';
 import { PLACEHOLDER_TTL_MS, pendingJobsKey, RELEASE_PLACEHOLDER_LUA, RESERVE_LUA, STALE_ENTRIES_CHECKED } from '../tenant-quota';
+import { AppConfig } from '../../config/app-config';
 
 /** Seconds a client is told to wait before retrying while the queue is unavailable. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -99,7 +98,7 @@ export class JobsService {
   constructor(
     @InjectQueue(QUEUE_NAME) private readonly queue: Queue<JobData>,
     @Inject(REDIS_PRODUCER) private readonly redis: RedisClient,
-    config: ConfigService<Env, true>,
+    config: AppConfig,
     private readonly metrics: JobMetrics,
   ) {
     this.timeoutMs = config.get('REDIS_TIMEOUT_MS');

@@ -1,18 +1,17 @@
 // The worker: runs each job when it is due and prints its line on standard output.
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { Job, Worker } from 'bullmq';
 import { closeRedisConnection, RedisClient } from '../../redis/redis-connection.factory';
 import { hostname } from 'node:os';
 import { LogThrottle } from '../../common/log-throttle';
 import { TimeoutError, withTimeout } from '../../common/timeout';
-import type { Env } from '../../config/env.validation';
 import { JobMetrics, willRetry } from '../../observability/metrics/job.metrics';
 import { REDIS_WORKER } from '../../redis/redis.constants';
 import { formatJobLine } from './job-line';
 import { JobData, QUEUE_NAME } from '../job';
 import { OnTimeWorker } from './on-time-worker';
 import { pendingJobsKey } from '../tenant-quota';
+import { AppConfig } from '../../config/app-config';
 
 /**
  * Builds its BullMQ Worker at bootstrap rather than through @Processor(), which takes its options at
@@ -29,7 +28,7 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
 
   constructor(
     @Inject(REDIS_WORKER) private readonly connection: RedisClient,
-    private readonly config: ConfigService<Env, true>,
+    private readonly config: AppConfig,
     private readonly metrics: JobMetrics,
   ) {
     this.prefix = config.get('QUEUE_PREFIX');

@@ -1,9 +1,8 @@
 import { Module } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { LoggerModule, Params } from 'nestjs-pino';
 import type { Logger } from 'pino';
-import type { Env } from '../../config/env.validation';
 import { createRootLogger, logDestination } from './logger.factory';
+import { AppConfig } from '../../config/app-config';
 
 /**
  * The root pino logger: application logs and the access log (logResponses in createApp) both use it;
@@ -23,8 +22,8 @@ export const ROOT_LOGGER = Symbol('ROOT_LOGGER');
       providers: [
         {
           provide: ROOT_LOGGER,
-          inject: [ConfigService],
-          useFactory: (config: ConfigService<Env, true>) =>
+          inject: [AppConfig],
+          useFactory: (config: AppConfig) =>
             createRootLogger(config.get('LOG_LEVEL'), logDestination(config.get('APP_ENV'))),
         },
       ],

@@ -1,12 +1,11 @@
 import { Controller, Get, Inject, NotFoundException, Res } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import type { FastifyReply } from 'fastify';
 import type { Registry } from 'prom-client';
 import { Public } from '../../auth/auth.decorators';
-import type { Env } from '../../config/env.validation';
 import { METRICS_REGISTRY } from './metrics.registry';
+import { AppConfig } from '../../config/app-config';
 
 /**
  * Prometheus scrapes this without a token and is never rate limited. Keep it internal: docs/OPERATIONS.md says
@@ -21,7 +20,7 @@ export class MetricsController {
 
   constructor(
     @Inject(METRICS_REGISTRY) private readonly registry: Registry,
-    config: ConfigService<Env, true>,
+    config: AppConfig,
   ) {
     this.enabled = config.get('METRICS_ENABLED');
   }

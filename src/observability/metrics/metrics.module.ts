@@ -1,12 +1,11 @@
 import { Global, Module } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import type { Env } from '../../config/env.validation';
 import { QueueModule } from '../../jobs/queue.module';
 import { HttpMetrics } from './http.metrics';
 import { JobMetrics } from './job.metrics';
 import { MetricsController } from './metrics.controller';
 import { createMetricsRegistry, METRICS_REGISTRY } from './metrics.registry';
 import { QueueMetrics } from './queue.metrics';
+import { AppConfig } from '../../config/app-config';
 
 /** Global, so the producer and the worker count jobs without importing it. */
 @Global()
@@ -16,8 +15,8 @@ import { QueueMetrics } from './queue.metrics';
   providers: [
     {
       provide: METRICS_REGISTRY,
-      inject: [ConfigService],
-      useFactory: (config: ConfigService<Env, true>) => createMetricsRegistry(config.get('METRICS_ENABLED')),
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => createMetricsRegistry(config.get('METRICS_ENABLED')),
     },
     JobMetrics,
     HttpMetrics,

@@ -1,10 +1,9 @@
 import { Logger } from '@nestjs/common';
-import type { ConfigService } from '@nestjs/config';
 import { Registry } from 'prom-client';
-import type { Env } from '../../config/env.validation';
 import { JobCounter, QueueMetrics } from './queue.metrics';
+import type { AppConfig } from '../../config/app-config';
 
-const config = { get: () => 100 } as unknown as ConfigService<Env, true>;
+const config = { get: () => 100 } as unknown as AppConfig;
 
 function metricsFor(queue: JobCounter): { registry: Registry; metrics: QueueMetrics } {
   const registry = new Registry();

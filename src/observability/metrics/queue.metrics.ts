@@ -1,13 +1,12 @@
 // Queue depth per state, read from Redis when Prometheus scrapes (never on a timer, never on a request).
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import type { Queue } from 'bullmq';
 import { Gauge, Registry } from 'prom-client';
 import { withTimeout } from '../../common/timeout';
-import type { Env } from '../../config/env.validation';
 import { QUEUE_NAME } from '../../jobs/job';
 import { METRICS_REGISTRY } from './metrics.registry';
+import { AppConfig } from '../../config/app-config';
 
 export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'completed', 'failed'] as const;
 
@@ -21,7 +20,7 @@ export class QueueMetrics {
 
   constructor(
     @Inject(METRICS_REGISTRY) registry: Registry,
-    config: ConfigService<Env, true>,
+    config: AppConfig,
     @InjectQueue(QUEUE_NAME) private readonly queue: JobCounter,
   ) {
     this.timeoutMs = config.get('REDIS_TIMEOUT_MS');
