@@ -71,7 +71,7 @@ async function main() {
   const { kind, env } = parseTarget(target);
   const redis = await startRedis();
   const bearer = token();
-  let tailMs = 0;
+  let tailMs;
   try {
     const side = await startTarget(kind, redis.url, env,
       { countLines: false, nodeOptions: ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', dir] });

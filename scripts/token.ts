@@ -33,7 +33,7 @@ function parseOptions() {
     return parseArgs({ options: OPTIONS });
   } catch (error) {
     // parseArgs's own message names the option ("Unknown option '--bogus'"), in its first line.
-    fail((error as Error).message.split('\n')[0]!);
+    fail((error as Error).message.split('\n')[0]);
   }
 }
 

@@ -9,7 +9,7 @@ const stamp = (d) =>
   `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const escape = (s) => s.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+const escapeLine = (s) => s.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** Starts the worker on its own connection; resolves `close()` to stop both. */
 function startWorker() {
@@ -17,7 +17,7 @@ function startWorker() {
   const worker = new Worker(
     'jobs',
     async (job) => {
-      process.stdout.write(`[${stamp(new Date())}] ${escape(job.data.message)}\n`);
+      process.stdout.write(`[${stamp(new Date())}] ${escapeLine(job.data.message)}\n`);
     },
     { connection, prefix: process.env.QUEUE_PREFIX ?? '{dm-jobqueue}', concurrency: Number(process.env.WORKER_CONCURRENCY ?? 10) },
   );

@@ -55,7 +55,7 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
       throw unauthorized('Invalid authorization header format', sentToken ? 'invalid_token' : undefined);
     }
 
-    const token = bearer[1]!;
+    const token = bearer[1];
     let principal = this.verified.get(token);
     if (principal === undefined) {
       await super.canActivate(context); // passport-jwt, then handleRequest below; sets request.user

@@ -12,7 +12,7 @@ const claims = (overrides: Record<string, unknown> = {}): Partial<TokenClaims> =
     version: 'v2',
     env: 'test',
     ...overrides,
-  }) as Partial<TokenClaims>;
+  });
 
 describe('principalFromClaims', () => {
   it('should return the principal of valid claims', () => {

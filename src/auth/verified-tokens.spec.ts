@@ -56,15 +56,15 @@ describe('VerifiedTokens', () => {
   it('should hold at most its capacity, dropping the least recently used token first', () => {
     const cache = tokens(2);
     const [a, b, c] = ['a', 'b', 'c'].map((sub) => tokenWith({ sub, exp: T0 + 60 }));
-    cache.remember(a!, principal('a'));
-    cache.remember(b!, principal('b'));
-    cache.get(a!); // a is now more recently used than b
-    cache.remember(c!, principal('c'));
+    cache.remember(a, principal('a'));
+    cache.remember(b, principal('b'));
+    cache.get(a); // a is now more recently used than b
+    cache.remember(c, principal('c'));
 
     expect(cache.size).toBe(2);
-    expect(cache.get(b!)).toBeUndefined();
-    expect(cache.get(a!)?.subject).toBe('a');
-    expect(cache.get(c!)?.subject).toBe('c');
+    expect(cache.get(b)).toBeUndefined();
+    expect(cache.get(a)?.subject).toBe('a');
+    expect(cache.get(c)?.subject).toBe('c');
   });
 
   it('should say whether a token is verified and valid without changing which token goes first', () => {

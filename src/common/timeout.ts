@@ -19,6 +19,7 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what = 'operatio
       },
       (error: unknown) => {
         clearTimeout(timer);
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passed on as it came
         reject(error);
       },
     );

@@ -1,5 +1,5 @@
-// The validated configuration, read with its types. ConfigService.get() without `infer` returns whatever
-// type the caller asks for (any by default); AppConfig.get() returns the variable's declared type.
+// The validated configuration, read with its types. ConfigService.get() returns whatever type the caller
+// names (any by default); AppConfig.get() names the variable's declared type itself.
 import { Global, Injectable, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { Env } from './env.validation';
@@ -9,7 +9,7 @@ export class AppConfig {
   constructor(private readonly config: ConfigService<Env, true>) {}
 
   get<K extends keyof Env>(key: K): Env[K] {
-    return this.config.get(key, { infer: true }) as Env[K];
+    return this.config.get<Env[K]>(key);
   }
 }
 

@@ -76,8 +76,8 @@ const originList = (): PropertyDecorator => {
       validator: {
         validate: (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string' && isHttpOrigin(item)),
         defaultMessage: (args) => {
-          const value: unknown = args?.value;
-          const bad = Array.isArray(value) ? value.find((item) => typeof item !== 'string' || !isHttpOrigin(item)) : value;
+          const value = args?.value as unknown;
+          const bad: unknown = Array.isArray(value) ? value.find((item) => typeof item !== 'string' || !isHttpOrigin(item)) : value;
           return `CORS_ORIGINS must be a comma list of origins such as https://app.example (http or https, no path, no trailing slash): ${JSON.stringify(bad)} is not one`;
         },
       },

@@ -43,7 +43,7 @@ export class BodyValidationPipe extends ValidationPipe {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       throw new BadRequestException('Request body must be a JSON object');
     }
-    const metatype = metadata.metatype as Type;
+    const metatype = metadata.metatype;
     this.refuseUnknownKeys(value, metatype);
     const dto = Object.assign(new metatype(), value) as object;
     const errors = validateSync(dto, VALIDATOR_OPTIONS);

@@ -2,7 +2,7 @@ import type { FastifyError } from 'fastify';
 import { clientErrorBody, frameworkErrorBody } from './framework-errors';
 
 const fastifyError = (code: string, statusCode: number): FastifyError =>
-  Object.assign(new Error(`'/a/very/long/path' ${code}`), { code, statusCode, name: 'FastifyError' }) as FastifyError;
+  Object.assign(new Error(`'/a/very/long/path' ${code}`), { code, statusCode, name: 'FastifyError' });
 
 describe('frameworkErrorBody', () => {
   it("should answer a malformed URL with 400 in the API's shape, without echoing the path", () => {

@@ -56,7 +56,7 @@ export function pageSecurityHeaders(contentSecurityPolicy: string): Readonly<Rec
 
 /** The Content-Security-Policy helmet builds from its defaults and these directives. */
 export function helmetPolicy(directives: NonNullable<Exclude<HelmetOptions['contentSecurityPolicy'], boolean>>['directives']): string {
-  return helmetHeaders({ contentSecurityPolicy: { directives } })['content-security-policy']!;
+  return helmetHeaders({ contentSecurityPolicy: { directives } })['content-security-policy'];
 }
 
 /**

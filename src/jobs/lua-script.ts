@@ -9,6 +9,6 @@ export type LuaScript<T> = (keys: readonly string[], args: readonly (string | nu
  */
 export function defineLuaScript<T>(redis: RedisClient, name: string, numberOfKeys: number, lua: string): LuaScript<T> {
   redis.defineCommand(name, { numberOfKeys, lua });
-  const command = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<T>>)[name]!;
+  const command = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<T>>)[name];
   return (keys, args) => command.call(redis, ...keys, ...args);
 }

@@ -1,3 +1,4 @@
+/* eslint-disable no-control-regex -- the expected outputs are checked for control characters */
 import { escapeControlCharacters, formatJobLine, formatLocalTimestamp } from './job-line';
 
 // Built from local components, so the expectations hold in whatever TZ the tests run.

@@ -15,9 +15,10 @@ export function formatLocalTimestamp(date: Date): string {
 // marks, overrides and isolates (U+061C, U+200E/200F, U+202A–202E, U+2066–2069), zero-width characters
 // (U+200B–200D, U+2060–2064) and U+FEFF; also the other invisible ones that can hide text: the soft hyphen
 // (U+00AD), U+180E, the interlinear annotation marks (U+FFF9–FFFB) and the tag characters (U+E0000–E007F).
-// eslint-disable-next-line no-control-regex
+/* eslint-disable no-control-regex -- matching control characters is the point */
 const UNSAFE =
   /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
+/* eslint-enable no-control-regex */
 const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 const hex = (code: number, width: number): string => code.toString(16).padStart(width, '0');

@@ -41,13 +41,14 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     return this.bullWorker;
   }
 
-  async process(job: Job<JobData>): Promise<void> {
+  process(job: Job<JobData>): Promise<void> {
     // Started, so no longer pending for its tenant's quota. Not awaited: it goes out on the connection BullMQ
     // then completes the job on, ahead of that; should it be lost, the quota's own check drops the entry later.
     const owner = job.data.owner;
     if (this.quota && owner !== undefined) this.connection.zrem(pendingJobsKey(this.prefix, owner), job.id!).catch(() => undefined);
     // One write per line: on Linux, stdout to a file or pipe is synchronous, so lines never interleave.
     process.stdout.write(`${formatJobLine(job.data.message, new Date())}\n`);
+    return Promise.resolve();
   }
 
   onApplicationBootstrap(): void {

@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { FailedJob, JobMetrics, willRetry } from './job.metrics';
 
-const job = (attemptsMade: number, attempts?: number): FailedJob => ({ attemptsMade, opts: { attempts } }) as FailedJob;
+const job = (attemptsMade: number, attempts?: number): FailedJob => ({ attemptsMade, opts: { attempts } });
 const failure = new Error('boom');
 
 async function value(registry: Registry, name: string): Promise<number> {
