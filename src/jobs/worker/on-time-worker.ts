@@ -8,8 +8,8 @@ const WAIT_SLACK_MS = 50;
 /**
  * An idle BullMQ worker waits for its next delayed job with BZPOPMIN on the queue's marker key and a timeout of
  * exactly the time left. Redis, though, only checks blocked clients' timeouts on its serverCron tick (`hz` 10 by
- * default: every 100 ms), so a job due while the worker waited was picked up 0 to 100 ms late (measured: 20 jobs
- * due one after another started 58 to 85 ms late).
+ * default: every 100 ms), so a job due while the worker waited was picked up up to 100 ms late (bench/README.md,
+ * change 7).
  *
  * This worker also sets a timer of its own for that moment and then adds the marker that `Queue#add` adds for
  * a waiting job (`ZADD <marker> 0 "0"`). That releases the BZPOPMIN at once, and BullMQ goes on as usual:

@@ -42,8 +42,8 @@ let stdout: ReturnType<typeof pino.destination> | undefined;
  * Standard output for JSON lines, one per process (nestjs-pino keeps the first root logger anyway). Written
  * synchronously, as pino's default destination does, but buffered as pino's asynchronous mode does: one
  * write(2) per LOG_BUFFER_BYTES of lines instead of one per line. Not `sync: false`: that hands every write to
- * libuv's thread pool, a futex wake-up and a thread switch each time, which measured about a tenth of the
- * register path's CPU under load (`bench/README.md`). Written out every LOG_FLUSH_INTERVAL_MS and when the
+ * libuv's thread pool, a futex wake-up and a thread switch each time, a sizeable share of the register path's
+ * CPU under load (`bench/README.md`). Written out every LOG_FLUSH_INTERVAL_MS and when the
  * process exits (pino registers no exit flush for a synchronous destination); a SIGKILL loses at most the
  * lines of the last LOG_FLUSH_INTERVAL_MS.
  */
