@@ -6,6 +6,9 @@ import { ConfigValidationError, Env } from './config/env.validation';
 /** A reason start-up cannot go on that one line explains (like a configuration mistake). */
 class StartupError extends Error {}
 
+/** The same signal again within this long is the same request to stop, not a second one. */
+const REPEATED_SIGNAL_MS = 1_000;
+
 async function bootstrap(): Promise<void> {
   const app = await createApp();
   const config = app.get(ConfigService<Env, true>);
@@ -14,13 +17,15 @@ async function bootstrap(): Promise<void> {
 
   // Not app.enableShutdownHooks(): Nest re-raises the signal after closing, so the process would end
   // with 143 instead of 0. The same hooks run through app.close().
-  let stopping = false;
+  let stopping: { signal: NodeJS.Signals; at: number } | undefined;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
+      // Ctrl+C under npm arrives twice at once (from the terminal, and forwarded by npm): one request to stop.
+      if (signal === stopping.signal && performance.now() - stopping.at < REPEATED_SIGNAL_MS) return;
       logger.warn(`${signal} again: exiting now`);
       process.exit(1);
     }
-    stopping = true;
+    stopping = { signal, at: performance.now() };
     logger.log(`${signal} received: shutting down`);
     // Last resort if a hook hangs despite its own bounds.
     setTimeout(() => {
@@ -49,7 +54,7 @@ async function bootstrap(): Promise<void> {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
     throw new StartupError(`Port ${port} on ${host} is already in use (PORT): is another instance still running?`);
   }
-  logger.log(`Listening on http://${host}:${port} (APP_ENV=${config.get('APP_ENV', { infer: true })})`);
+  logger.log(`Listening on http://${host}:${port} (APP_ENV=${config.get('APP_ENV', { infer: true })}, pid ${process.pid})`);
 }
 
 bootstrap().catch((error: unknown) => {
