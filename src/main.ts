@@ -6,6 +6,9 @@ import { AppConfig } from './config/app-config';
 /** A reason start-up cannot go on that one line explains (like a configuration mistake). */
 class StartupError extends Error {}
 
+/** The same signal again within this long is the same request to stop, not a second one. */
+const REPEATED_SIGNAL_MS = 1_000;
+
 async function bootstrap(): Promise<void> {
   const app = await createApp();
   const config = app.get(AppConfig);
@@ -13,14 +16,20 @@ async function bootstrap(): Promise<void> {
   const shutdownTimeout = config.get('SHUTDOWN_TIMEOUT_MS');
 
   // Not app.enableShutdownHooks(): Nest re-raises the signal after closing, so the process would end
-  // with 143 instead of 0. The same hooks run through app.close().
-  let stopping = false;
+  // with 143 instead of 0. app.close() runs the same hooks, in this order (docs/ARCHITECTURE.md#shutdown):
+  //   ReadinessState.onModuleDestroy              readiness answers 503, responses close their connections
+  //   JobProcessor.beforeApplicationShutdown      the worker lets its jobs finish, within SHUTDOWN_TIMEOUT_MS
+  //   the HTTP server closes                      requests in flight are answered
+  //   RedisModule.onApplicationShutdown           the producer connection closes last
+  let stopping: { signal: NodeJS.Signals; at: number } | undefined;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
+      // Ctrl+C under npm arrives twice at once (from the terminal, and forwarded by npm): one request to stop.
+      if (signal === stopping.signal && performance.now() - stopping.at < REPEATED_SIGNAL_MS) return;
       logger.warn(`${signal} again: exiting now`);
       process.exit(1);
     }
-    stopping = true;
+    stopping = { signal, at: performance.now() };
     logger.log(`${signal} received: shutting down`);
     // Last resort if a hook hangs despite its own bounds.
     setTimeout(() => {
@@ -49,7 +58,7 @@ async function bootstrap(): Promise<void> {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
     throw new StartupError(`Port ${port} on ${host} is already in use (PORT): is another instance still running?`);
   }
-  logger.log(`Listening on http://${host}:${port} (APP_ENV=${config.get('APP_ENV')})`);
+  logger.log(`Listening on http://${host}:${port} (APP_ENV=${config.get('APP_ENV')}, pid ${process.pid})`);
 }
 
 bootstrap().catch((error: unknown) => {

@@ -16,24 +16,33 @@ export const DASHBOARD_PATH = '/admin/queues';
 /**
  * The dashboard's policy, sent with helmet's other page headers in place of the API's (security-headers.ts).
  * The UI is a React bundle served from 'self' (no inline or eval'd script: its one inline <script> is
- * application/json data); its page has inline style attributes and a <style> block, and links the
- * IBM Plex fonts from Google Fonts; it fetches its API from 'self' and uses data: images.
+ * application/json data); its page has inline style attributes and a <style> block; it fetches its API from
+ * 'self' and uses data: images. No third-party origin: the Google Fonts link is taken out of the page
+ * (withoutThirdPartyLinks), so the UI falls back to the system's sans-serif and monospace fonts.
  */
 export const DASHBOARD_CSP = [
   "default-src 'self'",
   "base-uri 'self'",
   "connect-src 'self'",
-  "font-src 'self' https://fonts.gstatic.com data:",
+  "font-src 'self' data:",
   "form-action 'self'",
   "frame-ancestors 'self'",
   "img-src 'self' data:",
   "object-src 'none'",
   "script-src 'self'",
   "script-src-attr 'none'",
-  "style-src 'self' 'unsafe-inline' https://fonts.googleapis.com",
+  "style-src 'self' 'unsafe-inline'",
 ].join(';');
 
 const DASHBOARD_HEADERS = pageSecurityHeaders(DASHBOARD_CSP);
+
+/** A <link> to another origin in bull-board's page (its index.ejs links Google Fonts; it has no option for that). */
+const THIRD_PARTY_LINK = /<link\b[^>]*\bhref="(?:https?:)?\/\/[^"]*"[^>]*>\s*/gi;
+
+/** The dashboard page without any <link> to another origin, so a browser fetches nothing from third parties. */
+export function withoutThirdPartyLinks(html: string): string {
+  return html.replace(THIRD_PARTY_LINK, '');
+}
 
 export const TOO_MANY_FAILED_LOGINS = 'Too many failed dashboard logins';
 
@@ -77,7 +86,8 @@ export function dashboardPlugin(queues: Queue[], options: DashboardOptions): Fas
     });
     instance.addHook('onSend', (_request, reply, payload, done) => {
       void reply.headers(DASHBOARD_HEADERS);
-      done(null, payload);
+      const page = typeof payload === 'string' && String(reply.getHeader('content-type')).startsWith('text/html');
+      done(null, page ? withoutThirdPartyLinks(payload) : payload);
     });
     const serverAdapter = new BullBoardFastifyAdapter();
     serverAdapter.setBasePath(DASHBOARD_PATH);

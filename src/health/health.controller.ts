@@ -5,11 +5,11 @@ import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/auth.decorators';
 import { WorkerHealthIndicator } from '../jobs/worker/worker.health';
 import { RedisHealthIndicator } from '../redis/redis.health';
+import { ApiLiveResponses, ApiReadyResponses } from './health.openapi';
 import { ReadinessState } from './readiness.state';
 
 // Probes are never rate limited: an orchestrator polling often must not get a 429 and restart the service.
-// @HealthCheck() documents the 200 and 503 bodies in the OpenAPI document (terminus does it when
-// @nestjs/swagger is installed).
+// The OpenAPI answers are ours (health.openapi.ts), not terminus's generic ones (`swaggerDocumentation: false`).
 @ApiTags('health')
 @Public()
 @SkipThrottle()
@@ -30,7 +30,8 @@ export class HealthController {
 
   /** Liveness: the process answers. Touches no dependency, so a Redis outage never gets it restarted. */
   @Get('live')
-  @HealthCheck()
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
+  @ApiLiveResponses()
   @ApiOperation({ summary: 'Liveness: the process answers (no token)' })
   live(): Promise<HealthCheckResult> {
     return this.health.check([]);
@@ -38,7 +39,8 @@ export class HealthController {
 
   /** Readiness: Redis answers PING in time and the worker (if any) runs; 503 naming the failing check otherwise. */
   @Get(['ready', ''])
-  @HealthCheck()
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
+  @ApiReadyResponses()
   @ApiOperation({ summary: 'Readiness: Redis and the worker (if any) answer; 503 naming the failing check (no token)' })
   ready(): Promise<HealthCheckResult> {
     if (this.readiness.shuttingDown) {

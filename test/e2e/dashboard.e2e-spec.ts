@@ -60,13 +60,37 @@ describe('queue dashboard (credentials configured)', () => {
     const csp = String(response.headers['content-security-policy']);
     expect(csp).toMatch(/style-src 'self' 'unsafe-inline'/);
     expect(csp).toMatch(/script-src 'self'(;|$)/);
-    expect(csp).toContain('https://fonts.googleapis.com');
     // Not helmet's: the dashboard may be served over plain HTTP on a private network.
     expect(csp).not.toContain('upgrade-insecure-requests');
     // A web page's other helmet headers, not the API's.
     expect(response.headers['x-content-type-options']).toBe('nosniff');
     expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
     expect(response.headers['referrer-policy']).toBe('no-referrer');
+  });
+
+  it('should load nothing from a third party: no other origin in its page, its CSP, or what the page links', async () => {
+    const page = await app.inject({ method: 'GET', url: '/admin/queues', headers: basic(USER, PASSWORD) });
+    const csp = String(page.headers['content-security-policy']);
+    const fonts = /fonts\.(googleapis|gstatic)\.com/;
+
+    expect(page.body).not.toMatch(/(https?:)?\/\/[a-z0-9.-]+/i);
+    expect(Number(page.headers['content-length'])).toBe(Buffer.byteLength(page.body));
+    for (const directive of csp.split(';')) {
+      const [, ...sources] = directive.trim().split(/\s+/);
+      expect(sources.filter((source) => !["'self'", "'none'", "'unsafe-inline'", 'data:'].includes(source))).toEqual([]);
+    }
+    const linked = [...page.body.matchAll(/<(?:script|link)\b[^>]*\b(?:src|href)="([^"]+)"/g)].map((match) => match[1]!);
+    const scripts = linked.filter((url) => url.endsWith('.js'));
+    const styles = linked.filter((url) => url.endsWith('.css'));
+    expect(scripts.length).toBeGreaterThan(0);
+    expect(styles.length).toBeGreaterThan(0);
+    for (const url of [...scripts, ...styles]) {
+      const asset = await app.inject({ method: 'GET', url: `/admin/queues/${url}`, headers: basic(USER, PASSWORD) });
+      expect(asset.statusCode).toBe(200);
+      expect(asset.body).not.toMatch(fonts);
+      // A stylesheet's url(…) and @import are loads; a script's URLs are mostly text (links, XML namespaces).
+      if (url.endsWith('.css')) expect(asset.body).not.toMatch(/(url\(|@import)\s*["']?(https?:)?\/\//i);
+    }
   });
 
   it('should serve its static assets behind the same credentials', async () => {

@@ -20,6 +20,13 @@ const JOB = '/api/dm-jobqueue/jobs/{job_id}';
 const STRICT_SCRIPT_SRC = "script-src 'self'";
 const API_POLICY = "default-src 'none';frame-ancestors 'none'";
 
+/** A response's `application/json` content, with its example(s). */
+function jsonContent(operation: Operation, status: string): { example?: unknown; examples?: Record<string, { value: any }> } {
+  const content = operation.responses[status]?.content?.['application/json'];
+  expect(content).toBeDefined();
+  return content as { example?: unknown; examples?: Record<string, { value: any }> };
+}
+
 /** The schema a response's JSON body refers to. */
 function bodySchema(document: OpenApiDocument, operation: Operation, status: string): Schema {
   const schema = operation.responses[status]?.content?.['application/json']?.schema as { $ref?: string } | undefined;
@@ -122,10 +129,45 @@ describe('OpenAPI documentation', () => {
   });
 
   it('should document the health and metrics endpoints', () => {
-    for (const path of ['/health/live', '/health/ready']) {
-      expect(Object.keys(document.paths[path]!.get!.responses)).toEqual(expect.arrayContaining(['200', '503']));
-    }
+    expect(Object.keys(document.paths['/health/ready']!.get!.responses).sort()).toEqual(['200', '503']);
     expect(Object.keys(document.paths['/metrics']!.get!.responses['200']!.content!)[0]).toMatch(/^text\/plain/);
+  });
+
+  it('should document liveness as 200 only, with the body it really answers', async () => {
+    const live = document.paths['/health/live']!.get!;
+    expect(Object.keys(live.responses)).toEqual(['200']);
+    const actual = await app.inject({ method: 'GET', url: '/health/live' });
+    expect(actual.json()).toEqual({ status: 'ok', info: {}, error: {}, details: {} });
+    expect(jsonContent(live, '200').example).toEqual(actual.json());
+  });
+
+  it('should document readiness with our checks: redis and worker up, and the real 503 bodies', async () => {
+    const ready = document.paths['/health/ready']!.get!;
+    const ok = Object.values(jsonContent(ready, '200').examples!).map((example) => example.value);
+    const actual = (await app.inject({ method: 'GET', url: '/health/ready' })).json<{ details: Record<string, object> }>();
+    expect(ok).toEqual([
+      {
+        status: 'ok',
+        info: { redis: { status: 'up', latency_ms: expect.any(Number) }, worker: { status: 'up' } },
+        error: {},
+        details: { redis: { status: 'up', latency_ms: expect.any(Number) }, worker: { status: 'up' } },
+      },
+    ]);
+    expect(Object.keys(ok[0].details).sort()).toEqual(Object.keys(actual.details).sort());
+
+    const down = Object.values(jsonContent(ready, '503').examples!).map((example) => example.value);
+    expect(down).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ status: 'error', error: { redis: { status: 'down', message: 'connection reconnecting' } } }),
+        expect.objectContaining({ status: 'error', error: { redis: { status: 'down', message: 'PING timed out after 500 ms' } } }),
+        expect.objectContaining({ status: 'error', error: { worker: { status: 'down', message: 'worker is not running' } } }),
+        { status: 'shutting_down', info: {}, error: {}, details: {} },
+      ]),
+    );
+  });
+
+  it("should carry none of terminus's generic examples", () => {
+    expect(JSON.stringify(document)).not.toMatch(/database|Could not connect/);
   });
 
   it('should serve the UI at /docs without a token, with a policy that lets it load', async () => {

@@ -118,7 +118,7 @@ describe('Dockerfile', () => {
     expect(env).toMatch(/\bAPP_ENV=production\b/);
     // The same command as `npm run start:prod`, without npm in between (Node gets SIGTERM itself).
     expect(execForm(cmd.args)).toEqual(['node', 'dist/main.js']);
-    expect(packageJson.scripts['start:prod']).toBe('node dist/main.js');
+    expect(packageJson.scripts['start:prod']).toBe('exec node dist/main.js');
   });
 
   it('should switch to a non-root user before CMD', () => {

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { createRootLogger, isoTimeEachMillisecond, LOG_FLUSH_INTERVAL_MS } from './logger.factory';
+import { prettyFactory } from 'pino-pretty';
+import { formatJobLine } from '../../jobs/worker/job-line';
+import { createRootLogger, isoTimeEachMillisecond, LOG_FLUSH_INTERVAL_MS, PRETTY_OPTIONS } from './logger.factory';
 
 /** A destination that keeps every line pino writes. */
 function memory(): { stream: Writable; lines: () => Record<string, unknown>[]; text: () => string } {
@@ -63,6 +65,26 @@ describe('createRootLogger', () => {
     logger.fatal('nothing');
 
     expect(out.text()).toBe('');
+  });
+});
+
+describe('PRETTY_OPTIONS (APP_ENV=develop)', () => {
+  const pretty = (colorize: boolean) => prettyFactory({ ...PRETTY_OPTIONS, colorize });
+  const logLine = (level: string) =>
+    JSON.stringify({ level, time: '2026-01-02T03:34:56.123Z', pid: 42, hostname: 'h', context: 'Bootstrap', msg: 'Listening on x' });
+
+  it('should start a log line with its level, never with the `[` a job line starts with', () => {
+    for (const level of ['info', 'warn', 'error', 'debug']) {
+      const line = pretty(false)(logLine(level));
+      expect(line).toMatch(new RegExp(`^${level.toUpperCase()} \\[\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}\\.\\d{3}\\]: \\[Bootstrap\\] Listening on x\\n$`));
+      expect(line).not.toMatch(/^\[/);
+    }
+    // Colours only wrap the level in escape codes: still not a `[` first.
+    expect(pretty(true)(logLine('info'))).toMatch(/^\u001b\[\d+mINFO\u001b\[39m /);
+  });
+
+  it('should leave the job line as it is: `[YYYY-MM-DD HH:MM:SS] message`', () => {
+    expect(formatJobLine('Hello, World!', new Date(2026, 0, 2, 12, 34, 56))).toBe('[2026-01-02 12:34:56] Hello, World!');
   });
 });
 

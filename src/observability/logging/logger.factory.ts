@@ -63,20 +63,24 @@ export function bufferedStdout(): DestinationStream {
 }
 
 /**
+ * pino-pretty's options in develop. `levelFirst`: a log line starts with its level (`INFO [2026-01-02
+ * 12:34:56.789]: …`), so it is never mistaken for a job line, which starts with `[` (SPEC 5.3).
+ */
+export const PRETTY_OPTIONS = {
+  levelFirst: true,
+  translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+  ignore: 'pid,hostname,context',
+  messageFormat: '{if context}[{context}] {end}{msg}',
+  singleLine: true,
+} as const;
+
+/**
  * develop: readable lines through pino-pretty (a devDependency, in a worker thread), when installed.
  * Everywhere else JSON on standard output, buffered (`bufferedStdout`).
  */
 export function logDestination(appEnv: AppEnv): DestinationStream {
   if (appEnv === 'develop' && prettyInstalled()) {
-    return pino.transport({
-      target: 'pino-pretty',
-      options: {
-        translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
-        ignore: 'pid,hostname,context',
-        messageFormat: '{if context}[{context}] {end}{msg}',
-        singleLine: true,
-      },
-    });
+    return pino.transport({ target: 'pino-pretty', options: PRETTY_OPTIONS });
   }
   return bufferedStdout();
 }
