@@ -4,10 +4,11 @@ import { Job, Queue, Worker } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { JobProcessor } from '../../src/jobs/worker/job.processor';
 import { startApp, TestApp, testEnv } from '../support/app';
-import { eventually, JobLines } from '../support/job-lines';
+import { JobLines } from '../support/job-lines';
 import { SERVICE_QUEUE, serviceQueue, storedJobs } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { bearer, token } from '../support/tokens';
+import { eventually, sleep } from '../support/wait';
 
 jest.setTimeout(30_000);
 
@@ -26,7 +27,6 @@ const BAD_KEY = { statusCode: 400, message: 'Idempotency-Key must be 1 to 255 pr
 
 const readOnly = bearer(token({ scope: ['read'] }));
 const writeOnly = bearer(token({ scope: ['write'] }));
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Job API and Idempotency-Key', () => {
   let redis: RedisServer;

@@ -6,10 +6,10 @@ import { testEnv } from '../support/app';
 import { serviceQueue } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { ServerProcess } from '../support/server-process';
+import { eventually, sleep } from '../support/wait';
 
 jest.setTimeout(90_000);
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // Short lock and stalled intervals, so a dead worker's job is recovered in about a second.
 const FAST_RECOVERY = { WORKER_LOCK_DURATION_MS: '1000', WORKER_STALLED_INTERVAL_MS: '500' };
 
@@ -20,14 +20,13 @@ const timesPrinted = (servers: ServerProcess[], message: string) =>
   servers.reduce((sum, server) => sum + server.printed(message).length, 0);
 
 async function untilAllPrinted(servers: ServerProcess[], messages: string[], timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (messages.some((message) => timesPrinted(servers, message) === 0)) {
-    if (Date.now() > deadline) {
-      const missing = messages.filter((message) => timesPrinted(servers, message) === 0).length;
-      throw new Error(`${missing} of ${messages.length} jobs never printed`);
-    }
-    await sleep(50);
-  }
+  const missing = () => messages.filter((message) => timesPrinted(servers, message) === 0);
+  await eventually(
+    () => (missing().length === 0 ? true : undefined),
+    timeoutMs,
+    () => `every job to be printed (${missing().length} of ${messages.length} never were)`,
+    50,
+  );
   await sleep(1_500); // long enough for a duplicate to show up
 }
 
@@ -84,14 +83,17 @@ describe('process faults', () => {
     // Stuck, not slow: a job is active and nothing has completed for longer than the lock duration.
     let completed = -1;
     let unchangedSince = Date.now();
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const [now, active] = await Promise.all([queue.getCompletedCount(), queue.getActiveCount()]);
-      if (now !== completed) [completed, unchangedSince] = [now, Date.now()];
-      else if (active > 0 && Date.now() - unchangedSince > 1_500) break;
-      if (Date.now() > deadline) throw new Error(`the service never got stuck in a job (${JSON.stringify(await queue.getJobCounts())})`);
-      await sleep(50);
-    }
+    await eventually(
+      async () => {
+        const [now, active] = await Promise.all([queue.getCompletedCount(), queue.getActiveCount()]);
+        if (now !== completed) [completed, unchangedSince] = [now, Date.now()];
+        else if (active > 0 && Date.now() - unchangedSince > 1_500) return true;
+        return undefined;
+      },
+      15_000,
+      'the service to get stuck in a job',
+      50,
+    );
     // Read what it finished and what it died in only once it is dead: before, a slow write could still let a job
     // complete between the two reads.
     await stuck.kill();

@@ -5,11 +5,11 @@ import { randomUUID } from 'node:crypto';
 import type { RedisServer } from '../support/redis-server';
 import { ServerProcess } from '../support/server-process';
 import { Service, startService } from '../support/service';
+import { eventually, sleep } from '../support/wait';
 
 jest.setTimeout(90_000);
 
 const UNAVAILABLE = { statusCode: 503, message: 'Job queue is unavailable', error: 'Service Unavailable' };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function timed<T>(action: () => Promise<T>): Promise<[T, number]> {
   const started = performance.now();
@@ -19,14 +19,13 @@ async function timed<T>(action: () => Promise<T>): Promise<[T, number]> {
 
 /** Waits until every message has been printed at least once, then a little longer to catch duplicates. */
 async function allPrinted(server: ServerProcess, messages: string[], timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (messages.some((message) => server.printed(message).length === 0)) {
-    if (Date.now() > deadline) {
-      const missing = messages.filter((message) => server.printed(message).length === 0);
-      throw new Error(`not printed: ${missing.length} of ${messages.length}`);
-    }
-    await sleep(50);
-  }
+  const missing = () => messages.filter((message) => server.printed(message).length === 0);
+  await eventually(
+    () => (missing().length === 0 ? true : undefined),
+    timeoutMs,
+    () => `every job to be printed (${missing().length} of ${messages.length} were not)`,
+    50,
+  );
   await sleep(1_000);
 }
 

@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { testEnv } from '../support/app';
 import { RedisServer } from '../support/redis-server';
 import { ServerProcess } from '../support/server-process';
+import { eventually, sleep } from '../support/wait';
 
 jest.setTimeout(60_000);
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const timesPrinted = (servers: ServerProcess[], message: string) =>
   servers.reduce((sum, server) => sum + server.printed(message).length, 0);
 
@@ -47,8 +47,8 @@ describe('APP_ROLE', () => {
     const statuses = await Promise.all(messages.map((message, i) => api.register({ message, delay_seconds: i % 2 }).then((r) => r.status)));
     expect(statuses.every((status) => status === 201)).toBe(true);
 
-    const deadline = Date.now() + 20_000;
-    while (messages.some((message) => timesPrinted(workers, message) === 0) && Date.now() < deadline) await sleep(50);
+    const allPrinted = () => (messages.every((message) => timesPrinted(workers, message) > 0) ? true : undefined);
+    await eventually(allPrinted, 20_000, 'every job to be printed', 50).catch(() => undefined); // the assertions say which
     await sleep(1_000);
 
     for (const message of messages) expect(timesPrinted(workers, message)).toBe(1);
@@ -63,8 +63,8 @@ describe('APP_ROLE', () => {
 
     await doomed.kill();
 
-    const deadline = Date.now() + 20_000;
-    while (messages.some((message) => survivor.printed(message).length === 0) && Date.now() < deadline) await sleep(50);
+    const allPrinted = () => (messages.every((message) => survivor.printed(message).length > 0) ? true : undefined);
+    await eventually(allPrinted, 20_000, 'every job to be printed', 50).catch(() => undefined); // the assertions say which
     for (const message of messages) expect(survivor.printed(message)).toHaveLength(1);
   });
 
