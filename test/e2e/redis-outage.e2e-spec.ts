@@ -4,6 +4,7 @@ import { startApp, TestApp, testEnv } from '../support/app';
 import { JobLines } from '../support/job-lines';
 import { serviceQueue } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
+import { untilSentinelPrinted } from '../support/sentinel';
 import { bearer } from '../support/tokens';
 import { eventually, sleep } from '../support/wait';
 
@@ -77,6 +78,7 @@ describe('Redis outage', () => {
     await lines.waitFor((l) => l.endsWith('] survived the outage'));
     const job = await queue.getJob(response.json().job_id);
     expect(await job?.getState()).toBe('completed');
+    await untilSentinelPrinted(register, (message) => lines.printed(message).length);
     expect(lines.lines.filter((l) => l.endsWith('] survived the outage'))).toHaveLength(1);
   });
 
@@ -101,7 +103,8 @@ describe('Redis outage', () => {
       const after = await queue.getJobCounts();
       return after.delayed === before.delayed && after.waiting === before.waiting ? true : undefined;
     }, 5_000, 'the orphaned job to be removed');
-    await sleep(2_500);
+    // Due after the refused job would have been, so printed only after it would have been.
+    await untilSentinelPrinted(register, (message) => lines.printed(message).length, 2);
     expect(lines.lines.filter((l) => l.endsWith('] answered 503'))).toHaveLength(0);
   });
 });

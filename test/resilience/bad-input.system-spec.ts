@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import { request } from 'node:http';
 import { JOB_LINE } from '../support/job-lines';
 import { storedJobs } from '../support/queue';
+import { untilSentinelPrinted } from '../support/sentinel';
 import { ServerProcess } from '../support/server-process';
 import { Service, startService } from '../support/service';
 import { bearer } from '../support/tokens';
@@ -203,6 +204,8 @@ describe('bad input', () => {
       const lineOf = (message: string) => server.jobLines.filter((line) => line.includes(`] ${/^\w+/.exec(message)![0]}`));
       const allSeen = () => (tricky.every((message) => lineOf(message).length > 0) ? true : undefined);
       await eventually(allSeen, 10_000, 'every line').catch(() => undefined); // the assertions below say which is missing
+      // Registered after them: once its line is out, a second line of any of them would be too.
+      await untilSentinelPrinted((body) => server.register(body), (message) => server.printed(message).length);
 
       for (const message of tricky) {
         const lines = lineOf(message);

@@ -3,9 +3,10 @@
 import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { RedisServer } from '../support/redis-server';
+import { untilAllPrinted } from '../support/sentinel';
 import { ServerProcess } from '../support/server-process';
 import { Service, startService } from '../support/service';
-import { eventually, sleep } from '../support/wait';
+import { sleep } from '../support/wait';
 
 jest.setTimeout(90_000);
 
@@ -17,17 +18,8 @@ async function timed<T>(action: () => Promise<T>): Promise<[T, number]> {
   return [result, performance.now() - started];
 }
 
-/** Waits until every message has been printed at least once, then a little longer to catch duplicates. */
-async function allPrinted(server: ServerProcess, messages: string[], timeoutMs = 20_000): Promise<void> {
-  const missing = () => messages.filter((message) => server.printed(message).length === 0);
-  await eventually(
-    () => (missing().length === 0 ? true : undefined),
-    timeoutMs,
-    () => `every job to be printed (${missing().length} of ${messages.length} were not)`,
-    50,
-  );
-  await sleep(1_000);
-}
+/** Waits until every message has been printed at least once, then for a sentinel due a second later: a duplicate would have shown. */
+const allPrinted = (server: ServerProcess, messages: string[]) => untilAllPrinted([server], messages, server, 1);
 
 describe('Redis faults', () => {
   let service: Service;

@@ -16,6 +16,11 @@ export class JobLines {
     }) as typeof process.stdout.write);
   }
 
+  /** Job lines captured so far that end with `message` (escaped as printed). */
+  printed(message: string): string[] {
+    return this.lines.filter((line) => line.endsWith(`] ${message}`));
+  }
+
   /** Resolves with the first `count` lines that match, or rejects after `timeoutMs`. */
   waitFor(predicate: (line: string) => boolean, count = 1, timeoutMs = 10_000): Promise<string[]> {
     return eventually(
