@@ -5,13 +5,15 @@
 //   system       test/system/ and test/resilience/: the built server (dist/main.js) as a child process
 const transform = { '^.+\\.ts$': 'ts-jest' };
 const common = { testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'], transform };
+// The tiers whose worker runs in the jest process: its job lines are captured by JobLines, not shown in the report.
+const quietJobLines = ['<rootDir>/test/support/quiet-job-lines.ts'];
 
 /** @type {import('jest').Config} */
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.spec.ts'] },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'], slowTestThreshold: 30 },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.spec.ts'], setupFiles: quietJobLines },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'], setupFiles: quietJobLines, slowTestThreshold: 30 },
     {
       ...common,
       displayName: 'system',

@@ -4,6 +4,7 @@ import { AppConfigModule } from '../config/app-config';
 import { APP_FILTER } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { startFastifyTestApp } from '../../test/support/fastify-test-app';
+import { eventually } from '../../test/support/wait';
 import { sign, type SignOptions } from 'jsonwebtoken';
 import { HttpExceptionFilter } from '../http/http-exception.filter';
 import { validateEnv } from '../config/env.validation';
@@ -182,7 +183,7 @@ describe('JwtAuthGuard', () => {
     // Valid until the clock reads issued + 2 s (30 s of tolerance), so accepted and remembered now.
     const expiring = rawToken({ sub: 'expiring', iat: issued - 3600, exp: issued - 28 });
     expect((await request('/t/any', `Bearer ${expiring}`)).statusCode).toBe(200);
-    while (now() < issued + 2) await new Promise((resolve) => setTimeout(resolve, 50));
+    await eventually(() => now() >= issued + 2 || undefined, 5_000, 'the token to expire', 50);
 
     const response = await request('/t/any', `Bearer ${expiring}`);
 

@@ -4,10 +4,12 @@ import { Job, Queue, Worker } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { JobProcessor } from '../../src/jobs/worker/job.processor';
 import { startApp, TestApp, testEnv } from '../support/app';
-import { eventually, JobLines } from '../support/job-lines';
+import { JobLines } from '../support/job-lines';
 import { SERVICE_QUEUE, serviceQueue, storedJobs } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
+import { untilSentinelPrinted } from '../support/sentinel';
 import { bearer, token } from '../support/tokens';
+import { eventually } from '../support/wait';
 
 jest.setTimeout(30_000);
 
@@ -26,7 +28,6 @@ const BAD_KEY = { statusCode: 400, message: 'Idempotency-Key must be 1 to 255 pr
 
 const readOnly = bearer(token({ scope: ['read'] }));
 const writeOnly = bearer(token({ scope: ['write'] }));
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Job API and Idempotency-Key', () => {
   let redis: RedisServer;
@@ -58,7 +59,9 @@ describe('Job API and Idempotency-Key', () => {
     });
   const getJob = (jobId: string, auth = bearer()) => app.inject({ method: 'GET', url: `${JOBS}/${jobId}`, headers: auth });
   const deleteJob = (jobId: string, auth = bearer()) => app.inject({ method: 'DELETE', url: `${JOBS}/${jobId}`, headers: auth });
-  const linesWith = (message: string) => lines.lines.filter((line) => line.endsWith(`] ${message}`));
+  const linesWith = (message: string) => lines.printed(message);
+  /** Resolves once a job registered now, due in `delaySeconds`, has been printed: the worker was alive until then. */
+  const sentinel = (delaySeconds = 0) => untilSentinelPrinted(register, (message) => linesWith(message).length, delaySeconds);
 
   /** The app's own worker, paused so that a test decides which worker (if any) takes a job. */
   const appWorker = () => app.app.get(JobProcessor).worker;
@@ -169,7 +172,7 @@ describe('Job API and Idempotency-Key', () => {
 
       expect(response.statusCode).toBe(204);
       expect(response.body).toBe('');
-      await sleep(2_000); // a second past the time it was due
+      await sentinel(2); // a job due a second after it has run
       expect(linesWith(message)).toEqual([]);
       expect((await getJob(created.job_id)).json()).toEqual(NOT_FOUND);
       expect(await queue.getJob(created.job_id)).toBeUndefined(); // nothing left in Redis
@@ -190,7 +193,7 @@ describe('Job API and Idempotency-Key', () => {
       } finally {
         appWorker().resume();
       }
-      await sleep(500);
+      await sentinel(); // registered after it, so taken after it
       expect(linesWith(message)).toEqual([]);
     });
 

@@ -4,6 +4,7 @@ import { startApp, TestApp, testEnv } from '../support/app';
 import { JobLines } from '../support/job-lines';
 import { RedisCluster } from '../support/redis-cluster';
 import { bearer } from '../support/tokens';
+import { eventually } from '../support/wait';
 
 jest.setTimeout(60_000);
 
@@ -46,10 +47,15 @@ describe('Redis Cluster', () => {
     await lines.waitFor((line) => line.endsWith('] from the cluster'));
     const { job_id: jobId } = response.json();
     let state = '';
-    for (let i = 0; i < 100 && state !== 'completed'; i += 1) {
-      state = (await app.inject({ method: 'GET', url: `/api/dm-jobqueue/jobs/${jobId}`, headers: bearer() })).json().state;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await eventually(
+      async () => {
+        state = (await app.inject({ method: 'GET', url: `/api/dm-jobqueue/jobs/${jobId}`, headers: bearer() })).json().state;
+        return state === 'completed' ? true : undefined;
+      },
+      5_000, // was 100 polls of a request and 20 ms
+      'the job to complete',
+      20,
+    );
     expect(state).toBe('completed');
   });
 

@@ -1,10 +1,12 @@
 // SPEC 5.5: Redis stopped, frozen and restarted under a running service (real AppModule, private redis-server).
 import type { Queue } from 'bullmq';
 import { startApp, TestApp, testEnv } from '../support/app';
-import { eventually, JobLines } from '../support/job-lines';
+import { JobLines } from '../support/job-lines';
 import { serviceQueue } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
+import { untilSentinelPrinted } from '../support/sentinel';
 import { bearer } from '../support/tokens';
+import { eventually, sleep } from '../support/wait';
 
 jest.setTimeout(60_000);
 
@@ -69,13 +71,14 @@ describe('Redis outage', () => {
     expect(response.statusCode).toBe(201);
 
     await redis.stop(); // graceful: the AOF keeps the delayed job
-    await new Promise((resolve) => setTimeout(resolve, 1_500)); // the job falls due while Redis is away
+    await sleep(1_500); // the job falls due while Redis is away
     expect(lines.lines.filter((l) => l.endsWith('] survived the outage'))).toHaveLength(0);
     await redis.restart();
 
     await lines.waitFor((l) => l.endsWith('] survived the outage'));
     const job = await queue.getJob(response.json().job_id);
     expect(await job?.getState()).toBe('completed');
+    await untilSentinelPrinted(register, (message) => lines.printed(message).length);
     expect(lines.lines.filter((l) => l.endsWith('] survived the outage'))).toHaveLength(1);
   });
 
@@ -100,7 +103,8 @@ describe('Redis outage', () => {
       const after = await queue.getJobCounts();
       return after.delayed === before.delayed && after.waiting === before.waiting ? true : undefined;
     }, 5_000, 'the orphaned job to be removed');
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    // Due after the refused job would have been, so printed only after it would have been.
+    await untilSentinelPrinted(register, (message) => lines.printed(message).length, 2);
     expect(lines.lines.filter((l) => l.endsWith('] answered 503'))).toHaveLength(0);
   });
 });

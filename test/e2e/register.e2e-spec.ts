@@ -6,6 +6,7 @@ import { JobLines } from '../support/job-lines';
 import { serviceQueue, storedJobs as countJobs } from '../support/queue';
 import { externalRedisUrl, RedisServer } from '../support/redis-server';
 import { bearer, token } from '../support/tokens';
+import { untilSentinelPrinted } from '../support/sentinel';
 
 jest.setTimeout(30_000);
 
@@ -95,6 +96,7 @@ describe('POST /api/dm-jobqueue/register', () => {
       const job = await queue.getJob(response.json().job_id);
       expect(await job?.getState()).toBe('completed');
       expect(job!.processedOn! - job!.timestamp).toBeGreaterThanOrEqual(1_000); // never early
+      await untilSentinelPrinted((body) => register(body), (message) => lines.printed(message).length);
       expect(lines.lines.filter((l) => l.endsWith('] Hello, World!'))).toHaveLength(1);
     });
 

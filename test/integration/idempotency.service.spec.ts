@@ -1,6 +1,7 @@
 import { HttpException, Logger } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import { RedisServer } from '../support/redis-server';
+import { eventually, sleep } from '../support/wait';
 import type { Env } from '../../src/config/env.validation';
 import { createRedisConnection } from '../../src/redis/redis-connection.factory';
 import { IDEMPOTENCY_TTL_MS, idempotencyRedisKey } from '../../src/jobs/api/idempotency';
@@ -16,7 +17,6 @@ const config = {
   get: (key: keyof Env) => ({ REDIS_TIMEOUT_MS: TIMEOUT_MS, QUEUE_PREFIX: PREFIX } as Partial<Env>)[key],
 } as unknown as AppConfig;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const data: JobData = { message: 'hello', delay_seconds: 60, max_retry: 2 };
 
 /** Stands in for the producer: records each job it is asked to store, after `delayMs`, or fails with 503. */
@@ -64,8 +64,7 @@ describe('IdempotencyService', () => {
     server = await RedisServer.start();
     client = createRedisConnection(server.url, 'producer');
     client.setMaxListeners(50); // each test builds a service, and each listens for 'ready'
-    const deadline = Date.now() + 5_000;
-    while (client.status !== 'ready' && Date.now() < deadline) await sleep(20);
+    await eventually(() => client.status === 'ready' || undefined, 5_000, 'the client to connect', 20);
   });
 
   afterAll(async () => {
@@ -212,8 +211,7 @@ describe('IdempotencyService', () => {
       expect(jobs.stored).toHaveLength(0);
     } finally {
       await server.restart();
-      const deadline = Date.now() + 8_000;
-      while (client.status !== 'ready' && Date.now() < deadline) await sleep(20);
+      await eventually(() => client.status === 'ready' || undefined, 8_000, 'the client to reconnect', 20);
     }
   }, 15_000);
 });

@@ -1,13 +1,13 @@
 import { Job, Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { RedisServer } from '../support/redis-server';
+import { sleep } from '../support/wait';
 import { OnTimeWorker } from '../../src/jobs/worker/on-time-worker';
 
 const PREFIX = '{on-time-worker-spec}';
 const DELAYS_MS = [400, 900, 1_400];
 /** Far above the few milliseconds it takes, far below Redis's one-second timeout tick at hz 1. */
 const PROMPT_MS = 250;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 // A real redis-server ticking once a second (`--hz 1`): it releases a BZPOPMIN whose timeout has expired only
 // on that tick, so a worker left to Redis's timeout picks a due job up anywhere up to a second late.

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import type Redis from 'ioredis';
 import { RedisServer } from '../support/redis-server';
+import { eventually } from '../support/wait';
 import type { Env } from '../../src/config/env.validation';
 import { createRedisConnection } from '../../src/redis/redis-connection.factory';
 import { RedisHealthIndicator } from '../../src/redis/redis.health';
@@ -10,17 +11,6 @@ import type { AppConfig } from '../../src/config/app-config';
 const config = {
   get: (key: keyof Env) => ({ REDIS_TIMEOUT_MS: 200 } as Partial<Env>)[key],
 } as unknown as AppConfig;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `condition` holds, failing after `ms` instead of hanging. */
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 // Against a private, real redis-server that the tests freeze, stop and restart.
 describe('RedisHealthIndicator', () => {
@@ -34,7 +24,7 @@ describe('RedisHealthIndicator', () => {
     server = await RedisServer.start();
     client = createRedisConnection(server.url, 'producer');
     indicator = new RedisHealthIndicator(client, new HealthIndicatorService(), config);
-    await waitFor(() => client.status === 'ready', 5_000, 'the client to connect');
+    await eventually(() => client.status === 'ready' || undefined, 5_000, 'the client to connect');
   });
 
   afterAll(async () => {
@@ -72,7 +62,7 @@ describe('RedisHealthIndicator', () => {
   it('should be down while Redis is stopped', async () => {
     await server.stop();
     // Redis has exited; under load the client may learn of it a moment later (then its PING fails instead).
-    await waitFor(() => client.status !== 'ready', 2_000, 'the client to see the connection close');
+    await eventually(() => client.status !== 'ready' || undefined, 2_000, 'the client to see the connection close');
 
     const result = await indicator.isHealthy();
 
@@ -84,7 +74,7 @@ describe('RedisHealthIndicator', () => {
 
   it('should be up again after Redis restarts and the client reconnects', async () => {
     await server.restart();
-    await waitFor(() => client.status === 'ready', 8_000, 'the client to reconnect');
+    await eventually(() => client.status === 'ready' || undefined, 8_000, 'the client to reconnect');
 
     expect(await indicator.isHealthy()).toEqual({ redis: { status: 'up', latency_ms: expect.any(Number) } });
   }, 15_000);

@@ -4,9 +4,11 @@ import type { Queue } from 'bullmq';
 import { request } from 'node:http';
 import { JOB_LINE } from '../support/job-lines';
 import { storedJobs } from '../support/queue';
+import { untilSentinelPrinted } from '../support/sentinel';
 import { ServerProcess } from '../support/server-process';
 import { Service, startService } from '../support/service';
 import { bearer } from '../support/tokens';
+import { eventually } from '../support/wait';
 
 jest.setTimeout(60_000);
 
@@ -200,10 +202,10 @@ describe('bad input', () => {
 
       // Each message starts with its own word, so its line is found whatever else is printed meanwhile.
       const lineOf = (message: string) => server.jobLines.filter((line) => line.includes(`] ${/^\w+/.exec(message)![0]}`));
-      const deadline = Date.now() + 10_000;
-      while (tricky.some((message) => lineOf(message).length === 0) && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
+      const allSeen = () => (tricky.every((message) => lineOf(message).length > 0) ? true : undefined);
+      await eventually(allSeen, 10_000, 'every line').catch(() => undefined); // the assertions below say which is missing
+      // Registered after them: once its line is out, a second line of any of them would be too.
+      await untilSentinelPrinted((body) => server.register(body), (message) => server.printed(message).length);
 
       for (const message of tricky) {
         const lines = lineOf(message);

@@ -7,6 +7,7 @@ import { testEnv } from '../support/app';
 import { RedisServer } from '../support/redis-server';
 import { ServerProcess } from '../support/server-process';
 import { bearer } from '../support/tokens';
+import { eventually, sleep } from '../support/wait';
 
 jest.setTimeout(90_000);
 
@@ -23,12 +24,9 @@ const MiB = 1_024 * 1_024;
 
 /** Polls `read` until `done` holds for its value or `timeoutMs` passes; returns the last value read. */
 async function pollUntil<T>(read: () => T, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
   let value = read();
-  while (!done(value) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    value = read();
-  }
+  if (done(value)) return value;
+  await eventually(() => (done((value = read())) ? true : undefined), timeoutMs, 'condition', 50).catch(() => undefined);
   return value;
 }
 
@@ -288,7 +286,7 @@ describe('abusive HTTP clients on the built server', () => {
         socket.on('error', () => undefined);
         await written(socket, `${head(1_000)}{"message":"${'x'.repeat(100)}`);
         // Give the server the time to start reading the body; the 'request aborted' lines below confirm it did.
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await sleep(20);
         socket.destroy();
       }
       const aborted = () => logLines(server, offset).filter((line) => line.msg === 'request aborted' && line.route === REGISTER);

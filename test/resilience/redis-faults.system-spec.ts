@@ -3,13 +3,14 @@
 import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { RedisServer } from '../support/redis-server';
+import { untilAllPrinted } from '../support/sentinel';
 import { ServerProcess } from '../support/server-process';
 import { Service, startService } from '../support/service';
+import { sleep } from '../support/wait';
 
 jest.setTimeout(90_000);
 
 const UNAVAILABLE = { statusCode: 503, message: 'Job queue is unavailable', error: 'Service Unavailable' };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function timed<T>(action: () => Promise<T>): Promise<[T, number]> {
   const started = performance.now();
@@ -17,18 +18,8 @@ async function timed<T>(action: () => Promise<T>): Promise<[T, number]> {
   return [result, performance.now() - started];
 }
 
-/** Waits until every message has been printed at least once, then a little longer to catch duplicates. */
-async function allPrinted(server: ServerProcess, messages: string[], timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (messages.some((message) => server.printed(message).length === 0)) {
-    if (Date.now() > deadline) {
-      const missing = messages.filter((message) => server.printed(message).length === 0);
-      throw new Error(`not printed: ${missing.length} of ${messages.length}`);
-    }
-    await sleep(50);
-  }
-  await sleep(1_000);
-}
+/** Waits until every message has been printed at least once, then for a sentinel due a second later: a duplicate would have shown. */
+const allPrinted = (server: ServerProcess, messages: string[]) => untilAllPrinted([server], messages, server, 1);
 
 describe('Redis faults', () => {
   let service: Service;

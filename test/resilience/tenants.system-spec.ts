@@ -4,7 +4,7 @@
 import type { Queue } from 'bullmq';
 import { sign } from 'jsonwebtoken';
 import { createHash, randomUUID } from 'node:crypto';
-import { eventually } from '../support/job-lines';
+import { eventually } from '../support/wait';
 import { ServerProcess } from '../support/server-process';
 import { Service, startService } from '../support/service';
 import { SERVICE_PREFIX, storedJobs } from '../support/queue';

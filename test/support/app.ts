@@ -2,6 +2,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { TEST_ISSUER, TEST_SECRET } from './tokens';
+import { eventually } from './wait';
 
 export interface TestApp {
   app: NestFastifyApplication;
@@ -38,11 +39,11 @@ export async function startApp(env: Record<string, string>, waitUntilReady = tru
     app,
     inject: (options) => fastify.inject(options),
     untilReady: async (timeoutMs = 10_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while ((await fastify.inject({ method: 'GET', url: '/health/ready' })).statusCode !== 200) {
-        if (Date.now() > deadline) throw new Error(`the app did not become ready within ${timeoutMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
+      await eventually(
+        async () => ((await fastify.inject({ method: 'GET', url: '/health/ready' })).statusCode === 200 ? true : undefined),
+        timeoutMs,
+        `the app to become ready within ${timeoutMs} ms`,
+      );
     },
     close: () => app.close(),
   };

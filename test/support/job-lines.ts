@@ -1,4 +1,6 @@
 // Captures the job lines (SPEC 5.3) the worker writes to this process's standard output.
+import { eventually } from './wait';
+
 export const JOB_LINE = /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] /;
 
 export class JobLines {
@@ -14,36 +16,25 @@ export class JobLines {
     }) as typeof process.stdout.write);
   }
 
+  /** Job lines captured so far that end with `message` (escaped as printed). */
+  printed(message: string): string[] {
+    return this.lines.filter((line) => line.endsWith(`] ${message}`));
+  }
+
   /** Resolves with the first `count` lines that match, or rejects after `timeoutMs`. */
-  async waitFor(predicate: (line: string) => boolean, count = 1, timeoutMs = 10_000): Promise<string[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.lines.filter(predicate);
-      if (found.length >= count) return found;
-      if (Date.now() > deadline) {
-        throw new Error(`expected ${count} job line(s), saw: ${JSON.stringify(this.lines)}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+  waitFor(predicate: (line: string) => boolean, count = 1, timeoutMs = 10_000): Promise<string[]> {
+    return eventually(
+      () => {
+        const found = this.lines.filter(predicate);
+        return found.length >= count ? found : undefined;
+      },
+      timeoutMs,
+      () => `${count} job line(s), saw: ${JSON.stringify(this.lines)}`,
+      20,
+    );
   }
 
   restore(): void {
     this.spy.mockRestore();
-  }
-}
-
-/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }

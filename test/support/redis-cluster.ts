@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { RedisServer } from './redis-server';
+import { eventually } from './wait';
 
 const run = promisify(execFile);
 
@@ -23,13 +24,16 @@ export class RedisCluster {
     const cluster = new RedisCluster(nodes);
     try {
       await run('redis-cli', ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '0', '--cluster-yes']);
-      const deadline = Date.now() + 15_000;
-      for (;;) {
-        const states = await Promise.all(nodes.map((node) => node.command('CLUSTER', 'INFO').then(String, () => '')));
-        if (states.every((info) => info.includes('cluster_state:ok'))) break;
-        if (Date.now() > deadline) throw new Error(`cluster did not become ok: ${states.join(' | ')}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      let states: string[] = [];
+      await eventually(
+        async () => {
+          states = await Promise.all(nodes.map((node) => node.command('CLUSTER', 'INFO').then(String, () => '')));
+          return states.every((info) => info.includes('cluster_state:ok')) ? true : undefined;
+        },
+        15_000,
+        () => `the cluster to become ok: ${states.join(' | ')}`,
+        50,
+      );
     } catch (error) {
       await cluster.close();
       throw error;

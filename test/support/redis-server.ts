@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { freePort } from './free-port';
+import { eventually, sleep } from './wait';
 
 export { freePort } from './free-port';
 
@@ -107,10 +108,6 @@ function installExitHooks(): void {
 // ---------------------------------------------------------------------------
 // Small utilities
 // ---------------------------------------------------------------------------
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Races `promise` against a timer that is always cleared (no dangling handles). */
 async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
@@ -238,19 +235,23 @@ class ExitedEarlyError extends Error {
 }
 
 async function waitReady(sp: Spawned, port: number, password: string | undefined): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    if (sp.exit !== undefined) throw new ExitedEarlyError(sp);
-    const pid = await probe(port, password);
-    if (pid !== null && pid === sp.child.pid) return;
-    if (sp.exit !== undefined) throw new ExitedEarlyError(sp);
-    if (Date.now() >= deadline) {
-      sp.signal('SIGKILL');
-      await sp.exited;
-      throw new Error(`redis-server did not answer PING within ${READY_TIMEOUT_MS} ms on ${HOST}:${port}:\n${sp.describe()}`);
-    }
-    await sleep(POLL_MS);
-  }
+  // 'exited' ends the wait at once: our child is gone, whoever else may answer on the port.
+  const outcome = await eventually(
+    async () => {
+      if (sp.exit !== undefined) return 'exited';
+      const pid = await probe(port, password);
+      if (pid !== null && pid === sp.child.pid) return 'ready';
+      return sp.exit !== undefined ? 'exited' : undefined;
+    },
+    READY_TIMEOUT_MS,
+    'PING',
+    POLL_MS,
+  ).catch(() => 'timed out');
+  if (outcome === 'ready') return;
+  if (outcome === 'exited' || sp.exit !== undefined) throw new ExitedEarlyError(sp);
+  sp.signal('SIGKILL');
+  await sp.exited;
+  throw new Error(`redis-server did not answer PING within ${READY_TIMEOUT_MS} ms on ${HOST}:${port}:\n${sp.describe()}`);
 }
 
 function buildArgv(port: number, dir: string, args: readonly string[], password: string | undefined): string[] {

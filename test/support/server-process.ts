@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { freePort } from './free-port';
 import { JOB_LINE } from './job-lines';
 import { bearer } from './tokens';
+import { eventually } from './wait';
 
 const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
 const running = new Set<ChildProcess>();
@@ -65,22 +66,23 @@ export class ServerProcess {
   }
 
   async waitForOutput(pattern: RegExp, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!pattern.test(this.stdout + this.stderr)) {
-      if (this.child.exitCode !== null || Date.now() > deadline) {
-        throw new Error(`server did not print ${pattern}; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 25));
+    // 'exited' ends the wait at once: a dead server will not print it later.
+    const outcome = await eventually(
+      () => (pattern.test(this.stdout + this.stderr) ? 'printed' : this.child.exitCode !== null ? 'exited' : undefined),
+      timeoutMs,
+    ).catch(() => 'timed out');
+    if (outcome !== 'printed') {
+      throw new Error(`server did not print ${pattern}; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
     }
   }
 
   /** Polls GET /health/ready until it answers 200 (Redis connected, worker running). */
   async untilReady(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while ((await this.fetch('/health/ready').then((r) => r.status, () => 0)) !== 200) {
-      if (Date.now() > deadline) throw new Error(`server not ready within ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    await eventually(
+      async () => ((await this.fetch('/health/ready').then((r) => r.status, () => 0)) === 200 ? true : undefined),
+      timeoutMs,
+      `the server to be ready within ${timeoutMs} ms`,
+    );
   }
 
   fetch(path: string, init?: RequestInit): Promise<Response> {

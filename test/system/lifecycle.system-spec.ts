@@ -6,6 +6,7 @@ import { RedisServer } from '../support/redis-server';
 import { serviceQueue } from '../support/queue';
 import { ServerProcess } from '../support/server-process';
 import { testEnv } from '../support/app';
+import { sleep } from '../support/wait';
 
 jest.setTimeout(60_000);
 
@@ -86,7 +87,7 @@ describe('the built server', () => {
     // A frozen Redis holds the requests in flight and makes the worker slow to close.
     redis.freeze();
     const inFlight = Array.from({ length: 5 }, () => register(server).then((response) => response.status));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
 
     server.child.kill('SIGTERM');
     await server.waitForOutput(/SIGTERM received/);

@@ -1,6 +1,7 @@
 // Metrics, structured logs and request ids (SPEC 6.2) on the built server (node dist/main.js) as a user runs it.
 import { RedisServer } from '../support/redis-server';
 import { ServerProcess } from '../support/server-process';
+import { eventually } from '../support/wait';
 import { testEnv } from '../support/app';
 import { bearer, token } from '../support/tokens';
 import { JOB_LINE } from '../support/job-lines';
@@ -38,13 +39,16 @@ async function scrape(server: ServerProcess): Promise<string> {
 
 /** Scrapes until `check` accepts the text (counters move a moment after the job line is printed). */
 async function scrapeUntil(server: ServerProcess, check: (text: string) => boolean, timeoutMs = 5_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = await scrape(server);
-    if (check(text)) return text;
-    if (Date.now() > deadline) throw new Error(`metrics never matched; last scrape:\n${text}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  let text = '';
+  return eventually(
+    async () => {
+      text = await scrape(server);
+      return check(text) ? text : undefined;
+    },
+    timeoutMs,
+    () => `metrics to match; last scrape:\n${text}`,
+    50,
+  );
 }
 
 describe('observability of the built server', () => {

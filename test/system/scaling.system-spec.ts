@@ -2,13 +2,11 @@
 import { randomUUID } from 'node:crypto';
 import { testEnv } from '../support/app';
 import { RedisServer } from '../support/redis-server';
+import { timesPrinted, untilAllPrinted } from '../support/sentinel';
 import { ServerProcess } from '../support/server-process';
 
 jest.setTimeout(60_000);
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const timesPrinted = (servers: ServerProcess[], message: string) =>
-  servers.reduce((sum, server) => sum + server.printed(message).length, 0);
 
 describe('APP_ROLE', () => {
   let redis: RedisServer;
@@ -47,9 +45,8 @@ describe('APP_ROLE', () => {
     const statuses = await Promise.all(messages.map((message, i) => api.register({ message, delay_seconds: i % 2 }).then((r) => r.status)));
     expect(statuses.every((status) => status === 201)).toBe(true);
 
-    const deadline = Date.now() + 20_000;
-    while (messages.some((message) => timesPrinted(workers, message) === 0) && Date.now() < deadline) await sleep(50);
-    await sleep(1_000);
+    // The sentinel is due a second after the last of them, as the duplicates of a stalled job would be.
+    await untilAllPrinted(workers, messages, api, 2);
 
     for (const message of messages) expect(timesPrinted(workers, message)).toBe(1);
     expect(api.jobLines).toEqual([]);
@@ -63,8 +60,7 @@ describe('APP_ROLE', () => {
 
     await doomed.kill();
 
-    const deadline = Date.now() + 20_000;
-    while (messages.some((message) => survivor.printed(message).length === 0) && Date.now() < deadline) await sleep(50);
+    await untilAllPrinted([survivor], messages, api, 2);
     for (const message of messages) expect(survivor.printed(message)).toHaveLength(1);
   });
 
