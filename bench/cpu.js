@@ -44,15 +44,30 @@ const childTicks = () => {
 async function start(target, index, redis) {
   const { kind, env } = parseTarget(target);
   // A queue each: otherwise a job added by one target could wake another target's waiting worker.
-  const { child, url, stop } = await startTarget(kind, redis.url, { QUEUE_PREFIX: `{cpu-${index}}`, ...env }, { countLines: false });
+  const { child, url, stop } = await startTarget(
+    kind,
+    redis.url,
+    { QUEUE_PREFIX: `{cpu-${index}}`, ...env },
+    { countLines: false },
+  );
   return { target, child, url, stop, rps: [], requests: 0, main: 0, threads: 0, redis: 0, wrk: 0, harness: 0 };
 }
 
 /** One run of the load on one target, its CPU added to the target's totals. */
 async function measure(side, redis, bearer) {
-  const before = { node: threadTicks(side.child.pid), redis: ticksOf(`/proc/${redis.pid}/stat`), wrk: childTicks(), self: process.cpuUsage() };
+  const before = {
+    node: threadTicks(side.child.pid),
+    redis: ticksOf(`/proc/${redis.pid}/stat`),
+    wrk: childTicks(),
+    self: process.cpuUsage(),
+  };
   const { rps } = await runWrk(side.url, bearer, { ...LOAD, seconds: SECONDS });
-  const after = { node: threadTicks(side.child.pid), redis: ticksOf(`/proc/${redis.pid}/stat`), wrk: childTicks(), self: process.cpuUsage(before.self) };
+  const after = {
+    node: threadTicks(side.child.pid),
+    redis: ticksOf(`/proc/${redis.pid}/stat`),
+    wrk: childTicks(),
+    self: process.cpuUsage(before.self),
+  };
   side.rps.push(rps);
   side.requests += rps * SECONDS;
   side.main += (after.node.main - before.node.main) * TICK_US;
@@ -77,7 +92,9 @@ async function main() {
     await redis.stop();
   }
   const columns = ['main', 'threads', 'redis', 'wrk', 'harness'];
-  process.stdout.write(`| target | requests/s | µs CPU per request: main thread | other threads | Redis | wrk | harness |\n| --- |${' ---: |'.repeat(6)}\n`);
+  process.stdout.write(
+    `| target | requests/s | µs CPU per request: main thread | other threads | Redis | wrk | harness |\n| --- |${' ---: |'.repeat(6)}\n`,
+  );
   for (const side of sides) {
     const perRequest = columns.map((key) => (side[key] / side.requests).toFixed(1));
     process.stdout.write(`| ${side.target} | ${median(side.rps).toFixed(0)} | ${perRequest.join(' | ')} |\n`);

@@ -32,13 +32,38 @@ function freePort() {
 async function startRedis() {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--maxmemory-policy', 'noeviction', '--dir', dir], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--maxmemory-policy',
+      'noeviction',
+      '--dir',
+      dir,
+    ],
+    { stdio: 'ignore' },
+  );
   const url = `redis://127.0.0.1:${port}`;
   const client = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: () => 50 });
   client.on('error', () => undefined);
   await client.ping(); // queued until redis-server listens
-  return { url, client, pid: child.pid, stop: async () => { await client.quit(); child.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    url,
+    client,
+    pid: child.pid,
+    stop: async () => {
+      await client.quit();
+      child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**
@@ -49,10 +74,20 @@ async function startRedis() {
  */
 async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true, nodeOptions = [] } = {}) {
   const port = await freePort();
-  const script = kind === 'service' ? path.join(ROOT, 'dist', 'main.js') : path.join(__dirname, 'reference', REFERENCE_SCRIPTS[kind]);
+  const script =
+    kind === 'service'
+      ? path.join(ROOT, 'dist', 'main.js')
+      : path.join(__dirname, 'reference', REFERENCE_SCRIPTS[kind]);
   const env = {
-    PATH: process.env.PATH, TZ: process.env.TZ ?? 'UTC', NO_COLOR: '1', APP_ENV: 'production', HOST: '127.0.0.1',
-    PORT: String(port), REDIS_URL: redisUrl, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0',
+    PATH: process.env.PATH,
+    TZ: process.env.TZ ?? 'UTC',
+    NO_COLOR: '1',
+    APP_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    REDIS_URL: redisUrl,
+    JWT_SECRET: SECRET,
+    RATE_LIMIT_PER_MINUTE: '0',
     // One token registers every job of a run, far more than the default quota: the quota's script still runs on
     // every registration, but the run measures a tenant under its quota, not a stream of 429s.
     TENANT_MAX_PENDING_JOBS: '1000000000',
@@ -65,15 +100,27 @@ async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true, n
   else child.stdout.resume();
   child.stderr.resume();
   for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) break;
     if (child.exitCode !== null) throw new Error(`${kind} exited with ${child.exitCode}`);
     await sleep(5);
   }
   const startupMs = performance.now() - started;
   return {
-    kind, port, child, lines, startupMs, url: `http://127.0.0.1:${port}`,
-    stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }),
+    kind,
+    port,
+    child,
+    lines,
+    startupMs,
+    url: `http://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.kill('SIGTERM');
+      }),
   };
 }
 
@@ -84,7 +131,12 @@ async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true, n
  */
 function parseTarget(target) {
   const [kind, settings = ''] = target.split(':');
-  const settingsEnv = Object.fromEntries(settings.split(',').filter(Boolean).map((pair) => pair.split('=')));
+  const settingsEnv = Object.fromEntries(
+    settings
+      .split(',')
+      .filter(Boolean)
+      .map((pair) => pair.split('=')),
+  );
   return { kind, env: { ...(kind === 'service' ? {} : { WITH_WORKER: '1' }), ...settingsEnv } };
 }
 
@@ -105,8 +157,19 @@ function countJobLines(lines, chunk) {
 /** `wrk -t2 --latency` posting register.lua for `seconds` over `connections` connections; its figures. */
 function runWrk(url, token, { seconds, connections }) {
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', path.join(__dirname, 'register.lua'),
-      `${url}/api/dm-jobqueue/register`], { env: { ...process.env, BENCH_TOKEN: token } });
+    const child = spawn(
+      'wrk',
+      [
+        '-t2',
+        `-c${connections}`,
+        `-d${seconds}s`,
+        '--latency',
+        '-s',
+        path.join(__dirname, 'register.lua'),
+        `${url}/api/dm-jobqueue/register`,
+      ],
+      { env: { ...process.env, BENCH_TOKEN: token } },
+    );
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('error', reject);
@@ -137,8 +200,12 @@ const median = (values) => {
 
 function token() {
   const key = createSecretKey(Buffer.from(SECRET, 'utf8'));
-  return jwt.sign({ type: 'private', scope: ['read', 'write'], version: 'v2', env: 'production' }, key,
-    { algorithm: 'HS256', issuer: 'go-webdb-template', subject: 'bench', expiresIn: '1h' });
+  return jwt.sign({ type: 'private', scope: ['read', 'write'], version: 'v2', env: 'production' }, key, {
+    algorithm: 'HS256',
+    issuer: 'go-webdb-template',
+    subject: 'bench',
+    expiresIn: '1h',
+  });
 }
 
 module.exports = { sleep, startRedis, startTarget, parseTarget, countJobLines, runWrk, median, token };

@@ -27,7 +27,10 @@ function fileOf(url) {
 function placeOf(file) {
   if (file.startsWith('node:')) return file.split('/').slice(0, 2).join('/');
   if (/^(dist|bench)\//.test(file)) return file;
-  return file.split('/').slice(0, file.startsWith('@') ? 2 : 1).join('/');
+  return file
+    .split('/')
+    .slice(0, file.startsWith('@') ? 2 : 1)
+    .join('/');
 }
 
 /**
@@ -73,8 +76,10 @@ async function main() {
   const bearer = token();
   let tailMs;
   try {
-    const side = await startTarget(kind, redis.url, env,
-      { countLines: false, nodeOptions: ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', dir] });
+    const side = await startTarget(kind, redis.url, env, {
+      countLines: false,
+      nodeOptions: ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', dir],
+    });
     await runWrk(side.url, bearer, { ...LOAD, seconds: 3 });
     const { rps } = await runWrk(side.url, bearer, { ...LOAD, seconds: Number(secondsArg) });
     const stopping = performance.now();
@@ -84,7 +89,9 @@ async function main() {
   } finally {
     await redis.stop();
   }
-  const [file] = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile')).map((name) => path.join(dir, name))
+  const [file] = readdirSync(dir)
+    .filter((name) => name.endsWith('.cpuprofile'))
+    .map((name) => path.join(dir, name))
     .sort((a, b) => statSync(b).size - statSync(a).size);
   if (!file) throw new Error(`no profile was written to ${dir}`);
   process.stdout.write(`profile: ${path.relative(process.cwd(), file)} (start-up, warm-up and shutdown included)\n`);

@@ -40,30 +40,25 @@ const FLOORS = { fastify: 'bare Fastify', nest: 'bare NestJS (Fastify adapter)' 
 const runWrk = (url, bearer, seconds = DURATION) => wrk(url, bearer, { seconds, connections: CONNECTIONS });
 const log = (line) => process.stderr.write(`bench: ${line}\n`);
 
-
 function ensureWrk() {
   if (spawnSync('wrk', ['--version']).error === undefined) return;
   log('wrk is missing: installing it from Debian packages');
   execFileSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit' });
 }
 
-
 const rssMb = (pid) => {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
 };
 
-
-
-
-
-
 const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor((q / 100) * sorted.length))];
 
-
 const jobOptions = (i) => ({
-  jobId: `bench-${i}`, attempts: 4, backoff: { type: 'exponential', delay: 1000 },
-  removeOnComplete: { age: 86_400, count: 1_000 }, removeOnFail: { age: 604_800, count: 10_000 },
+  jobId: `bench-${i}`,
+  attempts: 4,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { age: 86_400, count: 1_000 },
+  removeOnFail: { age: 604_800, count: 10_000 },
 });
 
 async function fillQueue(redisUrl, count, delay = 0) {
@@ -71,7 +66,11 @@ async function fillQueue(redisUrl, count, delay = 0) {
   for (let i = 0; i < count; i += 1000) {
     const batch = [];
     for (let j = i; j < Math.min(count, i + 1000); j += 1) {
-      batch.push({ name: 'message', data: { message: `job ${j}`, delay_seconds: delay / 1000, max_retry: 3 }, opts: { ...jobOptions(j), delay } });
+      batch.push({
+        name: 'message',
+        data: { message: `job ${j}`, delay_seconds: delay / 1000, max_retry: 3 },
+        opts: { ...jobOptions(j), delay },
+      });
     }
     await queue.addBulk(batch);
   }
@@ -99,11 +98,20 @@ async function benchRegister(redis, kind, bearer) {
 
 function startReferenceWorker(redisUrl) {
   const child = spawn(process.execPath, [path.join(__dirname, 'reference', 'worker.js')], {
-    env: { PATH: process.env.PATH, TZ: 'UTC', REDIS_URL: redisUrl }, stdio: ['ignore', 'pipe', 'ignore'],
+    env: { PATH: process.env.PATH, TZ: 'UTC', REDIS_URL: redisUrl },
+    stdio: ['ignore', 'pipe', 'ignore'],
   });
   const lines = { count: 0, first: 0, last: 0, text: '' };
   child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
-  return { child, lines, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
+  return {
+    child,
+    lines,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.kill('SIGTERM');
+      }),
+  };
 }
 
 async function benchWorker(redis, kind) {
@@ -117,7 +125,8 @@ async function benchWorker(redis, kind) {
     target = startReferenceWorker(redis.url);
   }
   while (target.lines.count < WORKER_JOBS) {
-    if (performance.now() - started > 120_000) throw new Error(`${kind} worker drained only ${target.lines.count} jobs`);
+    if (performance.now() - started > 120_000)
+      throw new Error(`${kind} worker drained only ${target.lines.count} jobs`);
     await sleep(20);
   }
   const seconds = (target.lines.last - target.lines.first) / 1000;
@@ -134,8 +143,15 @@ async function benchLateness(redis, kind, bearer) {
     target = await startTarget('service', redis.url, env);
     const body = JSON.stringify({ message: 'due together', delay_seconds: 2 });
     for (let i = 0; i < LATENESS_JOBS; i += 50) {
-      await Promise.all(Array.from({ length: Math.min(50, LATENESS_JOBS - i) }, () =>
-        fetch(`${target.url}/api/dm-jobqueue/register`, { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body })));
+      await Promise.all(
+        Array.from({ length: Math.min(50, LATENESS_JOBS - i) }, () =>
+          fetch(`${target.url}/api/dm-jobqueue/register`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+            body,
+          }),
+        ),
+      );
     }
   } else {
     target = startReferenceWorker(redis.url);
@@ -150,7 +166,10 @@ async function benchLateness(redis, kind, bearer) {
   await target.stop();
   const lateness = jobs.map((job) => job.processedOn - (job.timestamp + job.opts.delay)).sort((a, b) => a - b);
   return {
-    jobs: lateness.length, p50: percentile(lateness, 50), p99: percentile(lateness, 99), max: lateness[lateness.length - 1],
+    jobs: lateness.length,
+    p50: percentile(lateness, 50),
+    p99: percentile(lateness, 99),
+    max: lateness[lateness.length - 1],
     early: lateness.filter((ms) => ms < 0).length,
   };
 }
@@ -159,13 +178,22 @@ async function soak(redis, bearer) {
   const target = await startTarget('service', redis.url, {}, { countLines: false });
   const samples = [];
   const lua = path.join(os.tmpdir(), 'bench-soak.lua');
-  writeFileSync(lua, readFileSync(path.join(__dirname, 'register.lua'), 'utf8').replace('"delay_seconds":3600', '"delay_seconds":0'));
-  const wrk = spawn('wrk', ['-t2', '-c8', `-d${SOAK_SECONDS}s`, '-s', lua, `${target.url}/api/dm-jobqueue/register`],
-    { env: { ...process.env, BENCH_TOKEN: bearer }, stdio: 'ignore' });
+  writeFileSync(
+    lua,
+    readFileSync(path.join(__dirname, 'register.lua'), 'utf8').replace('"delay_seconds":3600', '"delay_seconds":0'),
+  );
+  const wrk = spawn('wrk', ['-t2', '-c8', `-d${SOAK_SECONDS}s`, '-s', lua, `${target.url}/api/dm-jobqueue/register`], {
+    env: { ...process.env, BENCH_TOKEN: bearer },
+    stdio: 'ignore',
+  });
   const started = Date.now();
   while (wrk.exitCode === null) {
     const info = await redis.client.info('memory');
-    samples.push({ second: Math.round((Date.now() - started) / 1000), rss: rssMb(target.child.pid), redisMb: Number(/used_memory:(\d+)/.exec(info)[1]) / 1048576 });
+    samples.push({
+      second: Math.round((Date.now() - started) / 1000),
+      rss: rssMb(target.child.pid),
+      redisMb: Number(/used_memory:(\d+)/.exec(info)[1]) / 1048576,
+    });
     await sleep(Math.min(10_000, SOAK_SECONDS * 100));
   }
   await target.stop();
@@ -173,22 +201,40 @@ async function soak(redis, bearer) {
 }
 
 function renderSoak(samples) {
-  return ['', `### Soak: ${SOAK_SECONDS} s of registering immediate jobs (wrk, 8 connections), retention at its defaults`, '',
-    '| second | service RSS (MiB) | Redis used memory (MiB) |', '| ---: | ---: | ---: |',
-    ...samples.map((s) => `| ${s.second} | ${fmt(s.rss, 1)} | ${fmt(s.redisMb, 1)} |`), ''].join('\n');
+  return [
+    '',
+    `### Soak: ${SOAK_SECONDS} s of registering immediate jobs (wrk, 8 connections), retention at its defaults`,
+    '',
+    '| second | service RSS (MiB) | Redis used memory (MiB) |',
+    '| ---: | ---: | ---: |',
+    ...samples.map((s) => `| ${s.second} | ${fmt(s.rss, 1)} | ${fmt(s.redisMb, 1)} |`),
+    '',
+  ].join('\n');
 }
 
 function versions() {
   const pkg = (name) => require(path.join(ROOT, 'node_modules', name, 'package.json')).version;
   const redisVersion = /v=([\d.]+)/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1];
   const wrkVersion = /wrk (\S+)/.exec(spawnSync('wrk', ['--version'], { encoding: 'utf8' }).stdout)?.[1];
-  return { node: process.version, redis: redisVersion, wrk: wrkVersion, '@nestjs/core': pkg('@nestjs/core'), fastify: pkg('fastify'), bullmq: pkg('bullmq'), ioredis: pkg('ioredis') };
+  return {
+    node: process.version,
+    redis: redisVersion,
+    wrk: wrkVersion,
+    '@nestjs/core': pkg('@nestjs/core'),
+    fastify: pkg('fastify'),
+    bullmq: pkg('bullmq'),
+    ioredis: pkg('ioredis'),
+  };
 }
 
-const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
+const fmt = (n, digits = 0) =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : 'n/a';
 
 async function main() {
-  if (!existsSync(path.join(ROOT, 'dist', 'main.js'))) throw new Error('run `npm run build` first (npm run bench does)');
+  if (!existsSync(path.join(ROOT, 'dist', 'main.js')))
+    throw new Error('run `npm run build` first (npm run bench does)');
   ensureWrk();
   const redis = await startRedis();
   const bearer = token();
@@ -198,7 +244,11 @@ async function main() {
       const samples = await soak(redis, bearer);
       const text = renderSoak(samples);
       process.stdout.write(text);
-      if (!opts['no-write']) writeFileSync(path.join(__dirname, 'SOAK.md'), `# Soak\n\nProduced by \`npm run bench -- --soak-only --soak ${SOAK_SECONDS}\` on ${new Date().toISOString().slice(0, 10)}.\n${text}`);
+      if (!opts['no-write'])
+        writeFileSync(
+          path.join(__dirname, 'SOAK.md'),
+          `# Soak\n\nProduced by \`npm run bench -- --soak-only --soak ${SOAK_SECONDS}\` on ${new Date().toISOString().slice(0, 10)}.\n${text}`,
+        );
     } finally {
       await redis.stop();
     }
@@ -217,9 +267,11 @@ async function main() {
       for (const [kind, runs] of Object.entries(register)) {
         const rps = median(runs.map((r) => r.rps));
         const perRound = runs.map((r, i) => fmt(r.rps / register.reference[i].rps, 2)).join(', ');
-        process.stdout.write(`${kind.padEnd(9)} ${fmt(rps).padStart(7)} req/s (${runs.map((r) => fmt(r.rps)).join(', ')}), ` +
-          `p99 ${fmt(median(runs.map((r) => r.p99)), 2)} ms, ${fmt(rps / median(register.reference.map((r) => r.rps)), 2)} of the reference ` +
-          `(by round ${perRound})\n`);
+        process.stdout.write(
+          `${kind.padEnd(9)} ${fmt(rps).padStart(7)} req/s (${runs.map((r) => fmt(r.rps)).join(', ')}), ` +
+            `p99 ${fmt(median(runs.map((r) => r.p99)), 2)} ms, ${fmt(rps / median(register.reference.map((r) => r.rps)), 2)} of the reference ` +
+            `(by round ${perRound})\n`,
+        );
       }
       return;
     }
@@ -231,26 +283,42 @@ async function main() {
     }
     if (opts['worker-only']) {
       const jobsPerSecond = (kind) => worker[kind].map((r) => r.jobsPerSecond);
-      process.stdout.write(`worker jobs/s: service ${fmt(median(jobsPerSecond('service')))} (${jobsPerSecond('service').map((v) => fmt(v)).join(', ')}), ` +
-        `reference ${fmt(median(jobsPerSecond('reference')))} (${jobsPerSecond('reference').map((v) => fmt(v)).join(', ')}), ` +
-        `${fmt(median(jobsPerSecond('service')) / median(jobsPerSecond('reference')), 2)} of the reference\n`);
+      process.stdout.write(
+        `worker jobs/s: service ${fmt(median(jobsPerSecond('service')))} (${jobsPerSecond('service')
+          .map((v) => fmt(v))
+          .join(', ')}), ` +
+          `reference ${fmt(median(jobsPerSecond('reference')))} (${jobsPerSecond('reference')
+            .map((v) => fmt(v))
+            .join(', ')}), ` +
+          `${fmt(median(jobsPerSecond('service')) / median(jobsPerSecond('reference')), 2)} of the reference\n`,
+      );
       return;
     }
     log('lateness');
-    const lateness = { service: await benchLateness(redis, 'service', bearer), reference: await benchLateness(redis, 'reference', bearer) };
+    const lateness = {
+      service: await benchLateness(redis, 'service', bearer),
+      reference: await benchLateness(redis, 'reference', bearer),
+    };
     const soakSamples = SOAK_SECONDS > 0 ? (log(`soak, ${SOAK_SECONDS} s`), await soak(redis, bearer)) : [];
 
     const m = (list, key) => median(list.map((r) => r[key]));
     const figures = {
       registerRps: { service: m(register.service, 'rps'), reference: m(register.reference, 'rps') },
       registerP99: { service: m(register.service, 'p99'), reference: m(register.reference, 'p99') },
-      workerJobsPerSecond: { service: m(worker.service, 'jobsPerSecond'), reference: m(worker.reference, 'jobsPerSecond') },
+      workerJobsPerSecond: {
+        service: m(worker.service, 'jobsPerSecond'),
+        reference: m(worker.reference, 'jobsPerSecond'),
+      },
       startupMs: { service: m(register.service, 'startupMs'), reference: m(register.reference, 'startupMs') },
       idleRssMb: { service: m(register.service, 'idleRss'), reference: m(register.reference, 'idleRss') },
       loadedRssMb: { service: m(register.service, 'loadedRss'), reference: m(register.reference, 'loadedRss') },
       lateness,
-      non2xx: Object.fromEntries(Object.entries(register).map(([kind, runs]) => [kind, runs.reduce((s, r) => s + r.non2xx, 0)])),
-      floors: Object.fromEntries(Object.keys(FLOORS).map((kind) => [kind, { rps: m(register[kind], 'rps'), p99: m(register[kind], 'p99') }])),
+      non2xx: Object.fromEntries(
+        Object.entries(register).map(([kind, runs]) => [kind, runs.reduce((s, r) => s + r.non2xx, 0)]),
+      ),
+      floors: Object.fromEntries(
+        Object.keys(FLOORS).map((kind) => [kind, { rps: m(register[kind], 'rps'), p99: m(register[kind], 'p99') }]),
+      ),
     };
     const report = render(figures, register, worker, soakSamples);
     process.stdout.write(report.table);
@@ -270,37 +338,80 @@ function previousFigures() {
 function render(f, register, worker, soakSamples) {
   const ratio = (a, b) => fmt(a / b, 2);
   const rows = [
-    ['register throughput (requests/s)', fmt(f.registerRps.service), fmt(f.registerRps.reference), ratio(f.registerRps.service, f.registerRps.reference), '≥ 0.80'],
-    ['register p99 latency (ms)', fmt(f.registerP99.service, 2), fmt(f.registerP99.reference, 2), ratio(f.registerP99.service, f.registerP99.reference), '≤ 1.50'],
-    [`worker throughput (jobs/s, ${fmt(WORKER_JOBS)} immediate jobs)`, fmt(f.workerJobsPerSecond.service), fmt(f.workerJobsPerSecond.reference), ratio(f.workerJobsPerSecond.service, f.workerJobsPerSecond.reference), '≥ 0.95'],
-    ['start-up to ready (ms)', fmt(f.startupMs.service), fmt(f.startupMs.reference), ratio(f.startupMs.service, f.startupMs.reference), ''],
-    ['RSS idle (MiB)', fmt(f.idleRssMb.service, 1), fmt(f.idleRssMb.reference, 1), ratio(f.idleRssMb.service, f.idleRssMb.reference), ''],
-    [`RSS under load (MiB)`, fmt(f.loadedRssMb.service, 1), fmt(f.loadedRssMb.reference, 1), ratio(f.loadedRssMb.service, f.loadedRssMb.reference), ''],
+    [
+      'register throughput (requests/s)',
+      fmt(f.registerRps.service),
+      fmt(f.registerRps.reference),
+      ratio(f.registerRps.service, f.registerRps.reference),
+      '≥ 0.80',
+    ],
+    [
+      'register p99 latency (ms)',
+      fmt(f.registerP99.service, 2),
+      fmt(f.registerP99.reference, 2),
+      ratio(f.registerP99.service, f.registerP99.reference),
+      '≤ 1.50',
+    ],
+    [
+      `worker throughput (jobs/s, ${fmt(WORKER_JOBS)} immediate jobs)`,
+      fmt(f.workerJobsPerSecond.service),
+      fmt(f.workerJobsPerSecond.reference),
+      ratio(f.workerJobsPerSecond.service, f.workerJobsPerSecond.reference),
+      '≥ 0.95',
+    ],
+    [
+      'start-up to ready (ms)',
+      fmt(f.startupMs.service),
+      fmt(f.startupMs.reference),
+      ratio(f.startupMs.service, f.startupMs.reference),
+      '',
+    ],
+    [
+      'RSS idle (MiB)',
+      fmt(f.idleRssMb.service, 1),
+      fmt(f.idleRssMb.reference, 1),
+      ratio(f.idleRssMb.service, f.idleRssMb.reference),
+      '',
+    ],
+    [
+      `RSS under load (MiB)`,
+      fmt(f.loadedRssMb.service, 1),
+      fmt(f.loadedRssMb.reference, 1),
+      ratio(f.loadedRssMb.service, f.loadedRssMb.reference),
+      '',
+    ],
   ];
-  const late = (l) => `p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms, max ${fmt(l.max)} ms, early ${l.early} (of ${l.jobs})`;
-  const table = [
-    '| measure | service | reference | ratio | target |',
-    '| --- | ---: | ---: | ---: | --- |',
-    ...rows.map((r) => `| ${r.join(' | ')} |`),
-    `| lateness, ${fmt(LATENESS_JOBS)} jobs due together | ${late(f.lateness.service)} | ${late(f.lateness.reference)} | | p99 ≤ 50 ms, none early |`,
-    '',
-    'Floors: the reference\'s own code (`bench/reference/contract.js`) served by the frameworks under the service, with none of',
-    'the service\'s code: what each framework costs before any of it. Like the reference, they verify the token on every request.',
-    '',
-    '| register, same contract | requests/s | p99 (ms) | throughput / reference | p99 / reference | service / floor |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
-    ...Object.entries(FLOORS).map(([kind, label]) => {
-      const floor = f.floors[kind];
-      return `| ${label} | ${fmt(floor.rps)} | ${fmt(floor.p99, 2)} | ${ratio(floor.rps, f.registerRps.reference)} | ${ratio(floor.p99, f.registerP99.reference)} | ${ratio(f.registerRps.service, floor.rps)} |`;
-    }),
-  ].join('\n') + '\n';
+  const late = (l) =>
+    `p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms, max ${fmt(l.max)} ms, early ${l.early} (of ${l.jobs})`;
+  const table =
+    [
+      '| measure | service | reference | ratio | target |',
+      '| --- | ---: | ---: | ---: | --- |',
+      ...rows.map((r) => `| ${r.join(' | ')} |`),
+      `| lateness, ${fmt(LATENESS_JOBS)} jobs due together | ${late(f.lateness.service)} | ${late(f.lateness.reference)} | | p99 ≤ 50 ms, none early |`,
+      '',
+      "Floors: the reference's own code (`bench/reference/contract.js`) served by the frameworks under the service, with none of",
+      "the service's code: what each framework costs before any of it. Like the reference, they verify the token on every request.",
+      '',
+      '| register, same contract | requests/s | p99 (ms) | throughput / reference | p99 / reference | service / floor |',
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      ...Object.entries(FLOORS).map(([kind, label]) => {
+        const floor = f.floors[kind];
+        return `| ${label} | ${fmt(floor.rps)} | ${fmt(floor.p99, 2)} | ${ratio(floor.rps, f.registerRps.reference)} | ${ratio(floor.p99, f.registerP99.reference)} | ${ratio(f.registerRps.service, floor.rps)} |`;
+      }),
+    ].join('\n') + '\n';
   const before = previousFigures();
-  const change = (label, now, then, digits = 0) => (then === undefined ? null : `- ${label}: ${fmt(then, digits)} → ${fmt(now, digits)}`);
+  const change = (label, now, then, digits = 0) =>
+    then === undefined ? null : `- ${label}: ${fmt(then, digits)} → ${fmt(now, digits)}`;
   const changes = before
     ? [
         change('service register throughput (requests/s)', f.registerRps.service, before.registerRps?.service),
         change('service register p99 (ms)', f.registerP99.service, before.registerP99?.service, 2),
-        change('service worker throughput (jobs/s)', f.workerJobsPerSecond.service, before.workerJobsPerSecond?.service),
+        change(
+          'service worker throughput (jobs/s)',
+          f.workerJobsPerSecond.service,
+          before.workerJobsPerSecond?.service,
+        ),
         change('service lateness p99 (ms)', f.lateness.service.p99, before.lateness?.service?.p99),
         change('service RSS under load (MiB)', f.loadedRssMb.service, before.loadedRssMb?.service, 1),
       ].filter(Boolean)
@@ -310,7 +421,9 @@ function render(f, register, worker, soakSamples) {
   const runs = (list, key, digits = 0) => list.map((r) => fmt(r[key], digits)).join(', ');
   const soakTable = soakSamples.length ? renderSoak(soakSamples) : '';
   const v = versions();
-  const shownArgs = process.argv.slice(2).filter((arg, i, all) => arg !== '--note' && all[i - 1] !== '--note' && !arg.startsWith('--note='));
+  const shownArgs = process.argv
+    .slice(2)
+    .filter((arg, i, all) => arg !== '--note' && all[i - 1] !== '--note' && !arg.startsWith('--note='));
   const markdown = `# Benchmark results
 
 Produced by \`npm run bench${shownArgs.length ? ` -- ${shownArgs.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}.
@@ -320,14 +433,18 @@ validation, defaults and BullMQ \`add\`; a bare BullMQ worker) ran in turn, A B 
 medians of ${ROUNDS} rounds; ratios are service / reference.
 
 - Machine: ${os.cpus().length} × ${cpu}, ${fmt(os.totalmem() / 2 ** 30, 0)} GiB, ${os.type()} ${os.release()}
-- Versions: ${Object.entries(v).map(([k, val]) => `${k} ${val}`).join(', ')}
+- Versions: ${Object.entries(v)
+    .map(([k, val]) => `${k} ${val}`)
+    .join(', ')}
 
 ${table}
 Every round: register requests/s service ${runs(register.service, 'rps')}, reference ${runs(register.reference, 'rps')}, bare Fastify ${runs(register.fastify, 'rps')}, bare NestJS ${runs(register.nest, 'rps')};
 service / reference in the same round (run back to back): throughput ${register.service.map((r, i) => fmt(r.rps / register.reference[i].rps, 2)).join(', ')}, p99 ${register.service.map((r, i) => fmt(r.p99 / register.reference[i].p99, 2)).join(', ')};
 p99 ms service ${runs(register.service, 'p99', 2)}, reference ${runs(register.reference, 'p99', 2)};
 worker jobs/s service ${runs(worker.service, 'jobsPerSecond')}, reference ${runs(worker.reference, 'jobsPerSecond')}.
-Responses other than 2xx during the register runs: ${Object.entries(f.non2xx).map(([kind, n]) => `${kind} ${n}`).join(', ')}.
+Responses other than 2xx during the register runs: ${Object.entries(f.non2xx)
+    .map(([kind, n]) => `${kind} ${n}`)
+    .join(', ')}.
 ${soakTable}
 
 ## What changed since the last result

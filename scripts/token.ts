@@ -16,7 +16,8 @@ function fail(message: string): never {
 }
 
 // jsonwebtoken's own units (vercel/ms): 3600, 90d, 12h, 30m, 2w, 1y, … (case-insensitive, optional space).
-const DURATION = /^\d+(\.\d+)?\s*(ms|msecs?|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?|y|yrs?|years?)?$/i;
+const DURATION =
+  /^\d+(\.\d+)?\s*(ms|msecs?|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?|y|yrs?|years?)?$/i;
 
 const OPTIONS = {
   sub: { type: 'string', default: 'developer' },
@@ -50,12 +51,17 @@ function main(): void {
   } catch (error) {
     fail(error instanceof ConfigValidationError ? error.message : String(error));
   }
-  const scope = values.scope.split(',').map((item) => item.trim()).filter(Boolean);
+  const scope = values.scope
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
   const unknown = scope.filter((item) => !(SCOPES as readonly string[]).includes(item));
   if (unknown.length > 0) fail(`unknown scope ${unknown.join(', ')} (allowed: ${SCOPES.join(', ')})`);
-  if (!(TOKEN_TYPES as readonly string[]).includes(values.type)) fail(`--type must be one of ${TOKEN_TYPES.join(', ')}`);
+  if (!(TOKEN_TYPES as readonly string[]).includes(values.type))
+    fail(`--type must be one of ${TOKEN_TYPES.join(', ')}`);
   const expiresIn = values['expires-in'];
-  if (expiresIn !== 'never' && !DURATION.test(expiresIn)) fail(`--expires-in takes 3600, 90d, 12h, … or never, not ${JSON.stringify(expiresIn)}`);
+  if (expiresIn !== 'never' && !DURATION.test(expiresIn))
+    fail(`--expires-in takes 3600, 90d, 12h, … or never, not ${JSON.stringify(expiresIn)}`);
 
   const token = signToken({
     secret: env.JWT_SECRET,
@@ -65,7 +71,8 @@ function main(): void {
     type: values.type as TokenType,
     version: values.version,
     env: values.env ?? env.APP_ENV,
-    expiresIn: expiresIn === 'never' ? undefined : /^\d+$/.test(expiresIn) ? Number(expiresIn) : (expiresIn as `${number}d`),
+    expiresIn:
+      expiresIn === 'never' ? undefined : /^\d+$/.test(expiresIn) ? Number(expiresIn) : (expiresIn as `${number}d`),
   });
   process.stdout.write(`${token}\n`);
 }

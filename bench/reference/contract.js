@@ -16,7 +16,11 @@ const limits = { delay: 2_592_000, retry: 100, message: 10_000 };
 const timeoutMs = 500;
 const retention = { removeOnComplete: { age: 86_400, count: 1_000 }, removeOnFail: { age: 604_800, count: 10_000 } };
 
-const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null, enableOfflineQueue: false, enableAutoPipelining: true });
+const redis = new Redis(env.REDIS_URL, {
+  maxRetriesPerRequest: null,
+  enableOfflineQueue: false,
+  enableAutoPipelining: true,
+});
 redis.on('error', () => undefined);
 const queue = new Queue('jobs', { connection: redis, prefix: env.QUEUE_PREFIX ?? '{dm-jobqueue}' });
 queue.on('error', () => undefined);
@@ -26,7 +30,8 @@ const UNAVAILABLE = { 'retry-after': '5' };
 
 /** An answer: status, JSON body, extra headers. */
 const answer = (status, body, headers) => ({ status, body, headers });
-const failure = (status, message, headers) => answer(status, { statusCode: status, message, error: STATUS_CODES[status] }, headers);
+const failure = (status, message, headers) =>
+  answer(status, { statusCode: status, message, error: STATUS_CODES[status] }, headers);
 
 /** null when the header carries a valid token with scope write, else the failure to send. */
 function authenticate(header) {
@@ -39,26 +44,36 @@ function authenticate(header) {
   } catch {
     return failure(401, 'Invalid token', CHALLENGE);
   }
-  if (typeof claims.sub !== 'string' || claims.sub === '' || (claims.env !== undefined && claims.env !== appEnv)
-    || (claims.version !== undefined && revoked.has(claims.version))) return failure(401, 'Invalid token', CHALLENGE);
+  if (
+    typeof claims.sub !== 'string' ||
+    claims.sub === '' ||
+    (claims.env !== undefined && claims.env !== appEnv) ||
+    (claims.version !== undefined && revoked.has(claims.version))
+  )
+    return failure(401, 'Invalid token', CHALLENGE);
   if (!Array.isArray(claims.scope) || !claims.scope.includes('write')) return failure(403, 'Insufficient scope');
   return null;
 }
 
 function validate(body) {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return { errors: 'Request body must be a JSON object' };
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    return { errors: 'Request body must be a JSON object' };
   const errors = [];
   for (const name of Object.keys(body)) {
-    if (name !== 'message' && name !== 'delay_seconds' && name !== 'max_retry') errors.push(`property ${name} should not exist`);
+    if (name !== 'message' && name !== 'delay_seconds' && name !== 'max_retry')
+      errors.push(`property ${name} should not exist`);
   }
   const { message, delay_seconds: delay, max_retry: retry } = body;
   const isInt = (v) => typeof v === 'number' && Number.isInteger(v);
   if (message != null && typeof message !== 'string') errors.push('message must be a string');
-  if (delay != null && (!isInt(delay) || delay < 0 || delay > limits.delay)) errors.push('delay_seconds is out of range');
+  if (delay != null && (!isInt(delay) || delay < 0 || delay > limits.delay))
+    errors.push('delay_seconds is out of range');
   if (retry != null && (!isInt(retry) || retry < 0 || retry > limits.retry)) errors.push('max_retry is out of range');
   if (typeof message === 'string' && [...message].length > limits.message) errors.push('message is too long');
   if (errors.length) return { errors };
-  return { data: { message: message || 'Job executed successfully', delay_seconds: delay ?? 180, max_retry: retry ?? 10 } };
+  return {
+    data: { message: message || 'Job executed successfully', delay_seconds: delay ?? 180, max_retry: retry ?? 10 },
+  };
 }
 
 /** The whole register contract after the body is parsed: resolves to the answer to send. */
@@ -73,12 +88,24 @@ async function register(authorization, body) {
   let timer;
   const timeout = new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)));
   try {
-    const job = await Promise.race([queue.add('message', data, {
-      jobId, delay, attempts: data.max_retry + 1, backoff: { type: 'exponential', delay: 1000 }, ...retention,
-    }), timeout]);
+    const job = await Promise.race([
+      queue.add('message', data, {
+        jobId,
+        delay,
+        attempts: data.max_retry + 1,
+        backoff: { type: 'exponential', delay: 1000 },
+        ...retention,
+      }),
+      timeout,
+    ]);
     if (!job) return failure(503, 'Job queue is unavailable', UNAVAILABLE);
-    return answer(201, { job_id: jobId, status: 'registered', delay_seconds: data.delay_seconds, max_retry: data.max_retry,
-      run_at: new Date(job.timestamp + delay).toISOString() });
+    return answer(201, {
+      job_id: jobId,
+      status: 'registered',
+      delay_seconds: data.delay_seconds,
+      max_retry: data.max_retry,
+      run_at: new Date(job.timestamp + delay).toISOString(),
+    });
   } catch {
     return failure(503, 'Job queue is unavailable', UNAVAILABLE);
   } finally {

@@ -4,11 +4,20 @@
 const fastify = require('fastify')({ bodyLimit: 131_072 });
 const contract = require('./contract');
 
-const send = (reply, { status, body, headers }) => reply.code(status).headers(headers ?? {}).send(body);
+const send = (reply, { status, body, headers }) =>
+  reply
+    .code(status)
+    .headers(headers ?? {})
+    .send(body);
 fastify.get('/health/ready', (_request, reply) => send(reply, contract.ready()));
 fastify.post('/api/dm-jobqueue/register', async (request, reply) =>
-  send(reply, await contract.register(request.headers.authorization, request.body ?? {})));
+  send(reply, await contract.register(request.headers.authorization, request.body ?? {})),
+);
 fastify.listen({ port: contract.port, host: '127.0.0.1' });
-const stop = () => fastify.close().then(() => contract.close()).finally(() => process.exit(0));
+const stop = () =>
+  fastify
+    .close()
+    .then(() => contract.close())
+    .finally(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

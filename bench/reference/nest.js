@@ -37,7 +37,11 @@ Module({ controllers: [RegisterController] })(AppModule);
 
 NestFactory.create(AppModule, new FastifyAdapter({ bodyLimit: 131_072 }), { logger: false }).then(async (app) => {
   await app.listen(contract.port, '127.0.0.1');
-  const stop = () => app.close().then(() => contract.close()).finally(() => process.exit(0));
+  const stop = () =>
+    app
+      .close()
+      .then(() => contract.close())
+      .finally(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 });

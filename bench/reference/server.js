@@ -7,13 +7,18 @@ const contract = require('./contract');
 
 function send(res, { status, body, headers }) {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
 const server = http.createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/health/ready') return send(res, contract.ready());
-  if (req.method !== 'POST' || req.url !== '/api/dm-jobqueue/register') return send(res, contract.failure(404, 'Not Found'));
+  if (req.method !== 'POST' || req.url !== '/api/dm-jobqueue/register')
+    return send(res, contract.failure(404, 'Not Found'));
   const chunks = [];
   req.on('data', (chunk) => chunks.push(chunk));
   req.on('end', () => {
@@ -28,7 +33,9 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 72_000;
-server.listen(contract.port, '127.0.0.1', () => process.stdout.write(`Listening on http://127.0.0.1:${contract.port}\n`));
+server.listen(contract.port, '127.0.0.1', () =>
+  process.stdout.write(`Listening on http://127.0.0.1:${contract.port}\n`),
+);
 const stop = () => server.close(() => contract.close().finally(() => process.exit(0)));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

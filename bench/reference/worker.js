@@ -19,7 +19,11 @@ function startWorker() {
     async (job) => {
       process.stdout.write(`[${stamp(new Date())}] ${escapeLine(job.data.message)}\n`);
     },
-    { connection, prefix: process.env.QUEUE_PREFIX ?? '{dm-jobqueue}', concurrency: Number(process.env.WORKER_CONCURRENCY ?? 10) },
+    {
+      connection,
+      prefix: process.env.QUEUE_PREFIX ?? '{dm-jobqueue}',
+      concurrency: Number(process.env.WORKER_CONCURRENCY ?? 10),
+    },
   );
   worker.on('error', () => undefined);
   worker.on('ready', () => process.stderr.write('worker ready\n'));

@@ -69,7 +69,8 @@ describe('JwtAuthGuard', () => {
           isGlobal: true,
           ignoreEnvFile: true,
           // An explicit environment, so the caller's variables cannot change the outcome.
-          validate: () => validateEnv({ APP_ENV: 'test', JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, JWT_REVOKED_VERSIONS: 'v1' }),
+          validate: () =>
+            validateEnv({ APP_ENV: 'test', JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, JWT_REVOKED_VERSIONS: 'v1' }),
         }),
         AppConfigModule,
         AuthModule,
@@ -93,7 +94,11 @@ describe('JwtAuthGuard', () => {
     const response = await request('/t/any');
 
     expect(response.statusCode).toBe(401);
-    expect(response.json()).toEqual({ statusCode: 401, message: 'Authorization header is required', error: 'Unauthorized' });
+    expect(response.json()).toEqual({
+      statusCode: 401,
+      message: 'Authorization header is required',
+      error: 'Unauthorized',
+    });
     expect(response.headers['www-authenticate']).toBe(REALM);
   });
 
@@ -128,7 +133,8 @@ describe('JwtAuthGuard', () => {
     ['a token signed with another secret', () => rawToken({}, { expiresIn: 60 }, `${SECRET}-other`)],
     [
       'an alg "none" token',
-      () => `${base64url({ alg: 'none', typ: 'JWT' })}.${base64url({ iss: ISSUER, sub: 'client-1', scope: ['read', 'write'], exp: now() + 60 })}.`,
+      () =>
+        `${base64url({ alg: 'none', typ: 'JWT' })}.${base64url({ iss: ISSUER, sub: 'client-1', scope: ['read', 'write'], exp: now() + 60 })}.`,
     ],
     ['an HS512 token signed with the right secret', () => rawToken({}, { algorithm: 'HS512', expiresIn: 60 })],
     ['a token of another issuer', () => rawToken({ iss: 'someone-else' }, { expiresIn: 60 })],
@@ -208,7 +214,11 @@ describe('JwtAuthGuard', () => {
   });
 
   it('should answer 403 for a token whose scope holds only unknown items', async () => {
-    const response = await request('/t/write', `Bearer ${rawToken({ scope: ['owner', 'WRITE'] }, { expiresIn: 60 })}`, 'POST');
+    const response = await request(
+      '/t/write',
+      `Bearer ${rawToken({ scope: ['owner', 'WRITE'] }, { expiresIn: 60 })}`,
+      'POST',
+    );
 
     expect(response.statusCode).toBe(403);
     expect(response.json()).toEqual({ statusCode: 403, message: 'Insufficient scope', error: 'Forbidden' });
@@ -252,6 +262,10 @@ describe('JwtAuthGuard', () => {
     const response = await request(`/t/any?access_token=${token()}`);
 
     expect(response.statusCode).toBe(401);
-    expect(response.json()).toEqual({ statusCode: 401, message: 'Authorization header is required', error: 'Unauthorized' });
+    expect(response.json()).toEqual({
+      statusCode: 401,
+      message: 'Authorization header is required',
+      error: 'Unauthorized',
+    });
   });
 });

@@ -3,16 +3,15 @@ import type { TokenClaims } from './token';
 
 const policy: ClaimPolicy = { appEnv: 'test', revokedVersions: new Set(['v1']) };
 
-const claims = (overrides: Record<string, unknown> = {}): Partial<TokenClaims> =>
-  ({
-    iss: 'go-webdb-template',
-    sub: 'client-1',
-    type: 'private',
-    scope: ['read', 'write'],
-    version: 'v2',
-    env: 'test',
-    ...overrides,
-  });
+const claims = (overrides: Record<string, unknown> = {}): Partial<TokenClaims> => ({
+  iss: 'go-webdb-template',
+  sub: 'client-1',
+  type: 'private',
+  scope: ['read', 'write'],
+  version: 'v2',
+  env: 'test',
+  ...overrides,
+});
 
 describe('principalFromClaims', () => {
   it('should return the principal of valid claims', () => {
@@ -39,9 +38,14 @@ describe('principalFromClaims', () => {
     expect(principalFromClaims(claims({ env: null }), policy)).toBeUndefined();
   });
 
-  it.each(['v1', 'V1', ' v1', 'v1 ', '\tV1\n'])('should refuse the revoked version %j (trimmed, any case)', (version) => {
-    expect(principalFromClaims(claims({ version }), { ...policy, revokedVersions: parseRevokedVersions(' V1 ') })).toBeUndefined();
-  });
+  it.each(['v1', 'V1', ' v1', 'v1 ', '\tV1\n'])(
+    'should refuse the revoked version %j (trimmed, any case)',
+    (version) => {
+      expect(
+        principalFromClaims(claims({ version }), { ...policy, revokedVersions: parseRevokedVersions(' V1 ') }),
+      ).toBeUndefined();
+    },
+  );
 
   it('should accept a version that only resembles a revoked one', () => {
     expect(principalFromClaims(claims({ version: 'v1.1' }), policy)?.subject).toBe('client-1');
@@ -64,9 +68,9 @@ describe('principalFromClaims', () => {
   });
 
   it('should drop unknown scope items and keep the known ones', () => {
-    expect(principalFromClaims(claims({ scope: ['read', 'admin', 5, null, 'WRITE', 'ADMIN', 'owner'] }), policy)?.scopes).toEqual(
-      new Set(['read', 'admin']),
-    );
+    expect(
+      principalFromClaims(claims({ scope: ['read', 'admin', 5, null, 'WRITE', 'ADMIN', 'owner'] }), policy)?.scopes,
+    ).toEqual(new Set(['read', 'admin']));
   });
 
   it('should give no scopes when the scope claim is absent', () => {

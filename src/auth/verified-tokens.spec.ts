@@ -7,8 +7,13 @@ const TOLERANCE = 30;
 const T0 = 1_800_000_000; // seconds
 const key = hmacKey('verified-tokens-spec-secret-of-more-than-32-bytes');
 
-const tokenWith = (claims: Record<string, unknown>): string => sign({ sub: 'client-1', ...claims }, key, { algorithm: 'HS256' });
-const principal = (subject = 'client-1'): Principal => ({ subject, type: 'private', scopes: new Set(['read', 'write']) });
+const tokenWith = (claims: Record<string, unknown>): string =>
+  sign({ sub: 'client-1', ...claims }, key, { algorithm: 'HS256' });
+const principal = (subject = 'client-1'): Principal => ({
+  subject,
+  type: 'private',
+  scopes: new Set(['read', 'write']),
+});
 
 describe('VerifiedTokens', () => {
   let clock: number;

@@ -10,7 +10,10 @@ interface Entry {
 
 /** `exp` and `nbf` of a token that has just been verified (so its payload is known to be well-formed JSON). */
 function validityOf(token: string): Pick<Entry, 'exp' | 'nbf'> {
-  const payload = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')) as { exp?: unknown; nbf?: unknown };
+  const payload = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')) as {
+    exp?: unknown;
+    nbf?: unknown;
+  };
   return {
     exp: typeof payload.exp === 'number' ? payload.exp : undefined,
     nbf: typeof payload.nbf === 'number' ? payload.nbf : undefined,

@@ -131,7 +131,14 @@ describe('validateEnv', () => {
   });
 
   it('should treat an empty string as unset', () => {
-    const env = validateEnv({ PORT: '', APP_ENV: '', REDIS_URL: '', JWT_SECRET: '', JWT_ISSUER: '', JOB_MAX_RETRY: '' });
+    const env = validateEnv({
+      PORT: '',
+      APP_ENV: '',
+      REDIS_URL: '',
+      JWT_SECRET: '',
+      JWT_ISSUER: '',
+      JOB_MAX_RETRY: '',
+    });
 
     expect(env.PORT).toBe(8080);
     expect(env.APP_ENV).toBe('develop');
@@ -269,7 +276,9 @@ describe('validateEnv: queue dashboard credentials', () => {
   });
 
   it('should name the missing password when only the user is set', () => {
-    expect(failure({ DASHBOARD_USER: 'admin' })).toBe('Invalid configuration: DASHBOARD_PASSWORD is required when DASHBOARD_USER is set');
+    expect(failure({ DASHBOARD_USER: 'admin' })).toBe(
+      'Invalid configuration: DASHBOARD_PASSWORD is required when DASHBOARD_USER is set',
+    );
   });
 
   it('should name the missing user when only the password is set (an empty user counts as unset)', () => {

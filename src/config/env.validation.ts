@@ -74,10 +74,13 @@ const originList = (): PropertyDecorator => {
     ValidateBy({
       name: 'isOriginList',
       validator: {
-        validate: (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string' && isHttpOrigin(item)),
+        validate: (value: unknown) =>
+          Array.isArray(value) && value.every((item) => typeof item === 'string' && isHttpOrigin(item)),
         defaultMessage: (args) => {
           const value = args?.value as unknown;
-          const bad: unknown = Array.isArray(value) ? value.find((item) => typeof item !== 'string' || !isHttpOrigin(item)) : value;
+          const bad: unknown = Array.isArray(value)
+            ? value.find((item) => typeof item !== 'string' || !isHttpOrigin(item))
+            : value;
           return `CORS_ORIGINS must be a comma list of origins such as https://app.example (http or https, no path, no trailing slash): ${JSON.stringify(bad)} is not one`;
         },
       },
@@ -250,9 +253,7 @@ export function validateEnv(raw: Record<string, unknown>): Env {
   }
   if (env.JWT_SECRET === undefined) {
     if (env.APP_ENV !== 'develop' && env.APP_ENV !== 'test') {
-      throw new ConfigValidationError(
-        `Invalid configuration: JWT_SECRET is required when APP_ENV is ${env.APP_ENV}`,
-      );
+      throw new ConfigValidationError(`Invalid configuration: JWT_SECRET is required when APP_ENV is ${env.APP_ENV}`);
     }
     env.JWT_SECRET = DEVELOPMENT_JWT_SECRET;
   } else if (env.JWT_SECRET === DEVELOPMENT_JWT_SECRET && env.APP_ENV !== 'develop' && env.APP_ENV !== 'test') {

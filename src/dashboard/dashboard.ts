@@ -53,7 +53,12 @@ export interface DashboardOptions {
 }
 
 /** An answer in the API's error shape ({statusCode, message, error}), never cached. */
-function refuse(reply: FastifyReply, statusCode: number, message: string, headers: Record<string, string> = {}): FastifyReply {
+function refuse(
+  reply: FastifyReply,
+  statusCode: number,
+  message: string,
+  headers: Record<string, string> = {},
+): FastifyReply {
   return reply
     .code(statusCode)
     .headers({ ...headers, 'cache-control': 'no-store' })
@@ -79,7 +84,11 @@ export function dashboardPlugin(queues: Queue[], options: DashboardOptions): Fas
         return refuse(reply, 401, 'Dashboard credentials required', { 'www-authenticate': BASIC_CHALLENGE });
       }
       const refusal = writeRefusal(
-        { method: request.method, writesJobData: jobDataRoutes.has(request.routeOptions.url ?? ''), headers: request.headers },
+        {
+          method: request.method,
+          writesJobData: jobDataRoutes.has(request.routeOptions.url ?? ''),
+          headers: request.headers,
+        },
         options.readOnly,
       );
       if (refusal !== undefined) return refuse(reply, refusal.statusCode, refusal.message, refusal.headers);

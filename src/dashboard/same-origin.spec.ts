@@ -32,8 +32,14 @@ describe('isSameOrigin', () => {
     ['an Origin and no Host', { origin: 'http://jobs.internal:8080' }],
     ['a Host with a path', { host: 'jobs.internal:8080/x', origin: 'http://jobs.internal:8080' }],
     ['a Host with credentials', { host: 'evil@jobs.internal:8080', origin: 'http://jobs.internal:8080' }],
-    ['same-origin metadata with a foreign Origin', { host: HOST, origin: 'https://evil.example', 'sec-fetch-site': 'same-origin' }],
-    ['a matching Origin with cross-site metadata', { host: HOST, origin: 'http://jobs.internal:8080', 'sec-fetch-site': 'cross-site' }],
+    [
+      'same-origin metadata with a foreign Origin',
+      { host: HOST, origin: 'https://evil.example', 'sec-fetch-site': 'same-origin' },
+    ],
+    [
+      'a matching Origin with cross-site metadata',
+      { host: HOST, origin: 'http://jobs.internal:8080', 'sec-fetch-site': 'cross-site' },
+    ],
   ])('should refuse %s', (_what, headers) => {
     expect(isSameOrigin(headers)).toBe(false);
   });

@@ -13,7 +13,7 @@ export const JOB_DATA_ROUTES: readonly string[] = [
 
 export const READ_ONLY_MESSAGE = 'The dashboard is read-only (DASHBOARD_READ_ONLY=true)';
 export const JOB_DATA_MESSAGE =
-  "Job data cannot be written through the dashboard; register jobs with POST /api/dm-jobqueue/register";
+  'Job data cannot be written through the dashboard; register jobs with POST /api/dm-jobqueue/register';
 export const CROSS_SITE_MESSAGE =
   'Cross-site request refused: state-changing dashboard requests must come from the dashboard itself';
 

@@ -92,7 +92,11 @@ describe('BodyValidationPipe', () => {
   it('should report one message per invalid field', async () => {
     expect(await rejectionOf({ message: 5, delay_seconds: '5', max_retry: -1 })).toEqual({
       statusCode: 400,
-      message: ['message must be a string', 'delay_seconds must be an integer number', 'max_retry must not be less than 0'],
+      message: [
+        'message must be a string',
+        'delay_seconds must be an integer number',
+        'max_retry must not be less than 0',
+      ],
       error: 'Bad Request',
     });
   });

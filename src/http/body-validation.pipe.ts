@@ -32,7 +32,13 @@ export class BodyValidationPipe extends ValidationPipe {
   private readonly known = new WeakMap<Type, ReadonlySet<string>>();
 
   constructor() {
-    super({ ...VALIDATOR_OPTIONS, whitelist: true, forbidNonWhitelisted: true, transform: true, transformOptions: { enableImplicitConversion: false } });
+    super({
+      ...VALIDATOR_OPTIONS,
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      transform: true,
+      transformOptions: { enableImplicitConversion: false },
+    });
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {

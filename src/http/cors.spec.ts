@@ -12,12 +12,15 @@ describe('splitList', () => {
 });
 
 describe('isHttpOrigin', () => {
-  it.each(['https://app.example', 'http://localhost:3000', 'https://app.example:8443', 'http://127.0.0.1:8080', 'http://[::1]:3000'])(
-    'should accept %s',
-    (origin) => {
-      expect(isHttpOrigin(origin)).toBe(true);
-    },
-  );
+  it.each([
+    'https://app.example',
+    'http://localhost:3000',
+    'https://app.example:8443',
+    'http://127.0.0.1:8080',
+    'http://[::1]:3000',
+  ])('should accept %s', (origin) => {
+    expect(isHttpOrigin(origin)).toBe(true);
+  });
 
   it.each([
     ['a trailing slash', 'https://app.example/'],
@@ -52,12 +55,15 @@ describe('corsOptions', () => {
     expect(decide('https://b.example')).toBe('https://b.example');
   });
 
-  it.each([undefined, 'https://evil.example', 'https://a.example.evil.example', 'http://a.example', 'https://A.example'])(
-    'should give no CORS headers to %s',
-    (origin) => {
-      expect(decide(origin)).toBe(false);
-    },
-  );
+  it.each([
+    undefined,
+    'https://evil.example',
+    'https://a.example.evil.example',
+    'http://a.example',
+    'https://A.example',
+  ])('should give no CORS headers to %s', (origin) => {
+    expect(decide(origin)).toBe(false);
+  });
 
   it('should allow the headers the API reads and expose the rate-limit headers', () => {
     expect(corsOptions(['https://a.example'])).toMatchObject({

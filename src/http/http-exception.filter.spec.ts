@@ -65,7 +65,11 @@ describe('HttpExceptionFilter', () => {
       const response = await get(url);
 
       expect(response.statusCode).toBe(500);
-      expect(response.json()).toEqual({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
+      expect(response.json()).toEqual({
+        statusCode: 500,
+        message: 'Internal server error',
+        error: 'Internal Server Error',
+      });
       expect(response.body).not.toMatch(/redis:\/\/|s3cret|redis\.internal|\n\s+at |\.ts:\d+/);
     },
   );
@@ -88,7 +92,11 @@ describe('HttpExceptionFilter', () => {
     const response = await get('/fail/server-status');
 
     expect(response.statusCode).toBe(500);
-    expect(response.json()).toEqual({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
+    expect(response.json()).toEqual({
+      statusCode: 500,
+      message: 'Internal server error',
+      error: 'Internal Server Error',
+    });
     expect(response.body).not.toContain('s3cret');
   });
 });
@@ -103,7 +111,11 @@ describe('isClientAbort', () => {
 
   it.each<[string, unknown, FastifyRequest | undefined]>([
     ['the same error on a request still open', aborted(), request(false)],
-    ['another ECONNRESET (Redis, an outgoing call)', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), request(true)],
+    [
+      'another ECONNRESET (Redis, an outgoing call)',
+      Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+      request(true),
+    ],
     ['a message "aborted" without the code', new Error('aborted'), request(true)],
     ['a string', 'aborted', request(true)],
     ['no request', aborted(), undefined],

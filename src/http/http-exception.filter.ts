@@ -24,7 +24,8 @@ export interface ErrorBody {
 export function errorBody(exception: HttpException): ErrorBody | object {
   const statusCode = exception.getStatus();
   const response = exception.getResponse();
-  if (typeof response === 'string') return { statusCode, message: response, error: STATUS_CODES[statusCode] ?? 'Error' };
+  if (typeof response === 'string')
+    return { statusCode, message: response, error: STATUS_CODES[statusCode] ?? 'Error' };
   // Nest's built-in exceptions build {message, error, statusCode}: the same keys in the order every other error has.
   if ('message' in response && 'error' in response && 'statusCode' in response) {
     const { statusCode: code, message, error, ...rest } = response as ErrorBody;

@@ -30,7 +30,9 @@ export function registerJsonParser(fastify: FastifyInstance): void {
     } catch (error) {
       // secure-json-parse reports "__proto__" / "constructor.prototype" keys as a SyntaxError too.
       const forbidden = error instanceof Error && /forbidden/i.test(error.message);
-      const reason = forbidden ? 'Request body contains a forbidden key (__proto__ or constructor.prototype)' : 'Malformed JSON in request body';
+      const reason = forbidden
+        ? 'Request body contains a forbidden key (__proto__ or constructor.prototype)'
+        : 'Malformed JSON in request body';
       // An HttpException reaches HttpExceptionFilter through Nest's Fastify error handler.
       done(new BadRequestException(reason), undefined);
     }

@@ -123,7 +123,8 @@ describe('RateLimitGuard', () => {
 
     it('should count made-up tokens against their address: a new one per request still meets the limit', async () => {
       const statuses = [];
-      for (let i = 0; i < 4; i++) statuses.push((await request('POST', '/t/write', `Bearer made.up.${i}`, '10.0.0.7')).statusCode);
+      for (let i = 0; i < 4; i++)
+        statuses.push((await request('POST', '/t/write', `Bearer made.up.${i}`, '10.0.0.7')).statusCode);
 
       expect(statuses).toEqual([401, 401, 401, 429]);
     });
@@ -159,7 +160,8 @@ describe('RateLimitGuard', () => {
 
     it('should never limit and send no X-RateLimit headers', async () => {
       const answers = [];
-      for (let i = 0; i < 20; i++) answers.push(await app.getHttpAdapter().getInstance().inject({ method: 'GET', url: '/t/open' }));
+      for (let i = 0; i < 20; i++)
+        answers.push(await app.getHttpAdapter().getInstance().inject({ method: 'GET', url: '/t/open' }));
 
       expect(answers.map((a) => a.statusCode)).toEqual(Array(20).fill(200));
       expect(answers.some((a) => Object.keys(a.headers).some((name) => name.startsWith('x-ratelimit')))).toBe(false);

@@ -41,7 +41,9 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   protected override getTracker(request: FastifyRequest): Promise<string> {
-    return Promise.resolve(rateLimitTracker(request.headers.authorization, request.ip, (token) => this.verified.has(token)));
+    return Promise.resolve(
+      rateLimitTracker(request.headers.authorization, request.ip, (token) => this.verified.has(token)),
+    );
   }
 
   // One count per client across every limited route (throttler's default counts per route).
@@ -50,7 +52,10 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   // Throttler sets only Retry-After on a refusal; the X-RateLimit-* headers belong on the 429 too.
-  protected override async throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+  protected override async throwThrottlingException(
+    context: ExecutionContext,
+    detail: ThrottlerLimitDetail,
+  ): Promise<void> {
     const { res } = this.getRequestResponse(context);
     this.setResponseHeader(res, `${this.headerPrefix}-Limit`, detail.limit);
     this.setResponseHeader(res, `${this.headerPrefix}-Remaining`, 0);

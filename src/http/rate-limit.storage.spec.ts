@@ -75,14 +75,29 @@ describe('FixedWindowStorage', () => {
       await hit(undefined, 1);
       clock += 30_000;
 
-      expect(storage.peek('client-a', 1)).toEqual({ totalHits: 1, timeToExpire: 30, isBlocked: false, timeToBlockExpire: 0 });
+      expect(storage.peek('client-a', 1)).toEqual({
+        totalHits: 1,
+        timeToExpire: 30,
+        isBlocked: false,
+        timeToBlockExpire: 0,
+      });
       expect(storage.peek('client-a', 1)).toMatchObject({ totalHits: 1 });
       expect(await hit(undefined, 1)).toMatchObject({ totalHits: 2, isBlocked: true });
-      expect(storage.peek('client-a', 1)).toEqual({ totalHits: 2, timeToExpire: 30, isBlocked: true, timeToBlockExpire: 30 });
+      expect(storage.peek('client-a', 1)).toEqual({
+        totalHits: 2,
+        timeToExpire: 30,
+        isBlocked: true,
+        timeToBlockExpire: 30,
+      });
     });
 
     it('should report an unknown client, or one whose window has ended, as not blocked, and remember nothing', async () => {
-      expect(storage.peek('client-z', 1)).toEqual({ totalHits: 0, timeToExpire: 0, isBlocked: false, timeToBlockExpire: 0 });
+      expect(storage.peek('client-z', 1)).toEqual({
+        totalHits: 0,
+        timeToExpire: 0,
+        isBlocked: false,
+        timeToBlockExpire: 0,
+      });
       await hit(undefined, 1);
       await hit(undefined, 1);
       clock += MINUTE;

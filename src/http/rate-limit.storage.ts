@@ -57,7 +57,8 @@ export class FixedWindowStorage implements ThrottlerStorage {
   peek(key: string, limit: number): RateLimitHit {
     const now = this.now();
     const window = this.windows.get(key);
-    if (window === undefined || window.endsAt <= now) return { totalHits: 0, timeToExpire: 0, isBlocked: false, timeToBlockExpire: 0 };
+    if (window === undefined || window.endsAt <= now)
+      return { totalHits: 0, timeToExpire: 0, isBlocked: false, timeToBlockExpire: 0 };
     return record(window, now, limit);
   }
 

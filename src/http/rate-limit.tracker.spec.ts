@@ -9,7 +9,9 @@ const unverified = (): boolean => false;
 describe('rateLimitTracker', () => {
   it('should count a token not verified yet against the address, so made-up tokens cannot each get a count', () => {
     expect(rateLimitTracker(`Bearer ${TOKEN}`, '10.0.0.1', unverified)).toBe('ip:10.0.0.1');
-    expect(rateLimitTracker(`Bearer ${TOKEN}a`, '10.0.0.1', unverified)).toBe(rateLimitTracker(`Bearer ${TOKEN}b`, '10.0.0.1', unverified));
+    expect(rateLimitTracker(`Bearer ${TOKEN}a`, '10.0.0.1', unverified)).toBe(
+      rateLimitTracker(`Bearer ${TOKEN}b`, '10.0.0.1', unverified),
+    );
   });
 
   it('should ask about the token itself, without the scheme', () => {
@@ -30,16 +32,23 @@ describe('rateLimitTracker', () => {
   });
 
   it('should give two tokens from one address two different trackers', () => {
-    expect(rateLimitTracker(`Bearer ${TOKEN}a`, '10.0.0.1', verified)).not.toBe(rateLimitTracker(`Bearer ${TOKEN}b`, '10.0.0.1', verified));
+    expect(rateLimitTracker(`Bearer ${TOKEN}a`, '10.0.0.1', verified)).not.toBe(
+      rateLimitTracker(`Bearer ${TOKEN}b`, '10.0.0.1', verified),
+    );
   });
 
   it('should give one token the same tracker from any address', () => {
-    expect(rateLimitTracker(`Bearer ${TOKEN}`, '10.0.0.1', verified)).toBe(rateLimitTracker(`Bearer ${TOKEN}`, '192.0.2.7', verified));
+    expect(rateLimitTracker(`Bearer ${TOKEN}`, '10.0.0.1', verified)).toBe(
+      rateLimitTracker(`Bearer ${TOKEN}`, '192.0.2.7', verified),
+    );
   });
 
-  it.each([`bearer ${TOKEN}`, `BEARER  ${TOKEN}`, `Bearer ${TOKEN} `])('should read the scheme case-insensitively (%j)', (header) => {
-    expect(rateLimitTracker(header, '10.0.0.1', verified)).toBe(`bearer:${sha256(TOKEN)}`);
-  });
+  it.each([`bearer ${TOKEN}`, `BEARER  ${TOKEN}`, `Bearer ${TOKEN} `])(
+    'should read the scheme case-insensitively (%j)',
+    (header) => {
+      expect(rateLimitTracker(header, '10.0.0.1', verified)).toBe(`bearer:${sha256(TOKEN)}`);
+    },
+  );
 
   it.each([
     ['no Authorization header', undefined],
@@ -52,7 +61,9 @@ describe('rateLimitTracker', () => {
   });
 
   it('should group IPv6 addresses by their /64 and unwrap IPv4-mapped ones', () => {
-    expect(rateLimitTracker(undefined, '2001:db8:1:2:aaaa::1', verified)).toBe(rateLimitTracker(undefined, '2001:db8:1:2:bbbb::2', verified));
+    expect(rateLimitTracker(undefined, '2001:db8:1:2:aaaa::1', verified)).toBe(
+      rateLimitTracker(undefined, '2001:db8:1:2:bbbb::2', verified),
+    );
     expect(rateLimitTracker(undefined, '2001:db8:1:2:aaaa::1', verified)).toBe('ip:2001:db8:1:2::/64');
     expect(rateLimitTracker(undefined, '::ffff:10.0.0.1', verified)).toBe('ip:10.0.0.1');
   });

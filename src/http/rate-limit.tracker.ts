@@ -13,7 +13,11 @@ const BEARER = /^bearer +(\S+?)\s*$/i;
  * (SPEC 6.6). A new valid token's first request counts against its address; from then on it has its own count.
  * Only the hash is kept in the limiter's memory: the token itself is never stored or logged.
  */
-export function rateLimitTracker(authorization: string | undefined, ip: string, isVerified: (token: string) => boolean): string {
+export function rateLimitTracker(
+  authorization: string | undefined,
+  ip: string,
+  isVerified: (token: string) => boolean,
+): string {
   const token = authorization === undefined ? undefined : BEARER.exec(authorization)?.[1];
   if (token !== undefined && isVerified(token)) return `bearer:${createHash('sha256').update(token).digest('hex')}`;
   return `ip:${normalizeIp(ip)}`;

@@ -18,7 +18,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
  * by IE or Flash) and mean nothing on a JSON response; the HTML pages get them (`pageSecurityHeaders`).
  */
 const API_OPTIONS: HelmetOptions = {
-  contentSecurityPolicy: { useDefaults: false, directives: { 'default-src': ["'none'"], 'frame-ancestors': ["'none'"] } },
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: { 'default-src': ["'none'"], 'frame-ancestors': ["'none'"] },
+  },
   frameguard: { action: 'deny' },
   crossOriginOpenerPolicy: false,
   originAgentCluster: false,
@@ -55,7 +58,9 @@ export function pageSecurityHeaders(contentSecurityPolicy: string): Readonly<Rec
 }
 
 /** The Content-Security-Policy helmet builds from its defaults and these directives. */
-export function helmetPolicy(directives: NonNullable<Exclude<HelmetOptions['contentSecurityPolicy'], boolean>>['directives']): string {
+export function helmetPolicy(
+  directives: NonNullable<Exclude<HelmetOptions['contentSecurityPolicy'], boolean>>['directives'],
+): string {
   return helmetHeaders({ contentSecurityPolicy: { directives } })['content-security-policy'];
 }
 
@@ -80,7 +85,8 @@ export function addSecurityHeaders(
   fastify.addHook('onRoute', (route) => {
     if (!isPage(route.url)) return;
     // Route-level hooks run after the application's: this one replaces the API's headers set above.
-    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    const own =
+      route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
     route.onRequest = [...own, asPage];
   });
 }

@@ -17,7 +17,11 @@ export const RATE_LIMIT_HEADERS: HeadersObject = {
 };
 
 /** An error answer with the `{statusCode, message, error}` body. */
-export const ApiError = (status: number, description: string, headers?: HeadersObject): MethodDecorator & ClassDecorator =>
+export const ApiError = (
+  status: number,
+  description: string,
+  headers?: HeadersObject,
+): MethodDecorator & ClassDecorator =>
   ApiResponse({ status, description, type: ErrorBodyDto, ...(headers ? { headers } : {}) });
 
 /** What every authenticated route may answer besides its own results. */
@@ -27,6 +31,10 @@ export const ApiAuthenticatedErrors = (): MethodDecorator & ClassDecorator =>
       'WWW-Authenticate': { description: 'Bearer challenge', schema: { type: 'string' } },
     }),
     ApiError(403, 'The token lacks the scope this route requires (`Insufficient scope`)'),
-    ApiError(429, '`Too many requests`: over RATE_LIMIT_PER_MINUTE requests a minute for this client', RATE_LIMIT_HEADERS),
+    ApiError(
+      429,
+      '`Too many requests`: over RATE_LIMIT_PER_MINUTE requests a minute for this client',
+      RATE_LIMIT_HEADERS,
+    ),
     ApiError(503, '`Job queue is unavailable`: Redis did not answer within REDIS_TIMEOUT_MS', RETRY_AFTER_HEADER),
   );

@@ -26,8 +26,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setTitle('dm-jobqueue')
     .setDescription(
       'Authenticated REST job queue: register a job, it runs after its delay. Job routes need a JWT bearer ' +
-        'token (HS256) with the scope named on each route (read or write). A token\'s `sub` is its tenant: it ' +
-        'sees only the jobs it registered (another tenant\'s job is a 404), unless it also has scope admin. ' +
+        "token (HS256) with the scope named on each route (read or write). A token's `sub` is its tenant: it " +
+        "sees only the jobs it registered (another tenant's job is a 404), unless it also has scope admin. " +
         'Errors have the body {statusCode, message, error}.',
     )
     .setVersion(serviceVersion())

@@ -19,7 +19,9 @@ describe('queue dashboard (credentials configured)', () => {
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    app = await startApp(testEnv(redis.url, { DASHBOARD_USER: USER, DASHBOARD_PASSWORD: PASSWORD, RATE_LIMIT_PER_MINUTE: '2' }));
+    app = await startApp(
+      testEnv(redis.url, { DASHBOARD_USER: USER, DASHBOARD_PASSWORD: PASSWORD, RATE_LIMIT_PER_MINUTE: '2' }),
+    );
   });
 
   afterAll(async () => {
@@ -77,9 +79,11 @@ describe('queue dashboard (credentials configured)', () => {
     expect(Number(page.headers['content-length'])).toBe(Buffer.byteLength(page.body));
     for (const directive of csp.split(';')) {
       const [, ...sources] = directive.trim().split(/\s+/);
-      expect(sources.filter((source) => !["'self'", "'none'", "'unsafe-inline'", 'data:'].includes(source))).toEqual([]);
+      expect(sources.filter((source) => !["'self'", "'none'", "'unsafe-inline'", 'data:'].includes(source))).toEqual(
+        [],
+      );
     }
-    const linked = [...page.body.matchAll(/<(?:script|link)\b[^>]*\b(?:src|href)="([^"]+)"/g)].map((match) => match[1]!);
+    const linked = [...page.body.matchAll(/<(?:script|link)\b[^>]*\b(?:src|href)="([^"]+)"/g)].map((match) => match[1]);
     const scripts = linked.filter((url) => url.endsWith('.js'));
     const styles = linked.filter((url) => url.endsWith('.css'));
     expect(scripts.length).toBeGreaterThan(0);
@@ -107,7 +111,11 @@ describe('queue dashboard (credentials configured)', () => {
   });
 
   it('should list the service queue in its API', async () => {
-    const response = await app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: basic(USER, PASSWORD) });
+    const response = await app.inject({
+      method: 'GET',
+      url: '/admin/queues/api/queues',
+      headers: basic(USER, PASSWORD),
+    });
 
     expect(response.statusCode).toBe(200);
     const body = response.json<{ queues: { name: string }[] }>();
@@ -117,7 +125,11 @@ describe('queue dashboard (credentials configured)', () => {
   it('should be outside the rate limit and the bearer guard (plain Fastify routes)', async () => {
     // RATE_LIMIT_PER_MINUTE is 2 here: more requests than that still pass, and carry no X-RateLimit-* header.
     for (let i = 0; i < 5; i += 1) {
-      const response = await app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: basic(USER, PASSWORD) });
+      const response = await app.inject({
+        method: 'GET',
+        url: '/admin/queues/api/queues',
+        headers: basic(USER, PASSWORD),
+      });
       expect(response.statusCode).toBe(200);
       expect(Object.keys(response.headers).filter((name) => name.startsWith('x-ratelimit'))).toEqual([]);
     }
@@ -125,9 +137,15 @@ describe('queue dashboard (credentials configured)', () => {
 
   it('should be read-only by default, in bull-board and in front of it', async () => {
     const listed = await app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: basic(USER, PASSWORD) });
-    const add = await app.inject({ method: 'POST', url: '/admin/queues/api/queues/jobs/add', headers: basic(USER, PASSWORD) });
+    const add = await app.inject({
+      method: 'POST',
+      url: '/admin/queues/api/queues/jobs/add',
+      headers: basic(USER, PASSWORD),
+    });
 
-    expect(listed.json<{ queues: { readOnlyMode: boolean }[] }>().queues.map((queue) => queue.readOnlyMode)).toEqual([true]);
+    expect(listed.json<{ queues: { readOnlyMode: boolean }[] }>().queues.map((queue) => queue.readOnlyMode)).toEqual([
+      true,
+    ]);
     expect(add.statusCode).toBe(405);
     expect(add.headers.allow).toBe('GET, HEAD');
     expect(add.json()).toEqual({
@@ -145,8 +163,12 @@ describe('queue dashboard (credentials configured)', () => {
     const blocked = [await from('198.51.100.1', 'a-wrong-password'), await from('198.51.100.1', PASSWORD)];
 
     expect(blocked.map((response) => response.statusCode)).toEqual([429, 429]);
-    expect(blocked[1]!.json()).toEqual({ statusCode: 429, message: 'Too many failed dashboard logins', error: 'Too Many Requests' });
-    expect(Number(blocked[1]!.headers['retry-after'])).toBeGreaterThan(0);
+    expect(blocked[1].json()).toEqual({
+      statusCode: 429,
+      message: 'Too many failed dashboard logins',
+      error: 'Too Many Requests',
+    });
+    expect(Number(blocked[1].headers['retry-after'])).toBeGreaterThan(0);
     expect((await from('198.51.100.2', PASSWORD)).statusCode).toBe(200);
   });
 

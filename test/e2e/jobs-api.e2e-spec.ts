@@ -23,8 +23,16 @@ const NOT_FOUND = { statusCode: 404, message: 'Job not found', error: 'Not Found
 const RUNNING = { statusCode: 409, message: 'Job is running', error: 'Conflict' };
 const FINISHED = { statusCode: 409, message: 'Job has already finished', error: 'Conflict' };
 const UNAVAILABLE = { statusCode: 503, message: 'Job queue is unavailable', error: 'Service Unavailable' };
-const KEY_REUSED = { statusCode: 409, message: 'Idempotency-Key was already used with a different request', error: 'Conflict' };
-const BAD_KEY = { statusCode: 400, message: 'Idempotency-Key must be 1 to 255 printable ASCII characters', error: 'Bad Request' };
+const KEY_REUSED = {
+  statusCode: 409,
+  message: 'Idempotency-Key was already used with a different request',
+  error: 'Conflict',
+};
+const BAD_KEY = {
+  statusCode: 400,
+  message: 'Idempotency-Key must be 1 to 255 printable ASCII characters',
+  error: 'Bad Request',
+};
 
 const readOnly = bearer(token({ scope: ['read'] }));
 const writeOnly = bearer(token({ scope: ['write'] }));
@@ -39,7 +47,9 @@ describe('Job API and Idempotency-Key', () => {
     redis = await RedisServer.start();
     lines = new JobLines();
     // No rate limit: the concurrency test sends many requests with one token.
-    app = await startApp(testEnv(redis.url, { QUEUE_PREFIX: PREFIX, REDIS_TIMEOUT_MS: '500', RATE_LIMIT_PER_MINUTE: '0' }));
+    app = await startApp(
+      testEnv(redis.url, { QUEUE_PREFIX: PREFIX, REDIS_TIMEOUT_MS: '500', RATE_LIMIT_PER_MINUTE: '0' }),
+    );
     queue = serviceQueue(redis.url, PREFIX);
   });
 
@@ -57,11 +67,14 @@ describe('Job API and Idempotency-Key', () => {
       headers: { 'content-type': 'application/json', ...auth, ...headers },
       payload: JSON.stringify(body),
     });
-  const getJob = (jobId: string, auth = bearer()) => app.inject({ method: 'GET', url: `${JOBS}/${jobId}`, headers: auth });
-  const deleteJob = (jobId: string, auth = bearer()) => app.inject({ method: 'DELETE', url: `${JOBS}/${jobId}`, headers: auth });
+  const getJob = (jobId: string, auth = bearer()) =>
+    app.inject({ method: 'GET', url: `${JOBS}/${jobId}`, headers: auth });
+  const deleteJob = (jobId: string, auth = bearer()) =>
+    app.inject({ method: 'DELETE', url: `${JOBS}/${jobId}`, headers: auth });
   const linesWith = (message: string) => lines.printed(message);
   /** Resolves once a job registered now, due in `delaySeconds`, has been printed: the worker was alive until then. */
-  const sentinel = (delaySeconds = 0) => untilSentinelPrinted(register, (message) => linesWith(message).length, delaySeconds);
+  const sentinel = (delaySeconds = 0) =>
+    untilSentinelPrinted(register, (message) => linesWith(message).length, delaySeconds);
 
   /** The app's own worker, paused so that a test decides which worker (if any) takes a job. */
   const appWorker = () => app.app.get(JobProcessor).worker;
@@ -105,10 +118,14 @@ describe('Job API and Idempotency-Key', () => {
       const created = (await register({ message, delay_seconds: 0, max_retry: 1 })).json();
       await lines.waitFor((line) => line.endsWith(`] ${message}`));
 
-      const job = await eventually(async () => {
-        const body = (await getJob(created.job_id)).json();
-        return body.state === 'completed' ? body : undefined;
-      }, 5_000, 'the job to complete');
+      const job = await eventually(
+        async () => {
+          const body = (await getJob(created.job_id)).json();
+          return body.state === 'completed' ? body : undefined;
+        },
+        5_000,
+        'the job to complete',
+      );
 
       expect(job).toEqual({
         job_id: created.job_id,
@@ -149,7 +166,11 @@ describe('Job API and Idempotency-Key', () => {
       const response = await app.inject({ method: 'GET', url: `${JOBS}/${randomUUID()}` });
 
       expect(response.statusCode).toBe(401);
-      expect(response.json()).toEqual({ statusCode: 401, message: 'Authorization header is required', error: 'Unauthorized' });
+      expect(response.json()).toEqual({
+        statusCode: 401,
+        message: 'Authorization header is required',
+        error: 'Unauthorized',
+      });
       expect(response.headers['www-authenticate']).toBe('Bearer realm="dm-jobqueue"');
     });
 
@@ -276,7 +297,11 @@ describe('Job API and Idempotency-Key', () => {
       const response = await app.inject({ method: 'DELETE', url: `${JOBS}/${randomUUID()}` });
 
       expect(response.statusCode).toBe(401);
-      expect(response.json()).toEqual({ statusCode: 401, message: 'Authorization header is required', error: 'Unauthorized' });
+      expect(response.json()).toEqual({
+        statusCode: 401,
+        message: 'Authorization header is required',
+        error: 'Unauthorized',
+      });
     });
   });
 

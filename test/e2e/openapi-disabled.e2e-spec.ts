@@ -18,9 +18,12 @@ describe('OpenAPI documentation switched off', () => {
     await redis?.stop();
   });
 
-  it.each(['/docs', '/docs/', '/docs-json', '/docs/swagger-ui-bundle.js'])('should answer GET %s with 404', async (url) => {
-    const response = await app.inject({ method: 'GET', url });
-    expect(response.statusCode).toBe(404);
-    expect(response.json()).toMatchObject({ statusCode: 404, error: 'Not Found' });
-  });
+  it.each(['/docs', '/docs/', '/docs-json', '/docs/swagger-ui-bundle.js'])(
+    'should answer GET %s with 404',
+    async (url) => {
+      const response = await app.inject({ method: 'GET', url });
+      expect(response.statusCode).toBe(404);
+      expect(response.json()).toMatchObject({ statusCode: 404, error: 'Not Found' });
+    },
+  );
 });

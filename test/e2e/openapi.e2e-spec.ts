@@ -21,17 +21,20 @@ const STRICT_SCRIPT_SRC = "script-src 'self'";
 const API_POLICY = "default-src 'none';frame-ancestors 'none'";
 
 /** A response's `application/json` content, with its example(s). */
-function jsonContent(operation: Operation, status: string): { example?: unknown; examples?: Record<string, { value: any }> } {
+function jsonContent(
+  operation: Operation,
+  status: string,
+): { example?: unknown; examples?: Record<string, { value: unknown }> } {
   const content = operation.responses[status]?.content?.['application/json'];
   expect(content).toBeDefined();
-  return content as { example?: unknown; examples?: Record<string, { value: any }> };
+  return content as { example?: unknown; examples?: Record<string, { value: unknown }> };
 }
 
 /** The schema a response's JSON body refers to. */
 function bodySchema(document: OpenApiDocument, operation: Operation, status: string): Schema {
   const schema = operation.responses[status]?.content?.['application/json']?.schema as { $ref?: string } | undefined;
   expect(schema?.$ref).toBeDefined();
-  return document.components.schemas[schema!.$ref!.replace('#/components/schemas/', '')]!;
+  return document.components.schemas[schema!.$ref!.replace('#/components/schemas/', '')];
 }
 
 describe('OpenAPI documentation', () => {
@@ -64,7 +67,10 @@ describe('OpenAPI documentation', () => {
   });
 
   it('should still require a token on the job routes', async () => {
-    const response = await app.inject({ method: 'GET', url: '/api/dm-jobqueue/jobs/00000000-0000-4000-8000-000000000000' });
+    const response = await app.inject({
+      method: 'GET',
+      url: '/api/dm-jobqueue/jobs/00000000-0000-4000-8000-000000000000',
+    });
     expect(response.statusCode).toBe(401);
   });
 
@@ -72,26 +78,33 @@ describe('OpenAPI documentation', () => {
     const schemes = Object.values(document.components.securitySchemes ?? {});
     expect(schemes).toContainEqual(expect.objectContaining({ type: 'http', scheme: 'bearer' }));
     const [name] = Object.keys(document.components.securitySchemes!);
-    for (const operation of [document.paths[REGISTER]!.post!, document.paths[JOB]!.get!, document.paths[JOB]!.delete!]) {
-      expect(operation.security).toEqual([{ [name!]: [] }]);
+    for (const operation of [document.paths[REGISTER].post, document.paths[JOB].get, document.paths[JOB].delete]) {
+      expect(operation.security).toEqual([{ [name]: [] }]);
     }
-    expect(document.paths['/health/live']!.get!.security).toBeUndefined();
+    expect(document.paths['/health/live'].get.security).toBeUndefined();
   });
 
   it('should document every answer of register, with its body', () => {
-    const register = document.paths[REGISTER]!.post!;
+    const register = document.paths[REGISTER].post;
     expect(Object.keys(register.responses).sort()).toEqual(
       expect.arrayContaining(['200', '201', '400', '401', '403', '409', '413', '415', '429', '503']),
     );
     for (const status of ['200', '201']) {
-      expect(Object.keys(bodySchema(document, register, status).properties!).sort()).toEqual(
-        ['delay_seconds', 'job_id', 'max_retry', 'run_at', 'status'],
-      );
+      expect(Object.keys(bodySchema(document, register, status).properties!).sort()).toEqual([
+        'delay_seconds',
+        'job_id',
+        'max_retry',
+        'run_at',
+        'status',
+      ]);
     }
     for (const status of ['400', '401', '403', '409', '413', '415', '429', '503']) {
       const error = bodySchema(document, register, status);
       expect(Object.keys(error.properties!).sort()).toEqual(['error', 'message', 'statusCode']);
-      expect(error.properties!.message!.oneOf).toEqual([{ type: 'string' }, { type: 'array', items: { type: 'string' } }]);
+      expect(error.properties!.message.oneOf).toEqual([
+        { type: 'string' },
+        { type: 'array', items: { type: 'string' } },
+      ]);
     }
     expect(register.parameters).toContainEqual(expect.objectContaining({ name: 'Idempotency-Key', in: 'header' }));
     // Both 429s: the tenant's pending quota and the rate limit (with its headers).
@@ -102,39 +115,43 @@ describe('OpenAPI documentation', () => {
   });
 
   it('should describe the register body: three nullable properties, defaults, minimum 0, nothing else', () => {
-    const dto = document.components.schemas.RegisterJobDto!;
+    const dto = document.components.schemas.RegisterJobDto;
     expect(Object.keys(dto.properties!).sort()).toEqual(['delay_seconds', 'max_retry', 'message']);
     expect(dto.additionalProperties).toBe(false);
     expect(dto.required ?? []).toEqual([]);
-    expect(dto.properties!.message).toMatchObject({ type: 'string', nullable: true, default: 'Job executed successfully' });
+    expect(dto.properties!.message).toMatchObject({
+      type: 'string',
+      nullable: true,
+      default: 'Job executed successfully',
+    });
     expect(dto.properties!.delay_seconds).toMatchObject({ type: 'integer', nullable: true, minimum: 0, default: 180 });
     expect(dto.properties!.max_retry).toMatchObject({ type: 'integer', nullable: true, minimum: 0, default: 10 });
-    expect(dto.properties!.delay_seconds!.description).toContain('JOB_MAX_DELAY_SECONDS');
+    expect(dto.properties!.delay_seconds.description).toContain('JOB_MAX_DELAY_SECONDS');
   });
 
   it('should document GET job with the JobViewDto body and its state enum', () => {
-    const get = document.paths[JOB]!.get!;
+    const get = document.paths[JOB].get;
     expect(Object.keys(get.responses)).toEqual(expect.arrayContaining(['200', '401', '403', '404', '503']));
     const view = bodySchema(document, get, '200');
-    expect(view.properties!.state!.enum).toEqual(['delayed', 'waiting', 'active', 'completed', 'failed']);
+    expect(view.properties!.state.enum).toEqual(['delayed', 'waiting', 'active', 'completed', 'failed']);
     expect(Object.keys(view.properties!)).toHaveLength(12);
     expect(view.properties!.owner).toMatchObject({ type: 'string', nullable: true });
     expect(get.parameters).toContainEqual(expect.objectContaining({ name: 'job_id', in: 'path' }));
   });
 
   it('should document DELETE job', () => {
-    const remove = document.paths[JOB]!.delete!;
+    const remove = document.paths[JOB].delete;
     expect(Object.keys(remove.responses)).toEqual(expect.arrayContaining(['204', '401', '403', '404', '409', '503']));
-    expect(remove.responses['204']!.content).toBeUndefined();
+    expect(remove.responses['204'].content).toBeUndefined();
   });
 
   it('should document the health and metrics endpoints', () => {
-    expect(Object.keys(document.paths['/health/ready']!.get!.responses).sort()).toEqual(['200', '503']);
-    expect(Object.keys(document.paths['/metrics']!.get!.responses['200']!.content!)[0]).toMatch(/^text\/plain/);
+    expect(Object.keys(document.paths['/health/ready'].get.responses).sort()).toEqual(['200', '503']);
+    expect(Object.keys(document.paths['/metrics'].get.responses['200'].content!)[0]).toMatch(/^text\/plain/);
   });
 
   it('should document liveness as 200 only, with the body it really answers', async () => {
-    const live = document.paths['/health/live']!.get!;
+    const live = document.paths['/health/live'].get;
     expect(Object.keys(live.responses)).toEqual(['200']);
     const actual = await app.inject({ method: 'GET', url: '/health/live' });
     expect(actual.json()).toEqual({ status: 'ok', info: {}, error: {}, details: {} });
@@ -142,9 +159,11 @@ describe('OpenAPI documentation', () => {
   });
 
   it('should document readiness with our checks: redis and worker up, and the real 503 bodies', async () => {
-    const ready = document.paths['/health/ready']!.get!;
+    const ready = document.paths['/health/ready'].get;
     const ok = Object.values(jsonContent(ready, '200').examples!).map((example) => example.value);
-    const actual = (await app.inject({ method: 'GET', url: '/health/ready' })).json<{ details: Record<string, object> }>();
+    const actual = (await app.inject({ method: 'GET', url: '/health/ready' })).json<{
+      details: Record<string, object>;
+    }>();
     expect(ok).toEqual([
       {
         status: 'ok',
@@ -153,14 +172,23 @@ describe('OpenAPI documentation', () => {
         details: { redis: { status: 'up', latency_ms: expect.any(Number) }, worker: { status: 'up' } },
       },
     ]);
-    expect(Object.keys(ok[0].details).sort()).toEqual(Object.keys(actual.details).sort());
+    expect(Object.keys((ok[0] as { details: object }).details).sort()).toEqual(Object.keys(actual.details).sort());
 
     const down = Object.values(jsonContent(ready, '503').examples!).map((example) => example.value);
     expect(down).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ status: 'error', error: { redis: { status: 'down', message: 'connection reconnecting' } } }),
-        expect.objectContaining({ status: 'error', error: { redis: { status: 'down', message: 'PING timed out after 500 ms' } } }),
-        expect.objectContaining({ status: 'error', error: { worker: { status: 'down', message: 'worker is not running' } } }),
+        expect.objectContaining({
+          status: 'error',
+          error: { redis: { status: 'down', message: 'connection reconnecting' } },
+        }),
+        expect.objectContaining({
+          status: 'error',
+          error: { redis: { status: 'down', message: 'PING timed out after 500 ms' } },
+        }),
+        expect.objectContaining({
+          status: 'error',
+          error: { worker: { status: 'down', message: 'worker is not running' } },
+        }),
         { status: 'shutting_down', info: {}, error: {}, details: {} },
       ]),
     );

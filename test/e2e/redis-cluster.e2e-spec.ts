@@ -49,7 +49,8 @@ describe('Redis Cluster', () => {
     let state = '';
     await eventually(
       async () => {
-        state = (await app.inject({ method: 'GET', url: `/api/dm-jobqueue/jobs/${jobId}`, headers: bearer() })).json().state;
+        state = (await app.inject({ method: 'GET', url: `/api/dm-jobqueue/jobs/${jobId}`, headers: bearer() })).json()
+          .state;
         return state === 'completed' ? true : undefined;
       },
       5_000, // was 100 polls of a request and 20 ms
@@ -65,7 +66,9 @@ describe('Redis Cluster', () => {
     const cancelled = await app.inject({ method: 'DELETE', url: `/api/dm-jobqueue/jobs/${jobId}`, headers: bearer() });
 
     expect(cancelled.statusCode).toBe(204);
-    expect((await app.inject({ method: 'GET', url: `/api/dm-jobqueue/jobs/${jobId}`, headers: bearer() })).statusCode).toBe(404);
+    expect(
+      (await app.inject({ method: 'GET', url: `/api/dm-jobqueue/jobs/${jobId}`, headers: bearer() })).statusCode,
+    ).toBe(404);
   });
 
   it('should answer a repeated Idempotency-Key with the first job', async () => {
@@ -78,14 +81,16 @@ describe('Redis Cluster', () => {
   });
 
   it('should keep every queue key in one slot (the prefix is a hash tag)', async () => {
-    const client = new Cluster(cluster.nodeList.split(',').map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })));
+    const client = new Cluster(
+      cluster.nodeList.split(',').map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })),
+    );
     try {
-      const owners = await Promise.all(
-        cluster.nodes.map(async (node) => Number(await node.command('DBSIZE'))),
-      );
+      const owners = await Promise.all(cluster.nodes.map(async (node) => Number(await node.command('DBSIZE'))));
       // All of the service's keys live on the one node that owns the slot of "{dm-jobqueue}".
       expect(owners.filter((count) => count > 0)).toHaveLength(1);
-      expect(Number(await client.cluster('KEYSLOT', '{dm-jobqueue}:jobs:id'))).toBe(Number(await client.cluster('KEYSLOT', 'dm-jobqueue')));
+      expect(Number(await client.cluster('KEYSLOT', '{dm-jobqueue}:jobs:id'))).toBe(
+        Number(await client.cluster('KEYSLOT', 'dm-jobqueue')),
+      );
     } finally {
       client.disconnect();
     }

@@ -99,10 +99,14 @@ describe('Redis outage', () => {
       redis.resume();
     }
     // The add reached Redis's socket before the freeze; the service takes it out again once Redis answers.
-    await eventually(async () => {
-      const after = await queue.getJobCounts();
-      return after.delayed === before.delayed && after.waiting === before.waiting ? true : undefined;
-    }, 5_000, 'the orphaned job to be removed');
+    await eventually(
+      async () => {
+        const after = await queue.getJobCounts();
+        return after.delayed === before.delayed && after.waiting === before.waiting ? true : undefined;
+      },
+      5_000,
+      'the orphaned job to be removed',
+    );
     // Due after the refused job would have been, so printed only after it would have been.
     await untilSentinelPrinted(register, (message) => lines.printed(message).length, 2);
     expect(lines.lines.filter((l) => l.endsWith('] answered 503'))).toHaveLength(0);

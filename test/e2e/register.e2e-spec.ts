@@ -24,7 +24,15 @@ describe('POST /api/dm-jobqueue/register', () => {
   beforeAll(async () => {
     const url = externalRedisUrl() ?? (server = await RedisServer.start()).url;
     lines = new JobLines();
-    app = await startApp(testEnv(url, { QUEUE_PREFIX: PREFIX, JOB_MAX_DELAY_SECONDS: '3600', JOB_MAX_RETRY: '20', JOB_MESSAGE_MAX_LENGTH: '20', BODY_LIMIT_BYTES: '4096' }));
+    app = await startApp(
+      testEnv(url, {
+        QUEUE_PREFIX: PREFIX,
+        JOB_MAX_DELAY_SECONDS: '3600',
+        JOB_MAX_RETRY: '20',
+        JOB_MESSAGE_MAX_LENGTH: '20',
+        BODY_LIMIT_BYTES: '4096',
+      }),
+    );
     queue = serviceQueue(url, PREFIX);
   });
 
@@ -67,7 +75,12 @@ describe('POST /api/dm-jobqueue/register', () => {
       });
       expect(Date.parse(created.run_at) - Date.now()).toBeGreaterThan(170_000);
       const job = await queue.getJob(created.job_id);
-      expect(job?.data).toEqual({ message: 'Job executed successfully', delay_seconds: 180, max_retry: 10, owner: 'e2e' });
+      expect(job?.data).toEqual({
+        message: 'Job executed successfully',
+        delay_seconds: 180,
+        max_retry: 10,
+        owner: 'e2e',
+      });
       expect(job?.opts).toMatchObject({ delay: 180_000, attempts: 11, backoff: { type: 'exponential' } });
       expect(await job?.getState()).toBe('delayed');
     });
@@ -96,7 +109,10 @@ describe('POST /api/dm-jobqueue/register', () => {
       const job = await queue.getJob(response.json().job_id);
       expect(await job?.getState()).toBe('completed');
       expect(job!.processedOn! - job!.timestamp).toBeGreaterThanOrEqual(1_000); // never early
-      await untilSentinelPrinted((body) => register(body), (message) => lines.printed(message).length);
+      await untilSentinelPrinted(
+        (body) => register(body),
+        (message) => lines.printed(message).length,
+      );
       expect(lines.lines.filter((l) => l.endsWith('] Hello, World!'))).toHaveLength(1);
     });
 
@@ -116,14 +132,38 @@ describe('POST /api/dm-jobqueue/register', () => {
       ['no Authorization header', {}, {}, 401, 'Authorization header is required'],
       ['a token signed with another secret', {}, bearer(token({ secret: 'x'.repeat(40) })), 401, 'Invalid token'],
       ['a read-only token', {}, readOnly, 403, 'Insufficient scope'],
-      ['delay_seconds as a string', { delay_seconds: '5' }, undefined, 400, ['delay_seconds must be an integer number']],
-      ['delay_seconds as a fraction', { delay_seconds: 1.5 }, undefined, 400, ['delay_seconds must be an integer number']],
+      [
+        'delay_seconds as a string',
+        { delay_seconds: '5' },
+        undefined,
+        400,
+        ['delay_seconds must be an integer number'],
+      ],
+      [
+        'delay_seconds as a fraction',
+        { delay_seconds: 1.5 },
+        undefined,
+        400,
+        ['delay_seconds must be an integer number'],
+      ],
       ['max_retry as a boolean', { max_retry: true }, undefined, 400, ['max_retry must be an integer number']],
       ['message as a number', { message: 5 }, undefined, 400, ['message must be a string']],
       ['a negative delay', { delay_seconds: -1 }, undefined, 400, ['delay_seconds must not be less than 0']],
-      ['a delay past the bound', { delay_seconds: 3601 }, undefined, 400, ['delay_seconds must not be greater than 3600']],
+      [
+        'a delay past the bound',
+        { delay_seconds: 3601 },
+        undefined,
+        400,
+        ['delay_seconds must not be greater than 3600'],
+      ],
       ['max_retry past the bound', { max_retry: 21 }, undefined, 400, ['max_retry must not be greater than 20']],
-      ['a message one character too long', { message: '😀'.repeat(21) }, undefined, 400, ['message must be shorter than or equal to 20 characters']],
+      [
+        'a message one character too long',
+        { message: '😀'.repeat(21) },
+        undefined,
+        400,
+        ['message must be shorter than or equal to 20 characters'],
+      ],
       ['an unknown property', { jobId: 'mine' }, undefined, 400, ['property jobId should not exist']],
       ['a BullMQ option', { attempts: 1000 }, undefined, 400, ['property attempts should not exist']],
       ['malformed JSON', '{"message":', undefined, 400, 'Malformed JSON in request body'],

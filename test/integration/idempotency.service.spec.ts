@@ -14,7 +14,7 @@ import type { AppConfig } from '../../src/config/app-config';
 const PREFIX = '{idem-spec}';
 const TIMEOUT_MS = 300;
 const config = {
-  get: (key: keyof Env) => ({ REDIS_TIMEOUT_MS: TIMEOUT_MS, QUEUE_PREFIX: PREFIX } as Partial<Env>)[key],
+  get: (key: keyof Env) => (({ REDIS_TIMEOUT_MS: TIMEOUT_MS, QUEUE_PREFIX: PREFIX }) as Partial<Env>)[key],
 } as unknown as AppConfig;
 
 const data: JobData = { message: 'hello', delay_seconds: 60, max_retry: 2 };
@@ -31,7 +31,13 @@ class FakeJobs {
     if (this.delayMs > 0) await sleep(this.delayMs);
     if (failing) throw queueUnavailable();
     this.stored.push(jobId);
-    return { job_id: jobId, status: 'registered', delay_seconds: job.delay_seconds, max_retry: job.max_retry, run_at: '2026-01-02T03:04:05.000Z' };
+    return {
+      job_id: jobId,
+      status: 'registered',
+      delay_seconds: job.delay_seconds,
+      max_retry: job.max_retry,
+      run_at: '2026-01-02T03:04:05.000Z',
+    };
   }
 
   discard(jobId: string): void {
@@ -84,7 +90,13 @@ describe('IdempotencyService', () => {
 
     expect(first).toEqual({
       replayed: false,
-      job: { job_id: jobs.stored[0], status: 'registered', delay_seconds: 60, max_retry: 2, run_at: '2026-01-02T03:04:05.000Z' },
+      job: {
+        job_id: jobs.stored[0],
+        status: 'registered',
+        delay_seconds: 60,
+        max_retry: 2,
+        run_at: '2026-01-02T03:04:05.000Z',
+      },
     });
     expect(second).toEqual({ ...first, replayed: true });
     expect(jobs.stored).toHaveLength(1);
@@ -95,7 +107,11 @@ describe('IdempotencyService', () => {
 
     const redisKey = idempotencyRedisKey(PREFIX, 'alice', 'order-42');
     const value = String(await client.get(redisKey));
-    expect(JSON.parse(value)).toEqual({ fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/), job_id: jobs.stored[0], run_at: '2026-01-02T03:04:05.000Z' });
+    expect(JSON.parse(value)).toEqual({
+      fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
+      job_id: jobs.stored[0],
+      run_at: '2026-01-02T03:04:05.000Z',
+    });
     expect(value).not.toMatch(/alice|order-42|hello/);
     const ttl = await client.pttl(redisKey);
     expect(ttl).toBeGreaterThan(IDEMPOTENCY_TTL_MS - 60_000);
@@ -107,7 +123,11 @@ describe('IdempotencyService', () => {
 
     expect(await failureOf(service.register('alice', key, { ...data, message: 'other' }))).toEqual({
       status: 409,
-      body: { statusCode: 409, message: 'Idempotency-Key was already used with a different request', error: 'Conflict' },
+      body: {
+        statusCode: 409,
+        message: 'Idempotency-Key was already used with a different request',
+        error: 'Conflict',
+      },
     });
     expect(jobs.stored).toHaveLength(1);
   });

@@ -15,7 +15,9 @@ describe('RedisCluster', () => {
   });
 
   it('should start three nodes that serve keys of every slot', async () => {
-    const client = new Cluster(cluster.nodeList.split(',').map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })));
+    const client = new Cluster(
+      cluster.nodeList.split(',').map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })),
+    );
     try {
       for (const key of ['a', 'b', 'c', '{x}1', '{x}2']) await client.set(key, key);
       expect(await client.get('{x}2')).toBe('{x}2');

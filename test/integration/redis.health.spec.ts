@@ -9,7 +9,7 @@ import { RedisHealthIndicator } from '../../src/redis/redis.health';
 import type { AppConfig } from '../../src/config/app-config';
 
 const config = {
-  get: (key: keyof Env) => ({ REDIS_TIMEOUT_MS: 200 } as Partial<Env>)[key],
+  get: (key: keyof Env) => (({ REDIS_TIMEOUT_MS: 200 }) as Partial<Env>)[key],
 } as unknown as AppConfig;
 
 // Against a private, real redis-server that the tests freeze, stop and restart.

@@ -139,7 +139,12 @@ describe('abuse protection on the built server', () => {
       expect((await register(server, verified, undefined, '127.0.0.16')).status).toBe(201);
 
       const responses = await inSequence(8, () =>
-        register(server, bearer(token({ subject: randomUUID(), secret: 'a-made-up-secret-that-is-at-least-32-bytes' })), undefined, from),
+        register(
+          server,
+          bearer(token({ subject: randomUUID(), secret: 'a-made-up-secret-that-is-at-least-32-bytes' })),
+          undefined,
+          from,
+        ),
       );
 
       expect(responses.map((r) => r.status)).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
@@ -179,7 +184,11 @@ describe('abuse protection on the built server', () => {
       const post = await register(server, { ...client('frank'), ...origin }, undefined, '127.0.0.19');
       const preflight = await server.fetch(REGISTER, {
         method: 'OPTIONS',
-        headers: { ...origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+        headers: {
+          ...origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization,content-type',
+        },
       });
 
       expect([simple.status, post.status]).toEqual([200, 201]);
@@ -201,7 +210,11 @@ describe('abuse protection on the built server', () => {
       expect(responses.map((r) => r.status)).toEqual([400, 400, 401, 404]);
       for (const response of responses) {
         const text = await response.text();
-        expect(JSON.parse(text)).toEqual({ statusCode: response.status, message: expect.anything(), error: expect.any(String) });
+        expect(JSON.parse(text)).toEqual({
+          statusCode: response.status,
+          message: expect.anything(),
+          error: expect.any(String),
+        });
         expect(Object.keys(JSON.parse(text))).toEqual(['statusCode', 'message', 'error']);
         expect(text).not.toMatch(LEAKS);
       }
@@ -239,7 +252,11 @@ describe('abuse protection on the built server', () => {
     const preflight = (origin: string) =>
       server.fetch(REGISTER, {
         method: 'OPTIONS',
-        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization,content-type',
+        },
       });
 
     it('should allow that origin, and let it read the rate-limit headers', async () => {
@@ -259,7 +276,9 @@ describe('abuse protection on the built server', () => {
       expect(response.status).toBe(204);
       expect(response.headers.get('access-control-allow-origin')).toBe('https://app.example');
       expect(response.headers.get('access-control-allow-methods')).toContain('POST');
-      expect(response.headers.get('access-control-allow-headers')).toBe('Authorization, Content-Type, Idempotency-Key, X-Request-Id');
+      expect(response.headers.get('access-control-allow-headers')).toBe(
+        'Authorization, Content-Type, Idempotency-Key, X-Request-Id',
+      );
       expect(response.headers.get('access-control-max-age')).toBe('600');
     });
 
@@ -274,14 +293,14 @@ describe('abuse protection on the built server', () => {
           'GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
           'GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
         ];
-        socket.once('connect', () => socket.write(requests[0]!));
+        socket.once('connect', () => socket.write(requests[0]));
         socket.setEncoding('utf8').on('data', (chunk: string) => {
           received += chunk;
           const found = received.match(/HTTP\/1\.1 \d{3}/g) ?? [];
           // One request after the other on the same connection, each sent once the one before it is answered.
           while (seen.length < found.length) {
-            seen.push(found[seen.length]!);
-            if (seen.length < requests.length) socket.write(requests[seen.length]!);
+            seen.push(found[seen.length]);
+            if (seen.length < requests.length) socket.write(requests[seen.length]);
           }
         });
         socket.once('close', () => resolve(seen));

@@ -57,7 +57,9 @@ describe('authentication attacks', () => {
 
   const valid = token();
   const [validHeader, validPayload] = valid.split('.');
-  const tamperedPayload = b64url(JSON.stringify({ ...JSON.parse(Buffer.from(validPayload, 'base64url').toString()), sub: 'admin' }));
+  const tamperedPayload = b64url(
+    JSON.stringify({ ...JSON.parse(Buffer.from(validPayload, 'base64url').toString()), sub: 'admin' }),
+  );
 
   it.each<[string, string | undefined, string, string]>([
     ['no header', undefined, 'Authorization header is required', REALM],
@@ -69,7 +71,12 @@ describe('authentication attacks', () => {
     ['one segment', 'Bearer abc', 'Invalid token', INVALID],
     ['two segments', 'Bearer abc.def', 'Invalid token', INVALID],
     ['garbage segments', 'Bearer abc.def.ghi', 'Invalid token', INVALID],
-    ['another secret', `Bearer ${token({ secret: 'another-secret-of-at-least-32-bytes!!' })}`, 'Invalid token', INVALID],
+    [
+      'another secret',
+      `Bearer ${token({ secret: 'another-secret-of-at-least-32-bytes!!' })}`,
+      'Invalid token',
+      INVALID,
+    ],
     ['a tampered payload', `Bearer ${validHeader}.${tamperedPayload}.${valid.split('.')[2]}`, 'Invalid token', INVALID],
     ['no signature', `Bearer ${validHeader}.${validPayload}.`, 'Invalid token', INVALID],
     ...['none', 'None', 'NONE', 'nOnE'].map((alg): [string, string, string, string] => [
@@ -79,13 +86,48 @@ describe('authentication attacks', () => {
       INVALID,
     ]),
     ['alg none with a signature', `Bearer ${forge({ alg: 'none', typ: 'JWT' }, claims())}`, 'Invalid token', INVALID],
-    ['HS384 with the right secret', `Bearer ${forge({ alg: 'HS384', typ: 'JWT' }, claims(), TEST_SECRET, 'sha384')}`, 'Invalid token', INVALID],
-    ['HS512 with the right secret', `Bearer ${forge({ alg: 'HS512', typ: 'JWT' }, claims(), TEST_SECRET, 'sha512')}`, 'Invalid token', INVALID],
-    ['RS256 signed with the secret (key confusion)', `Bearer ${forge({ alg: 'RS256', typ: 'JWT' }, claims())}`, 'Invalid token', INVALID],
-    ['a wrong issuer', `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims({ iss: 'someone-else' }))}`, 'Invalid token', INVALID],
-    ['no issuer', `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims({ iss: undefined }))}`, 'Invalid token', INVALID],
-    ['an expired token', `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims({ exp: now() - 60 }))}`, 'Invalid token', INVALID],
-    ['a token not valid yet', `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims({ nbf: now() + 120 }))}`, 'Invalid token', INVALID],
+    [
+      'HS384 with the right secret',
+      `Bearer ${forge({ alg: 'HS384', typ: 'JWT' }, claims(), TEST_SECRET, 'sha384')}`,
+      'Invalid token',
+      INVALID,
+    ],
+    [
+      'HS512 with the right secret',
+      `Bearer ${forge({ alg: 'HS512', typ: 'JWT' }, claims(), TEST_SECRET, 'sha512')}`,
+      'Invalid token',
+      INVALID,
+    ],
+    [
+      'RS256 signed with the secret (key confusion)',
+      `Bearer ${forge({ alg: 'RS256', typ: 'JWT' }, claims())}`,
+      'Invalid token',
+      INVALID,
+    ],
+    [
+      'a wrong issuer',
+      `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims({ iss: 'someone-else' }))}`,
+      'Invalid token',
+      INVALID,
+    ],
+    [
+      'no issuer',
+      `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims({ iss: undefined }))}`,
+      'Invalid token',
+      INVALID,
+    ],
+    [
+      'an expired token',
+      `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims({ exp: now() - 60 }))}`,
+      'Invalid token',
+      INVALID,
+    ],
+    [
+      'a token not valid yet',
+      `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims({ nbf: now() + 120 }))}`,
+      'Invalid token',
+      INVALID,
+    ],
     ['a revoked version', `Bearer ${token({ version: 'v1' })}`, 'Invalid token', INVALID],
     ...['V1', ' v1', 'v1 '].map((version): [string, string, string, string] => [
       `the revoked version as ${JSON.stringify(version)}`,
@@ -99,10 +141,25 @@ describe('authentication attacks', () => {
       'Invalid token',
       INVALID,
     ],
-    ['an empty crit header', `Bearer ${forge({ alg: 'HS256', typ: 'JWT', crit: [] }, claims())}`, 'Invalid token', INVALID],
-    ['an iat that is not a number', `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims({ iat: 'yesterday' }))}`, 'Invalid token', INVALID],
+    [
+      'an empty crit header',
+      `Bearer ${forge({ alg: 'HS256', typ: 'JWT', crit: [] }, claims())}`,
+      'Invalid token',
+      INVALID,
+    ],
+    [
+      'an iat that is not a number',
+      `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims({ iat: 'yesterday' }))}`,
+      'Invalid token',
+      INVALID,
+    ],
     ['another environment', `Bearer ${token({ env: 'production' })}`, 'Invalid token', INVALID],
-    ['no subject', `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims({ sub: undefined }))}`, 'Invalid token', INVALID],
+    [
+      'no subject',
+      `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims({ sub: undefined }))}`,
+      'Invalid token',
+      INVALID,
+    ],
     ['an 8 KiB bogus token', `Bearer ${'a'.repeat(8_000)}.${'b'.repeat(100)}.c`, 'Invalid token', INVALID],
   ])('should refuse %s with 401', async (_, authorization, message, challenge) => {
     const response = await server.register({ delay_seconds: 60 }, authorization === undefined ? {} : { authorization });
@@ -157,7 +214,10 @@ describe('authentication attacks', () => {
 
   it('should accept a hand-made token with the same header and claims minus the refused parts', async () => {
     // The sentinel of the crit, iat and version refusals above: the same forging code, accepted when they are absent.
-    const response = await server.register({ delay_seconds: 60 }, { authorization: `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims())}` });
+    const response = await server.register(
+      { delay_seconds: 60 },
+      { authorization: `Bearer ${forge({ alg: 'HS256', typ: 'JWT' }, claims())}` },
+    );
 
     expect(response.status).toBe(201);
     stored += 1;

@@ -12,10 +12,19 @@ import { eventually } from '../support/wait';
 
 jest.setTimeout(60_000);
 
-const LIMITS = { JOB_MAX_DELAY_SECONDS: '3600', JOB_MAX_RETRY: '20', JOB_MESSAGE_MAX_LENGTH: '100', BODY_LIMIT_BYTES: '8192' };
+const LIMITS = {
+  JOB_MAX_DELAY_SECONDS: '3600',
+  JOB_MAX_RETRY: '20',
+  JOB_MESSAGE_MAX_LENGTH: '100',
+  BODY_LIMIT_BYTES: '8192',
+};
 
 /** A raw request, for bodies and headers fetch would not send as they are. */
-function raw(url: string, headers: Record<string, string>, body?: string | Buffer): Promise<{ status: number; body: string }> {
+function raw(
+  url: string,
+  headers: Record<string, string>,
+  body?: string | Buffer,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(`${url}/api/dm-jobqueue/register`, { method: 'POST', headers: { ...bearer(), ...headers } });
     req.on('response', (response) => {
@@ -29,9 +38,10 @@ function raw(url: string, headers: Record<string, string>, body?: string | Buffe
 }
 
 // What must never reach a printed job line raw (SPEC 5.3): controls, separators, bidi and invisible format characters.
-// eslint-disable-next-line no-control-regex
+/* eslint-disable no-control-regex -- matching control characters is the point */
 const UNSAFE_IN_A_LINE =
   /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/u;
+/* eslint-enable no-control-regex */
 
 describe('bad input', () => {
   let service: Service;
@@ -60,33 +70,78 @@ describe('bad input', () => {
     const field = (message: string) => [message];
     it.each<[string, unknown, unknown]>([
       // unknown properties, BullMQ's options first
-      ...['jobId', 'attempts', 'repeat', 'priority', 'delay', 'backoff', 'removeOnComplete', 'lifo', 'opts', 'toString', 'valueOf']
-        .map((key): [string, unknown, unknown] => [`unknown property ${key}`, { [key]: 1 }, field(`property ${key} should not exist`)]),
+      ...[
+        'jobId',
+        'attempts',
+        'repeat',
+        'priority',
+        'delay',
+        'backoff',
+        'removeOnComplete',
+        'lifo',
+        'opts',
+        'toString',
+        'valueOf',
+      ].map((key): [string, unknown, unknown] => [
+        `unknown property ${key}`,
+        { [key]: 1 },
+        field(`property ${key} should not exist`),
+      ]),
       // wrong types
       ...['"5"', '1.5', 'true', '[]', '{}', '1e400'].flatMap((value): [string, unknown, unknown][] => [
         [`delay_seconds ${value}`, `{"delay_seconds":${value}}`, field('delay_seconds must be an integer number')],
         [`max_retry ${value}`, `{"max_retry":${value}}`, field('max_retry must be an integer number')],
       ]),
-      ...['5', 'true', '[]', '{}'].map((value): [string, unknown, unknown] => [`message ${value}`, `{"message":${value}}`, field('message must be a string')]),
+      ...['5', 'true', '[]', '{}'].map((value): [string, unknown, unknown] => [
+        `message ${value}`,
+        `{"message":${value}}`,
+        field('message must be a string'),
+      ]),
       // bounds, and the value just past them
       ['delay_seconds -1', { delay_seconds: -1 }, field('delay_seconds must not be less than 0')],
       ['delay_seconds past the bound', { delay_seconds: 3601 }, field('delay_seconds must not be greater than 3600')],
       ['max_retry -1', { max_retry: -1 }, field('max_retry must not be less than 0')],
       ['max_retry past the bound', { max_retry: 21 }, field('max_retry must not be greater than 20')],
-      ['101 ASCII characters', { message: 'a'.repeat(101) }, field('message must be shorter than or equal to 100 characters')],
-      ['101 three-byte characters', { message: 'あ'.repeat(101) }, field('message must be shorter than or equal to 100 characters')],
+      [
+        '101 ASCII characters',
+        { message: 'a'.repeat(101) },
+        field('message must be shorter than or equal to 100 characters'),
+      ],
+      [
+        '101 three-byte characters',
+        { message: 'あ'.repeat(101) },
+        field('message must be shorter than or equal to 100 characters'),
+      ],
       ['101 emoji', { message: '😀'.repeat(101) }, field('message must be shorter than or equal to 100 characters')],
       // not JSON, not an object
       ...['{', '{"message":}', "{'message':'x'}", '{"a":1,}', 'NaN', 'undefined', '\u0000'].map(
-        (body): [string, unknown, unknown] => [`malformed JSON ${JSON.stringify(body)}`, body, 'Malformed JSON in request body'],
+        (body): [string, unknown, unknown] => [
+          `malformed JSON ${JSON.stringify(body)}`,
+          body,
+          'Malformed JSON in request body',
+        ],
       ),
-      ...['[]', '[{"message":"x"}]', '"text"', '42', 'true', 'null'].map(
-        (body): [string, unknown, unknown] => [`the JSON value ${body}`, body, 'Request body must be a JSON object'],
-      ),
+      ...['[]', '[{"message":"x"}]', '"text"', '42', 'true', 'null'].map((body): [string, unknown, unknown] => [
+        `the JSON value ${body}`,
+        body,
+        'Request body must be a JSON object',
+      ]),
       // prototype pollution
-      ['a __proto__ key', '{"__proto__":{"isAdmin":true}}', 'Request body contains a forbidden key (__proto__ or constructor.prototype)'],
-      ['a nested __proto__ key', '{"message":"x","a":{"__proto__":{"polluted":1}}}', 'Request body contains a forbidden key (__proto__ or constructor.prototype)'],
-      ['constructor.prototype', '{"constructor":{"prototype":{"polluted":1}}}', 'Request body contains a forbidden key (__proto__ or constructor.prototype)'],
+      [
+        'a __proto__ key',
+        '{"__proto__":{"isAdmin":true}}',
+        'Request body contains a forbidden key (__proto__ or constructor.prototype)',
+      ],
+      [
+        'a nested __proto__ key',
+        '{"message":"x","a":{"__proto__":{"polluted":1}}}',
+        'Request body contains a forbidden key (__proto__ or constructor.prototype)',
+      ],
+      [
+        'constructor.prototype',
+        '{"constructor":{"prototype":{"polluted":1}}}',
+        'Request body contains a forbidden key (__proto__ or constructor.prototype)',
+      ],
     ])('should answer %s with 400', async (_, body, message) => {
       const response = await server.register(body);
 
@@ -112,34 +167,51 @@ describe('bad input', () => {
       expect(response.status).toBe(415);
     });
 
-    it.each(['latin1', 'ISO-8859-1', 'utf-16', '"windows-1252"'])('should answer a JSON body in charset %s with 415', async (charset) => {
-      const body = Buffer.from('{"message":"caf\xe9"}', 'latin1');
-      const response = await raw(server.url, { 'content-type': `application/json; charset=${charset}` }, body);
+    it.each(['latin1', 'ISO-8859-1', 'utf-16', '"windows-1252"'])(
+      'should answer a JSON body in charset %s with 415',
+      async (charset) => {
+        const body = Buffer.from('{"message":"caf\xe9"}', 'latin1');
+        const response = await raw(server.url, { 'content-type': `application/json; charset=${charset}` }, body);
 
-      expect(response.status).toBe(415);
-      expect(JSON.parse(response.body)).toEqual({
-        statusCode: 415,
-        message: 'Unsupported charset: request bodies must be UTF-8',
-        error: 'Unsupported Media Type',
-      });
-    });
+        expect(response.status).toBe(415);
+        expect(JSON.parse(response.body)).toEqual({
+          statusCode: 415,
+          message: 'Unsupported charset: request bodies must be UTF-8',
+          error: 'Unsupported Media Type',
+        });
+      },
+    );
 
     it.each([
       ['a Latin-1 byte', Buffer.from('{"message":"caf\xe9"}', 'latin1')],
-      ['a truncated sequence', Buffer.concat([Buffer.from('{"message":"'), Buffer.from('あ').subarray(0, 2), Buffer.from('"}')])],
-      ['an overlong encoding', Buffer.concat([Buffer.from('{"message":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')])],
+      [
+        'a truncated sequence',
+        Buffer.concat([Buffer.from('{"message":"'), Buffer.from('あ').subarray(0, 2), Buffer.from('"}')]),
+      ],
+      [
+        'an overlong encoding',
+        Buffer.concat([Buffer.from('{"message":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]),
+      ],
     ])('should answer a body with %s (not UTF-8) with 400', async (_, body) => {
       const response = await raw(server.url, { 'content-type': 'application/json; charset=utf-8' }, body);
 
       expect(response.status).toBe(400);
-      expect(JSON.parse(response.body)).toEqual({ statusCode: 400, message: 'Request body is not valid UTF-8', error: 'Bad Request' });
+      expect(JSON.parse(response.body)).toEqual({
+        statusCode: 400,
+        message: 'Request body is not valid UTF-8',
+        error: 'Bad Request',
+      });
     });
 
     it('should answer a body over the limit with 413', async () => {
       const response = await server.register({ message: 'x'.repeat(9_000) });
 
       expect(response.status).toBe(413);
-      expect(await response.json()).toEqual({ statusCode: 413, message: 'Request body is too large', error: 'Payload Too Large' });
+      expect(await response.json()).toEqual({
+        statusCode: 413,
+        message: 'Request body is too large',
+        error: 'Payload Too Large',
+      });
     });
 
     it('should leave Object.prototype unpolluted', async () => {
@@ -201,11 +273,15 @@ describe('bad input', () => {
       for (const message of tricky) expect((await server.register({ message, delay_seconds: 0 })).status).toBe(201);
 
       // Each message starts with its own word, so its line is found whatever else is printed meanwhile.
-      const lineOf = (message: string) => server.jobLines.filter((line) => line.includes(`] ${/^\w+/.exec(message)![0]}`));
+      const lineOf = (message: string) =>
+        server.jobLines.filter((line) => line.includes(`] ${/^\w+/.exec(message)![0]}`));
       const allSeen = () => (tricky.every((message) => lineOf(message).length > 0) ? true : undefined);
       await eventually(allSeen, 10_000, 'every line').catch(() => undefined); // the assertions below say which is missing
       // Registered after them: once its line is out, a second line of any of them would be too.
-      await untilSentinelPrinted((body) => server.register(body), (message) => server.printed(message).length);
+      await untilSentinelPrinted(
+        (body) => server.register(body),
+        (message) => server.printed(message).length,
+      );
 
       for (const message of tricky) {
         const lines = lineOf(message);
@@ -226,6 +302,8 @@ describe('bad input', () => {
   });
 
   it('should never have answered 500 (the server log has no unhandled error)', () => {
-    expect(server.stdout + server.stderr).not.toMatch(/Internal server error|ExceptionsHandler|UnhandledPromiseRejection/);
+    expect(server.stdout + server.stderr).not.toMatch(
+      /Internal server error|ExceptionsHandler|UnhandledPromiseRejection/,
+    );
   });
 });

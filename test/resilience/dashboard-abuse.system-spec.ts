@@ -64,10 +64,16 @@ describe('dashboard abuse (read-only by default)', () => {
       expect((await send(server, API, { from: ATTACKER, headers: { authorization: BASIC } })).status).toBe(200);
 
       for (let i = 1; i <= 10; i += 1) {
-        const guess = await send(server, API, { from: ATTACKER, headers: { authorization: basic(`wrong-password-${i}`) } });
+        const guess = await send(server, API, {
+          from: ATTACKER,
+          headers: { authorization: basic(`wrong-password-${i}`) },
+        });
         expect([i, guess.status]).toEqual([i, 401]);
       }
-      const eleventh = await send(server, API, { from: ATTACKER, headers: { authorization: basic('wrong-password-11') } });
+      const eleventh = await send(server, API, {
+        from: ATTACKER,
+        headers: { authorization: basic('wrong-password-11') },
+      });
       expect(eleventh.status).toBe(429);
       expect(json(eleventh)).toEqual(TOO_MANY);
       const retryAfter = Number(eleventh.headers['retry-after']);
@@ -84,7 +90,9 @@ describe('dashboard abuse (read-only by default)', () => {
       }
 
       // Another address: its wrong password is a plain 401, its right one opens the dashboard.
-      expect((await send(server, API, { from: OTHER, headers: { authorization: basic('wrong-password') } })).status).toBe(401);
+      expect(
+        (await send(server, API, { from: OTHER, headers: { authorization: basic('wrong-password') } })).status,
+      ).toBe(401);
       expect((await send(server, API, { from: OTHER, headers: { authorization: BASIC } })).status).toBe(200);
     });
 
@@ -150,10 +158,14 @@ describe('dashboard abuse (read-only by default)', () => {
       expect(await queue.getJobState(jobId)).toBe('delayed');
       // bull-board's own read-only mode is on too (defence in depth): it tells the UI to hide the buttons.
       const listed = await send(server, API, { headers: { authorization: BASIC } });
-      expect((json(listed) as { queues: { readOnlyMode: boolean }[] }).queues.map((q) => q.readOnlyMode)).toEqual([true]);
+      expect((json(listed) as { queues: { readOnlyMode: boolean }[] }).queues.map((q) => q.readOnlyMode)).toEqual([
+        true,
+      ]);
       // And reading still works, HEAD included.
       expect((await send(server, `${API}/jobs/${jobId}`, { headers: { authorization: BASIC } })).status).toBe(200);
-      expect((await send(server, '/admin/queues', { method: 'HEAD', headers: { authorization: BASIC } })).status).toBe(200);
+      expect((await send(server, '/admin/queues', { method: 'HEAD', headers: { authorization: BASIC } })).status).toBe(
+        200,
+      );
     });
 
     it('should check the credentials before the method', async () => {
@@ -209,7 +221,10 @@ describe('dashboard abuse (DASHBOARD_READ_ONLY=false)', () => {
     expect(await queue.isPaused()).toBe(false);
 
     // What the dashboard's own page sends: bull-board answers (200) and the queue is paused.
-    const same = await send(server, pause, { method: 'PUT', headers: { authorization: BASIC, origin: sameOrigin, 'sec-fetch-site': 'same-origin' } });
+    const same = await send(server, pause, {
+      method: 'PUT',
+      headers: { authorization: BASIC, origin: sameOrigin, 'sec-fetch-site': 'same-origin' },
+    });
     expect(same.status).toBe(200);
     expect(await queue.isPaused()).toBe(true);
 
@@ -225,11 +240,17 @@ describe('dashboard abuse (DASHBOARD_READ_ONLY=false)', () => {
     await queue.pause(); // so the promoted job stays put and its state can be read
     try {
       const promote = `${API}/jobs/${jobId}/promote`;
-      const cross = await send(server, promote, { method: 'PUT', headers: { authorization: BASIC, origin: 'https://evil.example' } });
+      const cross = await send(server, promote, {
+        method: 'PUT',
+        headers: { authorization: BASIC, origin: 'https://evil.example' },
+      });
       expect(cross.status).toBe(403);
       expect(await queue.getJobState(jobId)).toBe('delayed');
 
-      const same = await send(server, promote, { method: 'PUT', headers: { authorization: BASIC, 'sec-fetch-site': 'same-origin' } });
+      const same = await send(server, promote, {
+        method: 'PUT',
+        headers: { authorization: BASIC, 'sec-fetch-site': 'same-origin' },
+      });
       expect(same.status).toBe(204);
       expect(await queue.getJobState(jobId)).toBe('waiting');
     } finally {
@@ -248,7 +269,15 @@ describe('dashboard abuse (DASHBOARD_READ_ONLY=false)', () => {
 
     const attempts: SendOptions[] = [
       { headers: { authorization: BASIC } },
-      { headers: { authorization: BASIC, origin: sameOrigin, 'sec-fetch-site': 'same-origin', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', data: {} }) },
+      {
+        headers: {
+          authorization: BASIC,
+          origin: sameOrigin,
+          'sec-fetch-site': 'same-origin',
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ name: 'x', data: {} }),
+      },
     ];
     for (const options of attempts) {
       const answer = await send(server, ADD, { method: 'POST', ...options });
@@ -267,17 +296,32 @@ describe('dashboard abuse (DASHBOARD_READ_ONLY=false)', () => {
 
     const answer = await send(server, `${API}/jobs/${jobId}/update-data`, {
       method: 'PATCH',
-      headers: { authorization: BASIC, origin: sameOrigin, 'sec-fetch-site': 'same-origin', 'content-type': 'application/json' },
+      headers: {
+        authorization: BASIC,
+        origin: sameOrigin,
+        'sec-fetch-site': 'same-origin',
+        'content-type': 'application/json',
+      },
       body: JSON.stringify(rewrite),
     });
 
     expect(answer.status).toBe(403);
-    expect(json(answer)).toMatchObject({ statusCode: 403, message: expect.stringContaining('Job data cannot be written') });
-    expect((await queue.getJob(jobId))?.data).toEqual({ message: 'sentinel', delay_seconds: 3600, max_retry: 10, owner: 'e2e' });
+    expect(json(answer)).toMatchObject({
+      statusCode: 403,
+      message: expect.stringContaining('Job data cannot be written'),
+    });
+    expect((await queue.getJob(jobId))?.data).toEqual({
+      message: 'sentinel',
+      delay_seconds: 3600,
+      max_retry: 10,
+      owner: 'e2e',
+    });
   });
 
   it('should say it is writable in bull-board (the UI shows its buttons)', async () => {
     const listed = await send(service.server, API, { headers: { authorization: BASIC } });
-    expect((json(listed) as { queues: { readOnlyMode: boolean }[] }).queues.map((q) => q.readOnlyMode)).toEqual([false]);
+    expect((json(listed) as { queues: { readOnlyMode: boolean }[] }).queues.map((q) => q.readOnlyMode)).toEqual([
+      false,
+    ]);
   });
 });

@@ -26,7 +26,9 @@ const MiB = 1_024 * 1_024;
 async function pollUntil<T>(read: () => T, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
   let value = read();
   if (done(value)) return value;
-  await eventually(() => (done((value = read())) ? true : undefined), timeoutMs, 'condition', 50).catch(() => undefined);
+  await eventually(() => (done((value = read())) ? true : undefined), timeoutMs, 'condition', 50).catch(
+    () => undefined,
+  );
   return value;
 }
 
@@ -40,7 +42,8 @@ function open(port: number): Promise<Socket> {
 const written = (socket: Socket, data: string | Buffer): Promise<void> =>
   new Promise((resolve, reject) => socket.write(data, (error) => (error ? reject(error) : resolve())));
 
-const pipelined = (path: string, depth: number): string => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`.repeat(depth);
+const pipelined = (path: string, depth: number): string =>
+  `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`.repeat(depth);
 
 /** One request on a connection of its own (no keep-alive socket left behind to count), body as bytes. */
 function fetchOnce(
@@ -121,7 +124,11 @@ describe('abusive HTTP clients on the built server', () => {
       // Files are opened off the event loop: a request served after the attack has waited behind them.
       expect((await fetchOnce(server.port, BUNDLE)).status).toBe(200);
 
-      const after = await pollUntil(() => fdCount(pid), (count) => count <= baseline + FD_SLACK, 15_000);
+      const after = await pollUntil(
+        () => fdCount(pid),
+        (count) => count <= baseline + FD_SLACK,
+        15_000,
+      );
       expect(after).toBeLessThanOrEqual(baseline + FD_SLACK);
       const response = await fetchOnce(server.port, BUNDLE);
       expect(response.status).toBe(200);
@@ -155,7 +162,11 @@ describe('abusive HTTP clients on the built server', () => {
       // At most 16 queued file responses per connection, each holding one 64 KiB chunk of the file: about
       // 10 MiB for ten; the rest of the bound is headroom for the garbage of parsing 10 000 requests.
       expect(peak - rssBefore).toBeLessThan(96 * MiB);
-      const after = await pollUntil(() => fdCount(pid), (count) => count <= baseline + FD_SLACK, 15_000);
+      const after = await pollUntil(
+        () => fdCount(pid),
+        (count) => count <= baseline + FD_SLACK,
+        15_000,
+      );
       expect(after).toBeLessThanOrEqual(baseline + FD_SLACK);
     });
 
@@ -171,15 +182,27 @@ describe('abusive HTTP clients on the built server', () => {
         await written(socket, pipelined(BUNDLE, 16));
       }
       // Every connection is in (its socket is a descriptor): then the highest count over a second.
-      await pollUntil(() => fdCount(pid), (count) => count >= baseline + connections, 15_000);
+      await pollUntil(
+        () => fdCount(pid),
+        (count) => count >= baseline + connections,
+        15_000,
+      );
       let peak = 0;
-      await pollUntil(() => (peak = Math.max(peak, fdCount(pid))), () => false, 1_000);
+      await pollUntil(
+        () => (peak = Math.max(peak, fdCount(pid))),
+        () => false,
+        1_000,
+      );
 
       expect(peak).toBeGreaterThanOrEqual(baseline + connections);
       // Its socket and at most the one file its response in progress reads (the others wait their turn).
       expect(peak).toBeLessThanOrEqual(baseline + 2 * connections + FD_SLACK);
       sockets.splice(0).forEach((socket) => socket.destroy());
-      const after = await pollUntil(() => fdCount(pid), (count) => count <= baseline + FD_SLACK, 15_000);
+      const after = await pollUntil(
+        () => fdCount(pid),
+        (count) => count <= baseline + FD_SLACK,
+        15_000,
+      );
       expect(after).toBeLessThanOrEqual(baseline + FD_SLACK);
     });
   });
@@ -195,12 +218,19 @@ describe('abusive HTTP clients on the built server', () => {
         expect(response.status).toBeGreaterThanOrEqual(400);
         expect(response.status).toBeLessThan(500);
         const reason = STATUS_CODES[response.status];
-        expect(JSON.parse(response.body.toString())).toEqual({ statusCode: response.status, message: reason, error: reason });
+        expect(JSON.parse(response.body.toString())).toEqual({
+          statusCode: response.status,
+          message: reason,
+          error: reason,
+        });
         expect(response.body.toString()).not.toContain('package.json');
         const reqId = response.headers['x-request-id'] as string;
         await server.waitForOutput(new RegExp(`"reqId":"${reqId}"`));
         const lines = logLines(server, offset);
-        expect(lines.find((line) => line.reqId === reqId)).toMatchObject({ msg: 'request completed', statusCode: response.status });
+        expect(lines.find((line) => line.reqId === reqId)).toMatchObject({
+          msg: 'request completed',
+          statusCode: response.status,
+        });
         expect(lines.filter((line) => line.level === 'error' || line.level === 'fatal')).toEqual([]);
       },
     );
@@ -232,7 +262,11 @@ describe('abusive HTTP clients on the built server', () => {
 
       let done = false;
       void closed.then(() => (done = true));
-      await pollUntil(() => done, (value) => value, 6_000);
+      await pollUntil(
+        () => done,
+        (value) => value,
+        6_000,
+      );
       clearInterval(trickle);
 
       expect(done).toBe(true);
@@ -257,11 +291,19 @@ describe('abusive HTTP clients on the built server', () => {
       // More than the socket buffers on both ends take, so the server's writes stall.
       await written(socket, pipelined(BUNDLE, 16));
       // Its response is under way (the socket and the file it reads) …
-      const held = await pollUntil(() => fdCount(pid), (count) => count >= baseline + 2, 5_000);
+      const held = await pollUntil(
+        () => fdCount(pid),
+        (count) => count >= baseline + 2,
+        5_000,
+      );
       expect(held).toBeGreaterThanOrEqual(baseline + 2);
       // … and stalls: about a second later the server lets both go. (The client, which reads nothing, would see
       // the close only after the data queued before it.)
-      const after = await pollUntil(() => fdCount(pid), (count) => count <= held - 2, 6_000);
+      const after = await pollUntil(
+        () => fdCount(pid),
+        (count) => count <= held - 2,
+        6_000,
+      );
 
       expect(after).toBeLessThanOrEqual(held - 2);
       expect((await fetchOnce(timed.port, BUNDLE)).status).toBe(200);
@@ -289,14 +331,17 @@ describe('abusive HTTP clients on the built server', () => {
         await sleep(20);
         socket.destroy();
       }
-      const aborted = () => logLines(server, offset).filter((line) => line.msg === 'request aborted' && line.route === REGISTER);
+      const aborted = () =>
+        logLines(server, offset).filter((line) => line.msg === 'request aborted' && line.route === REGISTER);
       expect((await pollUntil(aborted, (lines) => lines.length >= 50, 10_000)).length).toBe(50);
       const sentinel = await fetchOnce(server.port, '/no/such/route', { 'x-request-id': 'after-the-aborted-uploads' });
       expect(sentinel.status).toBe(404);
       await server.waitForOutput(/"reqId":"after-the-aborted-uploads"/);
 
       const lines = logLines(server, offset);
-      expect(lines.filter((line) => line.level === 'error' || line.level === 'fatal' || Number(line.level) >= 50)).toEqual([]);
+      expect(
+        lines.filter((line) => line.level === 'error' || line.level === 'fatal' || Number(line.level) >= 50),
+      ).toEqual([]);
       expect(server.stdout.slice(offset) + server.stderr).not.toContain('Error: aborted');
     });
   });
@@ -313,7 +358,11 @@ describe('abusive HTTP clients on the built server', () => {
       const response = await fetchOnce(server.port, `/api/dm-jobqueue/jobs/${'a'.repeat(3_000)}`, bearer());
 
       expect(response.status).toBe(404);
-      expect(JSON.parse(response.body.toString())).toEqual({ statusCode: 404, message: 'Job not found', error: 'Not Found' });
+      expect(JSON.parse(response.body.toString())).toEqual({
+        statusCode: 404,
+        message: 'Job not found',
+        error: 'Not Found',
+      });
       expectApiHeaders(response.headers);
     });
 
@@ -341,7 +390,11 @@ describe('abusive HTTP clients on the built server', () => {
       const response = await fetchOnce(server.port, '/api/dm-jobqueue/jobs/%', bearer());
 
       expect(response.status).toBe(400);
-      expect(JSON.parse(response.body.toString())).toEqual({ statusCode: 400, message: 'Malformed URL', error: 'Bad Request' });
+      expect(JSON.parse(response.body.toString())).toEqual({
+        statusCode: 400,
+        message: 'Malformed URL',
+        error: 'Bad Request',
+      });
       expectApiHeaders(response.headers);
       const reqId = response.headers['x-request-id'] as string;
       await server.waitForOutput(new RegExp(`"reqId":"${reqId}"`));

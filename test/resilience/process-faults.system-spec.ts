@@ -14,11 +14,15 @@ jest.setTimeout(90_000);
 // Short lock and stalled intervals, so a dead worker's job is recovered in about a second.
 const FAST_RECOVERY = { WORKER_LOCK_DURATION_MS: '1000', WORKER_STALLED_INTERVAL_MS: '500' };
 
-const uniqueMessages = (count: number, label = 'job') => Array.from({ length: count }, () => `${label} ${randomUUID()}`);
+const uniqueMessages = (count: number, label = 'job') =>
+  Array.from({ length: count }, () => `${label} ${randomUUID()}`);
 
 /** Whether the process answers HTTP at all within `ms`: one blocked in a write does not. */
 const answers = (server: ServerProcess, ms: number) =>
-  server.fetch('/health/live', { signal: AbortSignal.timeout(ms) }).then(() => true, () => false);
+  server.fetch('/health/live', { signal: AbortSignal.timeout(ms) }).then(
+    () => true,
+    () => false,
+  );
 
 describe('process faults', () => {
   let redis: RedisServer;
@@ -63,7 +67,11 @@ describe('process faults', () => {
   it('should run a job again through stalled-job recovery when the service is SIGKILLed mid-job', async () => {
     // Its standard output is a terminal that nobody reads: the first job line blocks the whole process in
     // the middle of the job, as a hung job would, and the job's lock is no longer renewed.
-    const stuck = await ServerProcess.start(testEnv(redis.url, { ...FAST_RECOVERY, WORKER_CONCURRENCY: '1' }), true, true);
+    const stuck = await ServerProcess.start(
+      testEnv(redis.url, { ...FAST_RECOVERY, WORKER_CONCURRENCY: '1' }),
+      true,
+      true,
+    );
     servers.push(stuck);
     await stuck.untilReady();
     stuck.child.stdout!.pause();

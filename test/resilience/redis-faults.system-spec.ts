@@ -1,6 +1,5 @@
 // Redis stopped, killed, frozen, full and restarted under the built server (SPEC 5.5): fast 503s, honest
 // health, recovery without a restart, and every acknowledged job run exactly once.
-import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { RedisServer } from '../support/redis-server';
 import { untilAllPrinted } from '../support/sentinel';
@@ -25,12 +24,14 @@ describe('Redis faults', () => {
   let service: Service;
   let redis: RedisServer;
   let server: ServerProcess;
-  let queue: Queue;
 
   beforeAll(async () => {
     // Persistent like docker-compose.yml, with every write synced so even SIGKILL loses nothing acknowledged.
-    service = await startService({ REDIS_TIMEOUT_MS: '400' }, { args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-    ({ redis, server, queue } = service);
+    service = await startService(
+      { REDIS_TIMEOUT_MS: '400' },
+      { args: ['--appendonly', 'yes', '--appendfsync', 'always'] },
+    );
+    ({ redis, server } = service);
   });
 
   afterAll(async () => {
@@ -51,7 +52,9 @@ describe('Redis faults', () => {
 
   const registerAll = async (count: number, delaySeconds: number): Promise<string[]> => {
     const messages = Array.from({ length: count }, () => `job ${randomUUID()}`);
-    const responses = await Promise.all(messages.map((message) => server.register({ message, delay_seconds: delaySeconds })));
+    const responses = await Promise.all(
+      messages.map((message) => server.register({ message, delay_seconds: delaySeconds })),
+    );
     expect(responses.map((response) => response.status)).toEqual(messages.map(() => 201));
     return messages;
   };
@@ -111,7 +114,9 @@ describe('Redis faults', () => {
     expect(server.printed(before)).toHaveLength(1);
     expect(server.printed(after)).toHaveLength(1);
     // The outage was reported, but not once per reconnect attempt.
-    expect(server.stdout.split('\n').filter((line) => line.includes('Redis unavailable')).length).toBeLessThanOrEqual(12);
+    expect(server.stdout.split('\n').filter((line) => line.includes('Redis unavailable')).length).toBeLessThanOrEqual(
+      12,
+    );
   });
 
   it('should answer 503, not 500, when Redis is full (maxmemory with noeviction)', async () => {

@@ -38,7 +38,11 @@ describe('tenants on the built server', () => {
   let queue: Queue;
 
   beforeAll(async () => {
-    service = await startService({ TENANT_MAX_PENDING_JOBS: String(QUOTA), RATE_LIMIT_PER_MINUTE: '0', JOB_BACKOFF_MS: '0' });
+    service = await startService({
+      TENANT_MAX_PENDING_JOBS: String(QUOTA),
+      RATE_LIMIT_PER_MINUTE: '0',
+      JOB_BACKOFF_MS: '0',
+    });
     ({ server, queue } = service);
   });
 
@@ -60,8 +64,9 @@ describe('tenants on the built server', () => {
   };
   /** Jobs in Redis whose data names `owner`, in any state. */
   const jobsOf = async (owner: string): Promise<number> =>
-    (await queue.getJobs(['delayed', 'waiting', 'active', 'completed', 'failed'])).filter((job) => job?.data.owner === owner)
-      .length;
+    (await queue.getJobs(['delayed', 'waiting', 'active', 'completed', 'failed'])).filter(
+      (job) => job?.data.owner === owner,
+    ).length;
 
   describe('isolation', () => {
     const alice = tenant('alice');
@@ -82,29 +87,43 @@ describe('tenants on the built server', () => {
       // Still there for its owner, message and all.
       const own = await get(created.body.job_id, alice);
       expect(own.status).toBe(200);
-      expect(own.body).toMatchObject({ job_id: created.body.job_id, owner: 'alice', state: 'delayed', message: 'alice only' });
+      expect(own.body).toMatchObject({
+        job_id: created.body.job_id,
+        owner: 'alice',
+        state: 'delayed',
+        message: 'alice only',
+      });
       expect(await queue.getJobState(created.body.job_id)).toBe('delayed');
     });
 
     it('should let each tenant read its own job (the 404s above are not a broken read)', async () => {
       const created = await register(bob, { message: 'bob only', delay_seconds: 3600 });
 
-      expect(await get(created.body.job_id, bob)).toMatchObject({ status: 200, body: { owner: 'bob', message: 'bob only' } });
+      expect(await get(created.body.job_id, bob)).toMatchObject({
+        status: 200,
+        body: { owner: 'bob', message: 'bob only' },
+      });
       expect(await get(created.body.job_id, alice)).toEqual({ status: 404, body: NOT_FOUND });
     });
 
     it("should let an admin read and cancel any tenant's job", async () => {
       const created = await register(alice, { message: 'seen by ops', delay_seconds: 3600 });
 
-      expect(await get(created.body.job_id, admin)).toMatchObject({ status: 200, body: { owner: 'alice', message: 'seen by ops' } });
+      expect(await get(created.body.job_id, admin)).toMatchObject({
+        status: 200,
+        body: { owner: 'alice', message: 'seen by ops' },
+      });
       expect(await cancel(created.body.job_id, admin)).toEqual({ status: 204, body: null });
       expect(await get(created.body.job_id, alice)).toEqual({ status: 404, body: NOT_FOUND });
       expect(await queue.getJob(created.body.job_id)).toBeUndefined();
     });
 
-    it("should not let a token with the admin scope but not write cancel (scopes still apply)", async () => {
+    it('should not let a token with the admin scope but not write cancel (scopes still apply)', async () => {
       const created = await register(alice);
-      const response = await server.fetch(`${JOBS}/${created.body.job_id}`, { method: 'DELETE', headers: tenant('viewer', ['read', 'admin']) });
+      const response = await server.fetch(`${JOBS}/${created.body.job_id}`, {
+        method: 'DELETE',
+        headers: tenant('viewer', ['read', 'admin']),
+      });
 
       expect(response.status).toBe(403);
       expect(await queue.getJobState(created.body.job_id)).toBe('delayed');
@@ -126,12 +145,18 @@ describe('tenants on the built server', () => {
       // No placeholder or half-stored job is left (its removal follows the refusal at once; it would otherwise
       // live 60 s): every job hash belongs to a job in one of the queue's lists.
       const jobHashes = async () =>
-        ((await service.redis.command('KEYS', `${SERVICE_PREFIX}:jobs:*`)) as string[]).filter((key) => /:jobs:[0-9a-f-]{36}$/.test(key));
+        ((await service.redis.command('KEYS', `${SERVICE_PREFIX}:jobs:*`)) as string[]).filter((key) =>
+          /:jobs:[0-9a-f-]{36}$/.test(key),
+        );
       const stored = await storedJobs(queue);
-      const settled = await eventually(async () => {
-        const hashes = await jobHashes();
-        return hashes.length === stored ? hashes : undefined;
-      }, 2_000, 'the placeholder to go').catch(() => jobHashes());
+      const settled = await eventually(
+        async () => {
+          const hashes = await jobHashes();
+          return hashes.length === stored ? hashes : undefined;
+        },
+        2_000,
+        'the placeholder to go',
+      ).catch(() => jobHashes());
       expect(settled).toHaveLength(stored);
       expect((await register(tenant('dave'))).status).toBe(201);
     });

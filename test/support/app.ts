@@ -40,7 +40,8 @@ export async function startApp(env: Record<string, string>, waitUntilReady = tru
     inject: (options) => fastify.inject(options),
     untilReady: async (timeoutMs = 10_000) => {
       await eventually(
-        async () => ((await fastify.inject({ method: 'GET', url: '/health/ready' })).statusCode === 200 ? true : undefined),
+        async () =>
+          (await fastify.inject({ method: 'GET', url: '/health/ready' })).statusCode === 200 ? true : undefined,
         timeoutMs,
         `the app to become ready within ${timeoutMs} ms`,
       );

@@ -9,7 +9,10 @@ export class JobLines {
 
   constructor() {
     const write = process.stdout.write.bind(process.stdout);
-    this.spy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: never[]) => {
+    this.spy = jest.spyOn(process.stdout, 'write').mockImplementation(((
+      chunk: string | Uint8Array,
+      ...rest: never[]
+    ) => {
       const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
       for (const line of text.split('\n')) if (JOB_LINE.test(line)) this.lines.push(line);
       return write(chunk, ...rest);

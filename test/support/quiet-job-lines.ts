@@ -4,7 +4,7 @@ import { JOB_LINE } from './job-lines';
 
 const write = process.stdout.write.bind(process.stdout) as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
 
-process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+process.stdout.write = (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
   const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
   const kept = text
     .split('\n')
@@ -15,4 +15,4 @@ process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]): boolea
   const callback = rest.find((arg): arg is () => void => typeof arg === 'function');
   if (callback) process.nextTick(callback);
   return true;
-}) as typeof process.stdout.write;
+};

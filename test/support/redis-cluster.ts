@@ -18,12 +18,21 @@ export class RedisCluster {
   static async start(size = 3): Promise<RedisCluster> {
     const nodes = await Promise.all(
       Array.from({ length: size }, () =>
-        RedisServer.start({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }),
+        RedisServer.start({
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'],
+        }),
       ),
     );
     const cluster = new RedisCluster(nodes);
     try {
-      await run('redis-cli', ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+      await run('redis-cli', [
+        '--cluster',
+        'create',
+        ...nodes.map((node) => `127.0.0.1:${node.port}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ]);
       let states: string[] = [];
       await eventually(
         async () => {

@@ -220,7 +220,12 @@ class Spawned {
 
   describe(): string {
     const e = this.exit;
-    const status = e === undefined ? 'still running' : e.error ? `spawn error: ${e.error.message}` : `exit code=${e.code} signal=${e.signal}`;
+    const status =
+      e === undefined
+        ? 'still running'
+        : e.error
+          ? `spawn error: ${e.error.message}`
+          : `exit code=${e.code} signal=${e.signal}`;
     return `${REDIS_BIN} ${this.argv.map((a) => (a === '' ? "''" : a)).join(' ')}\n(${status})\n--- redis output ---\n${this.out}`;
   }
 }
@@ -251,17 +256,25 @@ async function waitReady(sp: Spawned, port: number, password: string | undefined
   if (outcome === 'exited' || sp.exit !== undefined) throw new ExitedEarlyError(sp);
   sp.signal('SIGKILL');
   await sp.exited;
-  throw new Error(`redis-server did not answer PING within ${READY_TIMEOUT_MS} ms on ${HOST}:${port}:\n${sp.describe()}`);
+  throw new Error(
+    `redis-server did not answer PING within ${READY_TIMEOUT_MS} ms on ${HOST}:${port}:\n${sp.describe()}`,
+  );
 }
 
 function buildArgv(port: number, dir: string, args: readonly string[], password: string | undefined): string[] {
   return [
-    '--port', String(port),
-    '--bind', HOST,
-    '--daemonize', 'no',
-    '--save', '',
-    '--appendonly', 'no',
-    '--dir', dir,
+    '--port',
+    String(port),
+    '--bind',
+    HOST,
+    '--daemonize',
+    'no',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
     ...(password !== undefined ? ['--requirepass', password] : []),
     ...args,
   ];
@@ -320,7 +333,13 @@ export class RedisServer {
   private frozen = false;
   private closing: Promise<void> | undefined;
 
-  private constructor(port: number, dir: string, args: readonly string[], password: string | undefined, spawned: Spawned) {
+  private constructor(
+    port: number,
+    dir: string,
+    args: readonly string[],
+    password: string | undefined,
+    spawned: Spawned,
+  ) {
     this.port = port;
     this.dir = dir;
     this.args = args;
@@ -335,7 +354,13 @@ export class RedisServer {
     const dir = await mkdtemp(join(tmpdir(), 'redis-test-'));
     try {
       const initialPort = opts.port ?? (await freePort());
-      const { port, spawned } = await launch(initialPort, dir, args, opts.password, opts.port === undefined ? freePort : undefined);
+      const { port, spawned } = await launch(
+        initialPort,
+        dir,
+        args,
+        opts.password,
+        opts.port === undefined ? freePort : undefined,
+      );
       const server = new RedisServer(port, dir, args, opts.password, spawned);
       liveServers.add(server);
       return server;
@@ -441,7 +466,8 @@ export class RedisServer {
       return await withTimeout(
         client.connect().then(() => client.call(String(name), rest)),
         COMMAND_TIMEOUT_MS,
-        () => new Error(`redis command ${String(name)} on ${HOST}:${this.port} timed out after ${COMMAND_TIMEOUT_MS} ms`),
+        () =>
+          new Error(`redis command ${String(name)} on ${HOST}:${this.port} timed out after ${COMMAND_TIMEOUT_MS} ms`),
       );
     } finally {
       client.disconnect();

@@ -4,7 +4,10 @@ import { randomUUID } from 'node:crypto';
 import type { ServerProcess } from './server-process';
 import { eventually } from './wait';
 
-type Register = (body: { message: string; delay_seconds: number }) => Promise<{ status: number } | { statusCode: number }>;
+type Register = (body: {
+  message: string;
+  delay_seconds: number;
+}) => Promise<{ status: number } | { statusCode: number }>;
 
 /**
  * Registers a sentinel job through `register`, due in `delaySeconds`, and resolves once `printed` counts its line.
@@ -20,7 +23,11 @@ export async function untilSentinelPrinted(
   const answer = await register({ message, delay_seconds: delaySeconds });
   const status = 'status' in answer ? answer.status : answer.statusCode;
   if (status !== 201) throw new Error(`the sentinel job was refused with ${status}`);
-  await eventually(() => (printed(message) > 0 ? true : undefined), timeoutMs, `the sentinel job "${message}" to be printed`);
+  await eventually(
+    () => (printed(message) > 0 ? true : undefined),
+    timeoutMs,
+    `the sentinel job "${message}" to be printed`,
+  );
   return message;
 }
 
@@ -46,5 +53,10 @@ export async function untilAllPrinted(
     () => `every job to be printed (${missing().length} of ${messages.length} never were)`,
     50,
   );
-  await untilSentinelPrinted((body) => via.register(body), (message) => timesPrinted(servers, message), sentinelDelaySeconds, timeoutMs);
+  await untilSentinelPrinted(
+    (body) => via.register(body),
+    (message) => timesPrinted(servers, message),
+    sentinelDelaySeconds,
+    timeoutMs,
+  );
 }

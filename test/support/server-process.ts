@@ -26,7 +26,9 @@ export class ServerProcess {
     private readonly tty: boolean,
   ) {
     // A terminal turns "\n" into "\r\n"; keep the text as the program wrote it.
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += tty ? chunk.replace(/\r\n/g, '\n') : chunk));
+    child
+      .stdout!.setEncoding('utf8')
+      .on('data', (chunk: string) => (this.stdout += tty ? chunk.replace(/\r\n/g, '\n') : chunk));
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
@@ -47,7 +49,14 @@ export class ServerProcess {
       ? ['script', ['--quiet', '--return', '--command', `exec ${process.execPath} ${MAIN}`, '/dev/null']]
       : [process.execPath, [MAIN]];
     const child = spawn(command, args, {
-      env: { PATH: process.env.PATH ?? '', TZ: process.env.TZ ?? 'UTC', NO_COLOR: '1', PORT: String(port), HOST: '127.0.0.1', ...env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        TZ: process.env.TZ ?? 'UTC',
+        NO_COLOR: '1',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: tty, // its own process group, so kill() reaches the server behind `script`
     });
@@ -79,7 +88,13 @@ export class ServerProcess {
   /** Polls GET /health/ready until it answers 200 (Redis connected, worker running). */
   async untilReady(timeoutMs = 10_000): Promise<void> {
     await eventually(
-      async () => ((await this.fetch('/health/ready').then((r) => r.status, () => 0)) === 200 ? true : undefined),
+      async () =>
+        (await this.fetch('/health/ready').then(
+          (r) => r.status,
+          () => 0,
+        )) === 200
+          ? true
+          : undefined,
       timeoutMs,
       `the server to be ready within ${timeoutMs} ms`,
     );
@@ -108,7 +123,10 @@ export class ServerProcess {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`server did not exit within ${timeoutMs} ms after ${signal}`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`server did not exit within ${timeoutMs} ms after ${signal}`)),
+        timeoutMs,
+      );
     });
     try {
       return await Promise.race([this.exited, timeout]);

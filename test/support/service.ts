@@ -13,7 +13,10 @@ export interface Service {
   close(): Promise<void>;
 }
 
-export async function startService(env: Record<string, string> = {}, redisOptions: RedisServerOptions = {}): Promise<Service> {
+export async function startService(
+  env: Record<string, string> = {},
+  redisOptions: RedisServerOptions = {},
+): Promise<Service> {
   const redis = await RedisServer.start(redisOptions);
   const server = await ServerProcess.start(testEnv(redis.url, env));
   await server.untilReady();

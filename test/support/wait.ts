@@ -26,7 +26,8 @@ export async function eventually<T>(
     }
     if (Date.now() > deadline) {
       const name = typeof what === 'function' ? what() : what;
-      throw new Error(`timed out waiting for ${name}${last ? `: ${String(last)}` : ''}`);
+      const reason = last instanceof Error ? String(last) : JSON.stringify(last);
+      throw new Error(`timed out waiting for ${name}${last ? `: ${reason}` : ''}`);
     }
     await sleep(intervalMs);
   }

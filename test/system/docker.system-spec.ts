@@ -65,7 +65,10 @@ describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
   const all = instructions(dockerfile);
   const [build, runtime] = stages(all);
-  const packageJson = JSON.parse(read('package.json')) as { scripts: Record<string, string>; engines: { node: string } };
+  const packageJson = JSON.parse(read('package.json')) as {
+    scripts: Record<string, string>;
+    engines: { node: string };
+  };
 
   it('should build in one stage and run in another, both on node:24-bookworm-slim', () => {
     const froms = all.filter((instruction) => instruction.keyword === 'FROM').map((instruction) => instruction.args);
@@ -78,7 +81,10 @@ describe('Dockerfile', () => {
   });
 
   it("should build with the project's own commands: npm ci (as .ci/run), npm run build, then drop devDependencies", () => {
-    const runs = build.filter((instruction) => instruction.keyword === 'RUN').map((instruction) => instruction.args).join(' && ');
+    const runs = build
+      .filter((instruction) => instruction.keyword === 'RUN')
+      .map((instruction) => instruction.args)
+      .join(' && ');
 
     expect(runs).toMatch(/\bnpm ci\b/);
     expect(read('.ci/run')).toMatch(/^npm ci$/m);
@@ -107,8 +113,13 @@ describe('Dockerfile', () => {
   });
 
   it('should run the built service from the build stage as production', () => {
-    const copies = runtime.filter((instruction) => instruction.keyword === 'COPY').map((instruction) => instruction.args);
-    const env = runtime.filter((instruction) => instruction.keyword === 'ENV').map((instruction) => instruction.args).join(' ');
+    const copies = runtime
+      .filter((instruction) => instruction.keyword === 'COPY')
+      .map((instruction) => instruction.args);
+    const env = runtime
+      .filter((instruction) => instruction.keyword === 'ENV')
+      .map((instruction) => instruction.args)
+      .join(' ');
     const cmd = runtime.find((instruction) => instruction.keyword === 'CMD')!;
 
     for (const path of ['dist', 'node_modules', 'package.json']) {
@@ -127,7 +138,9 @@ describe('Dockerfile', () => {
 
     expect(user?.args).toBe('node');
     expect(keywords.lastIndexOf('USER')).toBeLessThan(keywords.indexOf('CMD'));
-    expect(runtime.slice(keywords.lastIndexOf('USER')).filter((instruction) => instruction.keyword === 'USER')).toHaveLength(1);
+    expect(
+      runtime.slice(keywords.lastIndexOf('USER')).filter((instruction) => instruction.keyword === 'USER'),
+    ).toHaveLength(1);
   });
 
   it('should expose the default PORT and check liveness (not readiness) on it', () => {
@@ -141,7 +154,9 @@ describe('Dockerfile', () => {
 
   describe('its health check command, run against the built server', () => {
     const command = (port: number) =>
-      execForm(all.find((instruction) => instruction.keyword === 'HEALTHCHECK')!.args).map((arg) => arg.replace(':8080/', `:${port}/`));
+      execForm(all.find((instruction) => instruction.keyword === 'HEALTHCHECK')!.args).map((arg) =>
+        arg.replace(':8080/', `:${port}/`),
+      );
     const run = async (port: number): Promise<number> => {
       const [node, ...args] = command(port);
       expect(node).toBe('node');
@@ -196,7 +211,11 @@ describe('docker-compose.yml', () => {
     expect(redis.profiles).toBeUndefined();
     // Compose resolves ${VAR:?} in every service before it looks at profiles: one would break Redis alone.
     const strings = (value: unknown): string[] =>
-      typeof value === 'string' ? [value] : value !== null && typeof value === 'object' ? Object.values(value).flatMap(strings) : [];
+      typeof value === 'string'
+        ? [value]
+        : value !== null && typeof value === 'object'
+          ? Object.values(value).flatMap(strings)
+          : [];
     expect(strings(compose).filter((value) => /\$\{[A-Za-z_]+:?\?/.test(value))).toEqual([]);
   });
 
@@ -217,7 +236,9 @@ describe('docker-compose.yml', () => {
   });
 
   it("should check the service's liveness exactly as the image does, and leave it time to shut down", () => {
-    const imageCheck = execForm(instructions(read('Dockerfile')).find((instruction) => instruction.keyword === 'HEALTHCHECK')!.args);
+    const imageCheck = execForm(
+      instructions(read('Dockerfile')).find((instruction) => instruction.keyword === 'HEALTHCHECK')!.args,
+    );
 
     expect(app.healthcheck?.test).toEqual(['CMD', ...imageCheck]);
     // Docker's SIGKILL must not come before SHUTDOWN_TIMEOUT_MS (10 s) is over.
@@ -227,7 +248,10 @@ describe('docker-compose.yml', () => {
   it('should run two API-only and two worker-only services under the "scale" profile', () => {
     const { api, worker } = compose.services as Record<string, ComposeService & { deploy?: { replicas?: number } }>;
 
-    for (const [service, role] of [[api, 'api'], [worker, 'worker']] as const) {
+    for (const [service, role] of [
+      [api, 'api'],
+      [worker, 'worker'],
+    ] as const) {
       expect(service.profiles).toEqual(['scale']);
       expect(service.environment).toMatchObject({ APP_ROLE: role, REDIS_URL: 'redis://redis:6379' });
       expect(service.deploy?.replicas).toBe(2);

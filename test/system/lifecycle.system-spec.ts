@@ -42,7 +42,11 @@ describe('the built server', () => {
     expect(refused.status).toBe(503);
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(refused.headers.get('retry-after')).toBe('5');
-    expect(await refused.json()).toEqual({ statusCode: 503, message: 'Job queue is unavailable', error: 'Service Unavailable' });
+    expect(await refused.json()).toEqual({
+      statusCode: 503,
+      message: 'Job queue is unavailable',
+      error: 'Service Unavailable',
+    });
     expect((await server.fetch('/health/live')).status).toBe(200);
     const ready = await server.fetch('/health/ready');
     expect(ready.status).toBe(503);
@@ -143,7 +147,9 @@ describe('the built server', () => {
       const exit = await server.exited;
 
       expect(exit.code).toBe(1);
-      expect(server.stderr.trim()).toBe(`Port ${port} on 127.0.0.1 is already in use (PORT): is another instance still running?`);
+      expect(server.stderr.trim()).toBe(
+        `Port ${port} on 127.0.0.1 is already in use (PORT): is another instance still running?`,
+      );
       expect(server.stdout).not.toContain('Listening');
     } finally {
       await new Promise((resolve) => taken.close(resolve));

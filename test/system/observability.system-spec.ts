@@ -38,7 +38,11 @@ async function scrape(server: ServerProcess): Promise<string> {
 }
 
 /** Scrapes until `check` accepts the text (counters move a moment after the job line is printed). */
-async function scrapeUntil(server: ServerProcess, check: (text: string) => boolean, timeoutMs = 5_000): Promise<string> {
+async function scrapeUntil(
+  server: ServerProcess,
+  check: (text: string) => boolean,
+  timeoutMs = 5_000,
+): Promise<string> {
   let text = '';
   return eventually(
     async () => {
@@ -74,7 +78,10 @@ describe('observability of the built server', () => {
 
   describe('request ids', () => {
     it('should echo a sane X-Request-Id and log the request under it', async () => {
-      const response = await server.register({ message: 'observability job', delay_seconds: 0 }, { ...auth, 'x-request-id': 'obs-req-1' });
+      const response = await server.register(
+        { message: 'observability job', delay_seconds: 0 },
+        { ...auth, 'x-request-id': 'obs-req-1' },
+      );
 
       expect(response.status).toBe(201);
       expect(response.headers.get('x-request-id')).toBe('obs-req-1');
@@ -86,7 +93,9 @@ describe('observability of the built server', () => {
       ['too long', 'x'.repeat(129)],
       ['with a space and a quote', 'a b"c'],
     ])('should generate a UUID when the caller sent %s', async (_, sent) => {
-      const response = await server.fetch('/health/live', { headers: sent === undefined ? {} : { 'x-request-id': sent } });
+      const response = await server.fetch('/health/live', {
+        headers: sent === undefined ? {} : { 'x-request-id': sent },
+      });
 
       expect(response.headers.get('x-request-id')).toMatch(UUID);
     });
@@ -107,9 +116,14 @@ describe('observability of the built server', () => {
       }
       expect(sample(text, 'dm_jobqueue_queue_jobs{state="completed"}')).toBeGreaterThanOrEqual(1);
       expect(
-        sample(text, 'http_request_duration_seconds_count{method="POST",route="/api/dm-jobqueue/register",status_code="201"}'),
+        sample(
+          text,
+          'http_request_duration_seconds_count{method="POST",route="/api/dm-jobqueue/register",status_code="201"}',
+        ),
       ).toBeGreaterThanOrEqual(1);
-      expect(text).toContain('http_request_duration_seconds_bucket{le="0.005",method="POST",route="/api/dm-jobqueue/register"');
+      expect(text).toContain(
+        'http_request_duration_seconds_bucket{le="0.005",method="POST",route="/api/dm-jobqueue/register"',
+      );
       expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
       expect(text).toContain('# TYPE nodejs_eventloop_lag_seconds gauge');
     });
@@ -135,11 +149,14 @@ describe('observability of the built server', () => {
     });
 
     it('should label every unknown path as one route, never by its URL', async () => {
-      for (const path of ['/wp-login.php', '/.env', '/api/dm-jobqueue/nope/123']) await (await server.fetch(path)).text();
+      for (const path of ['/wp-login.php', '/.env', '/api/dm-jobqueue/nope/123'])
+        await (await server.fetch(path)).text();
 
       const text = await scrape(server);
 
-      expect(text).toMatch(/http_request_duration_seconds_count\{method="GET",route="unmatched",status_code="404"\} \d+/);
+      expect(text).toMatch(
+        /http_request_duration_seconds_count\{method="GET",route="unmatched",status_code="404"\} \d+/,
+      );
       expect(text).not.toMatch(/wp-login|\.env|nope\/123/);
     });
 
@@ -182,13 +199,20 @@ describe('observability of the built server', () => {
     it('should write application logs as JSON too, and keep the job line plain', () => {
       const lines = logLines(server);
 
-      expect(lines.find((line) => String(line.msg).startsWith('Listening on'))).toMatchObject({ level: 'info', context: 'Bootstrap' });
+      expect(lines.find((line) => String(line.msg).startsWith('Listening on'))).toMatchObject({
+        level: 'info',
+        context: 'Bootstrap',
+      });
       expect(server.printed('observability job')).toHaveLength(1);
-      expect(server.printed('observability job')[0]).toMatch(/^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] observability job$/);
+      expect(server.printed('observability job')[0]).toMatch(
+        /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] observability job$/,
+      );
     });
 
     it('should log probes and scrapes at debug, below the default info level, even when they fail', () => {
-      const probes = logLines(server).filter((line) => ['/health/live', '/health/ready', '/metrics'].includes(String(line.route)));
+      const probes = logLines(server).filter((line) =>
+        ['/health/live', '/health/ready', '/metrics'].includes(String(line.route)),
+      );
 
       expect(probes.length).toBeGreaterThan(0);
       expect(probes.filter((line) => line.level !== 'debug')).toEqual([]);
@@ -197,7 +221,11 @@ describe('observability of the built server', () => {
     it('should never write a bearer token, a cookie or a query string, whatever the request', async () => {
       const bad = `${secret.slice(0, -4)}AAAA`;
       await (await server.register({ delay_seconds: 3600 }, bearer(bad))).text();
-      await (await server.fetch(`/api/dm-jobqueue/jobs/x?token=${secret}`, { headers: { ...auth, cookie: 'session=c00kie-value' } })).text();
+      await (
+        await server.fetch(`/api/dm-jobqueue/jobs/x?token=${secret}`, {
+          headers: { ...auth, cookie: 'session=c00kie-value' },
+        })
+      ).text();
       await (await server.fetch('/health/ready', { headers: auth })).text();
       await server.waitForOutput(/"url":"\/api\/dm-jobqueue\/jobs\/x"/);
 
@@ -211,7 +239,10 @@ describe('observability of the built server', () => {
   });
 
   it('should log nothing below LOG_LEVEL=warn but the job line, and answer 404 at /metrics when METRICS_ENABLED=false', async () => {
-    const quiet = await ServerProcess.start(testEnv(redis.url, { LOG_LEVEL: 'warn', METRICS_ENABLED: 'false', QUEUE_PREFIX: '{dm-jobqueue-quiet}' }), false);
+    const quiet = await ServerProcess.start(
+      testEnv(redis.url, { LOG_LEVEL: 'warn', METRICS_ENABLED: 'false', QUEUE_PREFIX: '{dm-jobqueue-quiet}' }),
+      false,
+    );
     others.push(quiet);
     await quiet.untilReady();
 

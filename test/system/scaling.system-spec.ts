@@ -7,7 +7,6 @@ import { ServerProcess } from '../support/server-process';
 
 jest.setTimeout(60_000);
 
-
 describe('APP_ROLE', () => {
   let redis: RedisServer;
   let api: ServerProcess;
@@ -15,8 +14,13 @@ describe('APP_ROLE', () => {
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    const env = (role: string) => testEnv(redis.url, { APP_ROLE: role, WORKER_LOCK_DURATION_MS: '1000', WORKER_STALLED_INTERVAL_MS: '500' });
-    [api, ...workers] = await Promise.all([ServerProcess.start(env('api')), ServerProcess.start(env('worker')), ServerProcess.start(env('worker'))]);
+    const env = (role: string) =>
+      testEnv(redis.url, { APP_ROLE: role, WORKER_LOCK_DURATION_MS: '1000', WORKER_STALLED_INTERVAL_MS: '500' });
+    [api, ...workers] = await Promise.all([
+      ServerProcess.start(env('api')),
+      ServerProcess.start(env('worker')),
+      ServerProcess.start(env('worker')),
+    ]);
     await Promise.all([api, ...workers].map((server) => server.untilReady()));
   });
 
@@ -42,7 +46,9 @@ describe('APP_ROLE', () => {
 
   it('should run every job registered through the API exactly once across the workers, and none in the API', async () => {
     const messages = Array.from({ length: 200 }, () => `scaled ${randomUUID()}`);
-    const statuses = await Promise.all(messages.map((message, i) => api.register({ message, delay_seconds: i % 2 }).then((r) => r.status)));
+    const statuses = await Promise.all(
+      messages.map((message, i) => api.register({ message, delay_seconds: i % 2 }).then((r) => r.status)),
+    );
     expect(statuses.every((status) => status === 201)).toBe(true);
 
     // The sentinel is due a second after the last of them, as the duplicates of a stalled job would be.
@@ -71,7 +77,10 @@ describe('APP_ROLE', () => {
     expect(workerExit).toEqual({ code: 0, signal: null });
   });
 
-  it.each([['cluster', 'APP_ROLE'], ['both', 'APP_ROLE']])('should refuse APP_ROLE=%s naming %s', async (value, name) => {
+  it.each([
+    ['cluster', 'APP_ROLE'],
+    ['both', 'APP_ROLE'],
+  ])('should refuse APP_ROLE=%s naming %s', async (value, name) => {
     const server = await ServerProcess.start({ ...testEnv(redis.url), APP_ROLE: value }, false);
 
     expect((await server.exited).code).toBe(1);

@@ -28,18 +28,26 @@ async function startLikeAUser(command: string, args: string[], env: Record<strin
   let output = '';
   const child = spawn(command, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TZ: 'UTC', NO_COLOR: '1', HOST: '127.0.0.1', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      TZ: 'UTC',
+      NO_COLOR: '1',
+      HOST: '127.0.0.1',
+      ...env,
+    },
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
   });
   children.push(child);
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + 30_000;
   let match: RegExpExecArray | null;
   while ((match = LISTENING.exec(output)) === null) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${command} ${args.join(' ')} did not listen:\n${output}`);
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`${command} ${args.join(' ')} did not listen:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return { child, output: () => output, exited, serverPid: Number(match[2]) };
@@ -122,9 +130,13 @@ describe('stopping the server as the README says', () => {
   it('should shut down gracefully on Ctrl+C in a terminal running `npm run start:prod`', async () => {
     const port = await freePort();
     // `script` gives npm a terminal; ^C typed into it reaches the whole foreground group (npm and node).
-    const started = await startLikeAUser('script', ['--quiet', '--return', '--command', 'npm run start:prod', '/dev/null'], {
-      ...testEnv(redis.url, { PORT: String(port) }),
-    });
+    const started = await startLikeAUser(
+      'script',
+      ['--quiet', '--return', '--command', 'npm run start:prod', '/dev/null'],
+      {
+        ...testEnv(redis.url, { PORT: String(port) }),
+      },
+    );
     serverPids.push(started.serverPid);
 
     started.child.stdin!.write('\x03');

@@ -1,10 +1,4 @@
-import {
-  decodeRecord,
-  encodeRecord,
-  idempotencyRedisKey,
-  isIdempotencyKey,
-  requestFingerprint,
-} from './idempotency';
+import { decodeRecord, encodeRecord, idempotencyRedisKey, isIdempotencyKey, requestFingerprint } from './idempotency';
 import { DEFAULT_DELAY_SECONDS, DEFAULT_MAX_RETRY, DEFAULT_MESSAGE, JobData } from '../job';
 import { resolveJobSpec } from './job-spec';
 
@@ -111,10 +105,15 @@ describe('encodeRecord / decodeRecord', () => {
     expect(decodeRecord(encodeRecord(record))).toEqual(record);
   });
 
-  it.each(['', 'not json', 'null', '[]', '{"job_id":"x"}', '{"fingerprint":"f","job_id":1}', '{"fingerprint":"f","job_id":"x","run_at":5}'])(
-    'should refuse %j, a value this service did not write',
-    (value) => {
-      expect(decodeRecord(value)).toBeUndefined();
-    },
-  );
+  it.each([
+    '',
+    'not json',
+    'null',
+    '[]',
+    '{"job_id":"x"}',
+    '{"fingerprint":"f","job_id":1}',
+    '{"fingerprint":"f","job_id":"x","run_at":5}',
+  ])('should refuse %j, a value this service did not write', (value) => {
+    expect(decodeRecord(value)).toBeUndefined();
+  });
 });

@@ -95,7 +95,9 @@ describe('toJobView', () => {
   });
 
   it('should compute run_at from the requested delay, not from a retry backoff', () => {
-    expect(toJobView(stored({ data: { ...data, delay_seconds: 0 } }), 'waiting').run_at).toBe('2026-01-02T03:04:05.678Z');
+    expect(toJobView(stored({ data: { ...data, delay_seconds: 0 } }), 'waiting').run_at).toBe(
+      '2026-01-02T03:04:05.678Z',
+    );
   });
 
   it('should show a null owner for a job stored before owners were recorded', () => {

@@ -38,7 +38,9 @@ export function publicJobState(state: string): JobState | undefined {
 }
 
 const isoOrNull = (timestamp: number | undefined | null): string | null =>
-  typeof timestamp === 'number' && Number.isFinite(timestamp) && timestamp > 0 ? new Date(timestamp).toISOString() : null;
+  typeof timestamp === 'number' && Number.isFinite(timestamp) && timestamp > 0
+    ? new Date(timestamp).toISOString()
+    : null;
 
 export type StoredJob = Pick<
   Job<JobData>,

@@ -86,7 +86,10 @@ export class JobsController {
     schema: { type: 'string', minLength: 1, maxLength: 255 },
   })
   @ApiCreatedResponse({ type: RegisteredJobDto, description: 'The job is stored' })
-  @ApiOkResponse({ type: RegisteredJobDto, description: "Idempotency-Key replay: the first request's answer; nothing new is stored" })
+  @ApiOkResponse({
+    type: RegisteredJobDto,
+    description: "Idempotency-Key replay: the first request's answer; nothing new is stored",
+  })
   @ApiError(
     400,
     'Invalid body (wrong type, out of range, unknown property, malformed JSON, not an object, a __proto__ key, bytes ' +

@@ -15,7 +15,13 @@ import { JOB_NAME, JobData, QUEUE_NAME } from '../job';
 import type { JobViewDto, RegisteredJobDto } from './dto/job-responses.dto';
 import { JobState, publicJobState, toJobView } from './job-view';
 import { defineLuaScript, LuaScript } from '../lua-script';
-import { PLACEHOLDER_TTL_MS, pendingJobsKey, RELEASE_PLACEHOLDER_LUA, RESERVE_LUA, STALE_ENTRIES_CHECKED } from '../tenant-quota';
+import {
+  PLACEHOLDER_TTL_MS,
+  pendingJobsKey,
+  RELEASE_PLACEHOLDER_LUA,
+  RESERVE_LUA,
+  STALE_ENTRIES_CHECKED,
+} from '../tenant-quota';
 import { AppConfig } from '../../config/app-config';
 
 /** Seconds a client is told to wait before retrying while the queue is unavailable. */
@@ -106,12 +112,20 @@ export class JobsService {
     this.maxPendingJobs = config.get('TENANT_MAX_PENDING_JOBS');
     this.backoffMs = config.get('JOB_BACKOFF_MS');
     this.retention = {
-      removeOnComplete: { age: config.get('JOB_KEEP_COMPLETED_SECONDS'), count: config.get('JOB_KEEP_COMPLETED_COUNT') },
+      removeOnComplete: {
+        age: config.get('JOB_KEEP_COMPLETED_SECONDS'),
+        count: config.get('JOB_KEEP_COMPLETED_COUNT'),
+      },
       removeOnFail: { age: config.get('JOB_KEEP_FAILED_SECONDS'), count: config.get('JOB_KEEP_FAILED_COUNT') },
     };
     this.cancelScript = defineLuaScript(this.redis, 'dmJobQueueCancel', 10, CANCEL_JOB_LUA);
     this.reserveScript = defineLuaScript(this.redis, 'dmTenantReserve', 2, RESERVE_LUA);
-    this.releasePlaceholderScript = defineLuaScript(this.redis, 'dmTenantReleasePlaceholder', 1, RELEASE_PLACEHOLDER_LUA);
+    this.releasePlaceholderScript = defineLuaScript(
+      this.redis,
+      'dmTenantReleasePlaceholder',
+      1,
+      RELEASE_PLACEHOLDER_LUA,
+    );
     this.redis.on('ready', () => void this.removeOrphans());
     // An EventEmitter 'error' without a listener would crash the process during a Redis outage.
     this.queue.on('error', (error) => this.errors.error(`Queue error: ${error.message}`));
@@ -130,7 +144,13 @@ export class JobsService {
       this.queue,
       JOB_NAME,
       data,
-      { jobId, delay, attempts: data.max_retry + 1, backoff: { type: 'exponential', delay: this.backoffMs }, ...this.retention },
+      {
+        jobId,
+        delay,
+        attempts: data.max_retry + 1,
+        backoff: { type: 'exponential', delay: this.backoffMs },
+        ...this.retention,
+      },
       jobId,
     );
     const adding = this.store(job);

@@ -45,7 +45,8 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     // Started, so no longer pending for its tenant's quota. Not awaited: it goes out on the connection BullMQ
     // then completes the job on, ahead of that; should it be lost, the quota's own check drops the entry later.
     const owner = job.data.owner;
-    if (this.quota && owner !== undefined) this.connection.zrem(pendingJobsKey(this.prefix, owner), job.id!).catch(() => undefined);
+    if (this.quota && owner !== undefined)
+      this.connection.zrem(pendingJobsKey(this.prefix, owner), job.id!).catch(() => undefined);
     // One write per line: on Linux, stdout to a file or pipe is synchronous, so lines never interleave.
     process.stdout.write(`${formatJobLine(job.data.message, new Date())}\n`);
     return Promise.resolve();

@@ -32,7 +32,8 @@ export class OnTimeWorker<T> extends Worker<T> {
       this.wakeTimer = setTimeout(() => {
         this.wakeTimer = undefined;
         // On the worker's non-blocking connection (an ioredis client, which BullMQ types narrowly).
-        if (!this.closing) this.client.then((client) => (client as unknown as RedisClient).zadd(marker, 0, '0')).catch(() => undefined);
+        if (!this.closing)
+          this.client.then((client) => (client as unknown as RedisClient).zadd(marker, 0, '0')).catch(() => undefined);
       }, dueIn);
       this.wakeTimer.unref();
     }

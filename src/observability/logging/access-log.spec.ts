@@ -39,7 +39,12 @@ describe('accessLogLevel', () => {
 describe('logResponses', () => {
   let app: FastifyInstance;
   let text = '';
-  const lines = () => text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+  const lines = () =>
+    text
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
 
   beforeAll(async () => {
     const stream = new Writable({

@@ -55,7 +55,10 @@ export function accessLine(request: FastifyRequest, reply: FastifyReply, route: 
  * register throughput in the benchmark; this costs one log call, and nothing when the level is off.
  * Returns the function that writes one line, for the answers that no hook sees.
  */
-export function logResponses(fastify: FastifyInstance, rootLogger: Logger): (request: FastifyRequest, reply: FastifyReply) => void {
+export function logResponses(
+  fastify: FastifyInstance,
+  rootLogger: Logger,
+): (request: FastifyRequest, reply: FastifyReply) => void {
   // An access line is built from the six fields above and nothing else, so the root logger's redaction
   // (wildcard paths, checked on every call: about half of what a line cost, bench/README.md) has nothing to
   // find in it and is left out here; every other log call keeps it.
@@ -73,7 +76,10 @@ export function logResponses(fastify: FastifyInstance, rootLogger: Logger): (req
   fastify.addHook('onRequestAbort', (request, done) => {
     const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
     if (logger.isLevelEnabled('info')) {
-      logger.info({ reqId: request.id, method: request.method, route, url: loggedPath(request.url) }, 'request aborted');
+      logger.info(
+        { reqId: request.id, method: request.method, route, url: loggedPath(request.url) },
+        'request aborted',
+      );
     }
     done();
   });

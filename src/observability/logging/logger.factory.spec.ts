@@ -14,7 +14,16 @@ function memory(): { stream: Writable; lines: () => Record<string, unknown>[]; t
       done();
     },
   });
-  return { stream, text: () => text, lines: () => text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line)) };
+  return {
+    stream,
+    text: () => text,
+    lines: () =>
+      text
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line)),
+  };
 }
 
 const BEARER = 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
@@ -43,17 +52,26 @@ describe('createRootLogger', () => {
     const out = memory();
     const logger = createRootLogger('trace', out.stream);
 
-    logger.info({ req: { method: 'POST', headers: { authorization: BEARER, cookie: 'session=s3cr3t-cookie' } } }, 'request');
+    logger.info(
+      { req: { method: 'POST', headers: { authorization: BEARER, cookie: 'session=s3cr3t-cookie' } } },
+      'request',
+    );
     logger.info({ headers: { authorization: BEARER, cookie: 'session=s3cr3t-cookie' } }, 'headers');
     logger.info({ authorization: BEARER, token: 'tok-123', password: 'pw-123', secret: 'sec-123' }, 'top level');
     logger.info({ body: { token: 'tok-456', password: 'pw-456', secret: 'sec-456' } }, 'one level down');
     logger.child({ token: 'tok-789' }).info('bound');
 
-    for (const leaked of ['eyJhbGciOiJIUzI1NiJ9', 's3cr3t-cookie', 'tok-', 'pw-', 'sec-']) expect(out.text()).not.toContain(leaked);
+    for (const leaked of ['eyJhbGciOiJIUzI1NiJ9', 's3cr3t-cookie', 'tok-', 'pw-', 'sec-'])
+      expect(out.text()).not.toContain(leaked);
     const [request, headers, top, nested, bound] = out.lines();
     expect(request.req).toEqual({ method: 'POST', headers: { authorization: '[Redacted]', cookie: '[Redacted]' } });
     expect(headers.headers).toEqual({ authorization: '[Redacted]', cookie: '[Redacted]' });
-    expect(top).toMatchObject({ authorization: '[Redacted]', token: '[Redacted]', password: '[Redacted]', secret: '[Redacted]' });
+    expect(top).toMatchObject({
+      authorization: '[Redacted]',
+      token: '[Redacted]',
+      password: '[Redacted]',
+      secret: '[Redacted]',
+    });
     expect(nested.body).toEqual({ token: '[Redacted]', password: '[Redacted]', secret: '[Redacted]' });
     expect(bound.token).toBe('[Redacted]');
   });
@@ -71,20 +89,34 @@ describe('createRootLogger', () => {
 describe('PRETTY_OPTIONS (APP_ENV=develop)', () => {
   const pretty = (colorize: boolean) => prettyFactory({ ...PRETTY_OPTIONS, colorize });
   const logLine = (level: string) =>
-    JSON.stringify({ level, time: '2026-01-02T03:34:56.123Z', pid: 42, hostname: 'h', context: 'Bootstrap', msg: 'Listening on x' });
+    JSON.stringify({
+      level,
+      time: '2026-01-02T03:34:56.123Z',
+      pid: 42,
+      hostname: 'h',
+      context: 'Bootstrap',
+      msg: 'Listening on x',
+    });
 
   it('should start a log line with its level, never with the `[` a job line starts with', () => {
     for (const level of ['info', 'warn', 'error', 'debug']) {
       const line = pretty(false)(logLine(level));
-      expect(line).toMatch(new RegExp(`^${level.toUpperCase()} \\[\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}\\.\\d{3}\\]: \\[Bootstrap\\] Listening on x\\n$`));
+      expect(line).toMatch(
+        new RegExp(
+          `^${level.toUpperCase()} \\[\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}\\.\\d{3}\\]: \\[Bootstrap\\] Listening on x\\n$`,
+        ),
+      );
       expect(line).not.toMatch(/^\[/);
     }
     // Colours only wrap the level in escape codes: still not a `[` first.
+    // eslint-disable-next-line no-control-regex -- the escape codes are what is checked
     expect(pretty(true)(logLine('info'))).toMatch(/^\u001b\[\d+mINFO\u001b\[39m /);
   });
 
   it('should leave the job line as it is: `[YYYY-MM-DD HH:MM:SS] message`', () => {
-    expect(formatJobLine('Hello, World!', new Date(2026, 0, 2, 12, 34, 56))).toBe('[2026-01-02 12:34:56] Hello, World!');
+    expect(formatJobLine('Hello, World!', new Date(2026, 0, 2, 12, 34, 56))).toBe(
+      '[2026-01-02 12:34:56] Hello, World!',
+    );
   });
 });
 
@@ -120,7 +152,10 @@ describe('bufferedStdout', () => {
       const logger = createRootLogger('info', bufferedStdout());
       const mark = (text) => writeSync(1, text + '\\n');
       ${script}`;
-    const child = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', program], { encoding: 'utf8', timeout: 20_000 });
+    const child = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', program], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(child.stderr).toBe('');
     return child.stdout
       .trim()
@@ -130,16 +165,20 @@ describe('bufferedStdout', () => {
 
   it('should gather lines and write them together, not one write per line', () => {
     // Written straight to the descriptor after the three log calls, the mark still comes out first.
-    expect(run(`logger.info('one'); logger.info('two'); logger.info('three'); mark('MARK');`)).toEqual(['MARK', 'one', 'two', 'three']);
+    expect(run(`logger.info('one'); logger.info('two'); logger.info('three'); mark('MARK');`)).toEqual([
+      'MARK',
+      'one',
+      'two',
+      'three',
+    ]);
   });
 
   it('should write gathered lines within the flush interval though nothing else is logged', () => {
     // SIGKILL leaves no exit handler to write them: the interval must have.
     const wait = LOG_FLUSH_INTERVAL_MS * 3;
-    expect(run(`logger.info('quiet'); setTimeout(() => { mark('MARK'); process.kill(process.pid, 'SIGKILL'); }, ${wait});`)).toEqual([
-      'quiet',
-      'MARK',
-    ]);
+    expect(
+      run(`logger.info('quiet'); setTimeout(() => { mark('MARK'); process.kill(process.pid, 'SIGKILL'); }, ${wait});`),
+    ).toEqual(['quiet', 'MARK']);
   });
 
   it('should write what is left when the process exits', () => {

@@ -3,7 +3,8 @@ import type { IncomingMessage } from 'node:http';
 import { echoRequestId, isValidRequestId, requestIdFor } from './request-id';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const withHeader = (value?: string | string[]) => ({ headers: { 'x-request-id': value } }) as unknown as IncomingMessage;
+const withHeader = (value?: string | string[]) =>
+  ({ headers: { 'x-request-id': value } }) as unknown as IncomingMessage;
 
 describe('isValidRequestId', () => {
   it.each(['abc', 'a.b_c-D9', '0b8f5b52-8f5e-4a8e-9d3c-3f1f2f8a9b10', 'x'.repeat(128)])('should accept %j', (value) => {

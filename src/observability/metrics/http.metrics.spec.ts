@@ -17,8 +17,12 @@ describe('observeHttpRequests', () => {
     for (const path of ['/x', '/y?z=1', '/.env']) await app.inject({ method: 'GET', url: path });
 
     const text = await registry.metrics();
-    expect(text).toContain('http_request_duration_seconds_count{method="POST",route="/api/dm-jobqueue/register",status_code="201"} 1');
-    expect(text).toContain('http_request_duration_seconds_count{method="GET",route="/api/dm-jobqueue/jobs/:job_id",status_code="200"} 3');
+    expect(text).toContain(
+      'http_request_duration_seconds_count{method="POST",route="/api/dm-jobqueue/register",status_code="201"} 1',
+    );
+    expect(text).toContain(
+      'http_request_duration_seconds_count{method="GET",route="/api/dm-jobqueue/jobs/:job_id",status_code="200"} 3',
+    );
     expect(text).toContain('http_request_duration_seconds_count{method="GET",route="unmatched",status_code="404"} 3');
     expect(text).not.toMatch(/jobs\/a|\.env|route="\/x"/);
   });

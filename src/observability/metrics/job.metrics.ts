@@ -26,10 +26,16 @@ export class JobMetrics {
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
     const counter = (name: string, help: string) => new Counter({ name, help, registers: [registry] });
-    this.registeredTotal = counter('dm_jobqueue_jobs_registered_total', 'Jobs stored by POST /api/dm-jobqueue/register.');
+    this.registeredTotal = counter(
+      'dm_jobqueue_jobs_registered_total',
+      'Jobs stored by POST /api/dm-jobqueue/register.',
+    );
     this.completedTotal = counter('dm_jobqueue_jobs_completed_total', 'Jobs this process ran to completion.');
     this.failedTotal = counter('dm_jobqueue_jobs_failed_total', 'Jobs that failed their last attempt in this process.');
-    this.retriedTotal = counter('dm_jobqueue_jobs_retried_total', 'Failed attempts in this process that BullMQ retries.');
+    this.retriedTotal = counter(
+      'dm_jobqueue_jobs_retried_total',
+      'Failed attempts in this process that BullMQ retries.',
+    );
   }
 
   /** On the register hot path: one increment, nothing else. */

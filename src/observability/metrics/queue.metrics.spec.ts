@@ -21,11 +21,15 @@ describe('QueueMetrics', () => {
 
     const text = await registry.metrics();
 
-    for (const [state, count] of Object.entries(counts)) expect(text).toContain(`dm_jobqueue_queue_jobs{state="${state}"} ${count}`);
+    for (const [state, count] of Object.entries(counts))
+      expect(text).toContain(`dm_jobqueue_queue_jobs{state="${state}"} ${count}`);
   });
 
   it('should drop the samples rather than keep stale ones when Redis fails', async () => {
-    const getJobCounts = jest.fn().mockResolvedValueOnce({ waiting: 3 }).mockRejectedValueOnce(new Error('Connection is closed.'));
+    const getJobCounts = jest
+      .fn()
+      .mockResolvedValueOnce({ waiting: 3 })
+      .mockRejectedValueOnce(new Error('Connection is closed.'));
     const { registry } = metricsFor({ getJobCounts });
     await registry.metrics();
 

@@ -3,7 +3,11 @@ import { ApiProperty } from '@nestjs/swagger';
 import { JOB_STATES, type JobState } from '../job-view';
 
 export class RegisteredJobDto {
-  @ApiProperty({ format: 'uuid', description: 'UUID v4; also the BullMQ job id', example: '9b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b' })
+  @ApiProperty({
+    format: 'uuid',
+    description: 'UUID v4; also the BullMQ job id',
+    example: '9b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b',
+  })
   job_id!: string;
 
   @ApiProperty({ enum: ['registered'], example: 'registered' })
@@ -15,7 +19,11 @@ export class RegisteredJobDto {
   @ApiProperty({ type: 'integer', minimum: 0, description: 'After the default was applied', example: 3 })
   max_retry!: number;
 
-  @ApiProperty({ format: 'date-time', description: 'When the job is due: created_at + delay_seconds (UTC)', example: '2026-01-02T03:34:56.000Z' })
+  @ApiProperty({
+    format: 'date-time',
+    description: 'When the job is due: created_at + delay_seconds (UTC)',
+    example: '2026-01-02T03:34:56.000Z',
+  })
   run_at!: string;
 }
 
@@ -49,19 +57,40 @@ export class JobViewDto {
   @ApiProperty({ type: 'integer', minimum: 0, example: 3 })
   max_retry!: number;
 
-  @ApiProperty({ type: 'integer', minimum: 0, description: 'Attempts that have ended; a running attempt is not counted yet', example: 1 })
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    description: 'Attempts that have ended; a running attempt is not counted yet',
+    example: 1,
+  })
   attempts_made!: number;
 
   @ApiProperty({ format: 'date-time', example: '2026-01-02T03:34:46.000Z' })
   created_at!: string;
 
-  @ApiProperty({ format: 'date-time', description: 'When it was first due: created_at + delay_seconds', example: '2026-01-02T03:34:56.000Z' })
+  @ApiProperty({
+    format: 'date-time',
+    description: 'When it was first due: created_at + delay_seconds',
+    example: '2026-01-02T03:34:56.000Z',
+  })
   run_at!: string;
 
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When its latest attempt started', example: '2026-01-02T03:34:56.004Z' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When its latest attempt started',
+    example: '2026-01-02T03:34:56.004Z',
+  })
   processed_at!: string | null;
 
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When it completed or finally failed', example: '2026-01-02T03:34:56.006Z' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When it completed or finally failed',
+    example: '2026-01-02T03:34:56.006Z',
+  })
   finished_at!: string | null;
 
   @ApiProperty({ type: String, nullable: true, description: 'The error of its latest failed attempt', example: null })
