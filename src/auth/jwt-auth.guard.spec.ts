@@ -9,7 +9,9 @@ import { sign, type SignOptions } from 'jsonwebtoken';
 import { HttpExceptionFilter } from '../http/http-exception.filter';
 import { validateEnv } from '../config/env.validation';
 import { Public, RequireScope } from './auth.decorators';
+import { Strategy } from 'passport-jwt';
 import { AuthModule } from './auth.module';
+import { JwtStrategy } from './jwt.strategy';
 import { hmacKey, signToken, type Scope } from './token';
 
 const SECRET = 'jwt-auth-guard-spec-secret-of-more-than-32-bytes';
@@ -182,6 +184,34 @@ describe('JwtAuthGuard', () => {
 
     expect(response.statusCode).toBe(401);
     expect(response.json()).toEqual({ statusCode: 401, message: 'Invalid token', error: 'Unauthorized' });
+  });
+
+  it('should answer a remembered token without entering passport', async () => {
+    const verify = jest.spyOn(Strategy.prototype, 'authenticate');
+    try {
+      const valid = rawToken({ sub: 'cached', exp: now() + 3600 });
+      expect((await request('/t/any', `Bearer ${valid}`)).statusCode).toBe(200);
+      expect((await request('/t/any', `Bearer ${valid}`)).statusCode).toBe(200);
+
+      expect(verify).toHaveBeenCalledTimes(1); // the first request only
+    } finally {
+      verify.mockRestore();
+    }
+  });
+
+  it('should answer 401 "Invalid token" when the strategy fails with an error, not a 500', async () => {
+    const validate = jest.spyOn(JwtStrategy.prototype, 'validate').mockImplementationOnce(() => {
+      throw new Error('claims could not be read');
+    });
+    try {
+      const response = await request('/t/any', `Bearer ${rawToken({ sub: 'erring', exp: now() + 3600 })}`);
+
+      expect(validate).toHaveBeenCalledTimes(1);
+      expect(response.statusCode).toBe(401);
+      expect(response.json()).toEqual({ statusCode: 401, message: 'Invalid token', error: 'Unauthorized' });
+    } finally {
+      validate.mockRestore();
+    }
   });
 
   it('should refuse a remembered token once it has expired', async () => {

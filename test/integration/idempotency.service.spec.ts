@@ -1,9 +1,8 @@
 import { HttpException, Logger } from '@nestjs/common';
-import type { Cluster, Redis } from 'ioredis';
 import { RedisServer } from '../support/redis-server';
 import { eventually, sleep } from '../support/wait';
 import type { Env } from '../../src/config/env.validation';
-import { createRedisConnection } from '../../src/redis/redis-connection.factory';
+import { createRedisConnection, type RedisClient } from '../../src/redis/redis-connection.factory';
 import { IDEMPOTENCY_TTL_MS, idempotencyRedisKey } from '../../src/jobs/api/idempotency';
 import { IdempotencyService } from '../../src/jobs/api/idempotency.service';
 import type { JobData } from '../../src/jobs/job';
@@ -59,11 +58,19 @@ async function failureOf(promise: Promise<unknown>): Promise<{ status: number; b
 // Against a private, real redis-server: the atomicity under test is Redis's.
 describe('IdempotencyService', () => {
   let server: RedisServer;
-  let client: Redis | Cluster;
+  let client: RedisClient;
   let jobs: FakeJobs;
   let service: IdempotencyService;
   let keyCounter = 0;
   let key: string;
+  /** Resolves once alice's key is in Redis (claimed) or, with `present` false, gone (given up). */
+  const untilKey = (present: boolean) =>
+    eventually(
+      async () => (await client.exists(idempotencyRedisKey(PREFIX, 'alice', key))) === (present ? 1 : 0) || undefined,
+      5_000,
+      present ? 'the key to be claimed' : 'the key to be given up',
+      5,
+    );
 
   beforeAll(async () => {
     Logger.overrideLogger(false);
@@ -154,7 +161,7 @@ describe('IdempotencyService', () => {
   it('should refuse a concurrent different request at once, while the first is still pending', async () => {
     jobs.delayMs = 100;
     const first = service.register('alice', key, data);
-    await sleep(20);
+    await untilKey(true);
 
     const failure = await failureOf(service.register('alice', key, { ...data, max_retry: 3 }));
 
@@ -166,7 +173,7 @@ describe('IdempotencyService', () => {
   it('should answer 409 in progress when the first request is still storing at the deadline', async () => {
     jobs.delayMs = TIMEOUT_MS + 200;
     const first = service.register('alice', key, data);
-    await sleep(20);
+    await untilKey(true);
 
     const started = Date.now();
     expect(await failureOf(service.register('alice', key, data))).toEqual({
@@ -182,8 +189,7 @@ describe('IdempotencyService', () => {
   it('should give the key up when the job could not be stored, so a retry stores it', async () => {
     jobs.failing = true;
     expect((await failureOf(service.register('alice', key, data))).status).toBe(503);
-    await sleep(20); // the release is not awaited
-    expect(await client.get(idempotencyRedisKey(PREFIX, 'alice', key))).toBeNull();
+    await untilKey(false); // the release is not awaited
 
     jobs.failing = false;
     const retry = await service.register('alice', key, data);
@@ -196,7 +202,7 @@ describe('IdempotencyService', () => {
     jobs.delayMs = 50;
     jobs.failing = true;
     const first = failureOf(service.register('alice', key, data));
-    await sleep(10);
+    await untilKey(true);
     const repeat = service.register('alice', key, data);
     await sleep(20);
     jobs.failing = false; // the repeat's own attempt, made once the key is free, succeeds
@@ -210,7 +216,7 @@ describe('IdempotencyService', () => {
   it('should remove the job and answer 503 when the key was taken over while storing it', async () => {
     jobs.delayMs = 50;
     const first = failureOf(service.register('alice', key, data));
-    await sleep(20);
+    await untilKey(true);
     // As if the pending record had expired and another request had claimed the key meanwhile.
     await client.set(idempotencyRedisKey(PREFIX, 'alice', key), JSON.stringify({ fingerprint: 'x', job_id: 'y' }));
 

@@ -1,7 +1,7 @@
 import { Job, Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { RedisServer } from '../support/redis-server';
-import { sleep } from '../support/wait';
+import { eventually, sleep } from '../support/wait';
 import { OnTimeWorker } from '../../src/jobs/worker/on-time-worker';
 
 const PREFIX = '{on-time-worker-spec}';
@@ -73,12 +73,24 @@ describe('OnTimeWorker', () => {
 
   it('should write nothing to Redis once closed', async () => {
     worker = new OnTimeWorker<{ n: number }>('jobs', async () => undefined, { connection, prefix: PREFIX });
-    await worker.waitUntilReady();
-    await queue.add('n', { n: 0 }, { delay: 600 });
-    await sleep(200); // the worker now waits for that job, its wake-up set for 400 ms from now
-    await worker.close();
-    worker = undefined;
-    await sleep(700);
+    // The sentinel: a worker of another queue, with a job due at the same moment, still running.
+    const sentinelQueue = new Queue('sentinel', { connection: { url: server.url }, prefix: PREFIX });
+    const sentinel = new OnTimeWorker<{ n: number }>('sentinel', async () => undefined, { connection, prefix: PREFIX });
+    try {
+      await Promise.all([worker.waitUntilReady(), sentinel.waitUntilReady()]);
+      await Promise.all([queue.add('n', { n: 0 }, { delay: 600 }), sentinelQueue.add('n', { n: 0 }, { delay: 600 })]);
+      await sleep(200); // both now wait for their job, their wake-ups set for 400 ms from now
+      await worker.close();
+      worker = undefined;
+      // Its job started, so the moment the closed worker's timer was set for has passed.
+      await eventually(async () =>
+        (await sentinelQueue.getJobCounts('completed')).completed === 1 ? true : undefined,
+      );
+    } finally {
+      await sentinel.close();
+      await sentinelQueue.obliterate({ force: true });
+      await sentinelQueue.close();
+    }
 
     expect(await connection.zcard(`${PREFIX}:jobs:marker`)).toBe(0);
     expect(await queue.getJobCounts('delayed', 'active', 'completed')).toEqual({ delayed: 1, active: 0, completed: 0 });
