@@ -26,9 +26,9 @@ const body = (status: string, info: object, error: object) => ({ status, info, e
 const redisUp = { redis: { status: 'up', latency_ms: 0.4 } };
 const workerUp = { worker: { status: 'up' } };
 
-export const LIVE_OK = body('ok', {}, {});
+const LIVE_OK = body('ok', {}, {});
 
-export const READY_EXAMPLES = {
+const { ok: READY_OK, ...READY_DOWN } = {
   ok: { summary: 'Redis answers and the worker runs', value: body('ok', { ...redisUp, ...workerUp }, {}) },
   redisDown: {
     summary: 'Redis is not connected (the message gives the connection state, e.g. reconnecting)',
@@ -59,19 +59,14 @@ export const ApiReadyResponses = (): MethodDecorator =>
   applyDecorators(
     ApiOkResponse({
       description: 'Redis answers PING within REDIS_TIMEOUT_MS and the worker (where this process runs one) is running',
-      content: { 'application/json': { schema: healthBody(['ok']), examples: { ok: READY_EXAMPLES.ok } } },
+      content: { 'application/json': { schema: healthBody(['ok']), examples: { ok: READY_OK } } },
     }),
     ApiServiceUnavailableResponse({
       description: 'A check failed (named under `error`), or shutdown has begun (`shutting_down`)',
       content: {
         'application/json': {
           schema: healthBody(['error', 'shutting_down']),
-          examples: {
-            redisDown: READY_EXAMPLES.redisDown,
-            redisSlow: READY_EXAMPLES.redisSlow,
-            workerDown: READY_EXAMPLES.workerDown,
-            shuttingDown: READY_EXAMPLES.shuttingDown,
-          },
+          examples: READY_DOWN,
         },
       },
     }),
