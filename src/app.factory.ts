@@ -19,6 +19,7 @@ import { ROOT_LOGGER } from './observability/logging/logging.module';
 import { echoRequestId, requestIdFor } from './observability/logging/request-id';
 import { HttpMetrics, observeHttpRequests } from './observability/metrics/http.metrics';
 import { isDocsUiRoute, setupOpenApi } from './openapi/openapi';
+import { REGISTER_BATCH_PATH } from './jobs/api/jobs.controller';
 import { AppConfig } from './config/app-config';
 
 export interface CreateAppOptions {
@@ -48,7 +49,7 @@ const DOCS_PAGE_HEADERS = pageSecurityHeaders(
 
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
   // Validated here too (ConfigModule validates again) only to size the body limit before Fastify exists.
-  const { BODY_LIMIT_BYTES, HTTP_REQUEST_TIMEOUT_MS } = validateEnv(process.env);
+  const { BODY_LIMIT_BYTES, BATCH_BODY_LIMIT_BYTES, HTTP_REQUEST_TIMEOUT_MS } = validateEnv(process.env);
   // Set once the logger exists; the adapter's options are fixed before.
   let logAnswered: (request: FastifyRequest, reply: FastifyReply) => void = () => undefined;
   const adapter = new FastifyAdapter({
@@ -83,6 +84,10 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   // First, so that a request past the pipelining limit runs no other hook.
   guardConnections(fastify, HTTP_REQUEST_TIMEOUT_MS);
   registerJsonParser(fastify);
+  // The batch route's own body limit: Fastify's route option, set as Nest declares the route (at init).
+  fastify.addHook('onRoute', (route) => {
+    if (route.url === REGISTER_BATCH_PATH) route.bodyLimit = BATCH_BODY_LIMIT_BYTES;
+  });
   closeConnectionsWhileDraining(fastify, app.get(ReadinessState));
   // Before the documentation routes are declared, so that they get the page headers.
   addSecurityHeaders(fastify, isDocsUiRoute, DOCS_PAGE_HEADERS);

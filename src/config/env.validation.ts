@@ -180,6 +180,14 @@ export class EnvironmentVariables {
   @int(1_024, 64 * 1_024 * 1_024)
   BODY_LIMIT_BYTES = 131_072;
 
+  /** Largest body of POST /api/dm-jobqueue/register/batch (its own limit: a batch holds many jobs). */
+  @int(1_024, 256 * 1_024 * 1_024)
+  BATCH_BODY_LIMIT_BYTES = 8 * 1_024 * 1_024;
+
+  /** Most jobs one POST /api/dm-jobqueue/register/batch may hold. */
+  @int(1, 100_000)
+  JOB_BATCH_MAX_SIZE = 1_000;
+
   @int(0)
   SHUTDOWN_TIMEOUT_MS = 10_000;
 

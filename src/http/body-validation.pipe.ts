@@ -18,6 +18,25 @@ const VALIDATOR_OPTIONS: ValidatorOptions = {
   validationError: { target: false, value: false },
 };
 
+const knownProperties = new WeakMap<Type, ReadonlySet<string>>();
+
+/**
+ * Checks a parsed JSON value against a DTO class as request bodies are checked (below): the DTO, or the messages
+ * (unknown properties first). Also for the items of a body, such as a batch's jobs.
+ */
+export function validateObject<T extends object>(value: unknown, metatype: Type<T>): { dto: T } | { errors: string[] } {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { errors: ['must be a JSON object'] };
+  }
+  let known = knownProperties.get(metatype);
+  if (!known) knownProperties.set(metatype, (known = declaredProperties(metatype)));
+  const unknown = Object.keys(value).filter((key) => !known.has(key));
+  if (unknown.length > 0) return { errors: unknown.map((key) => `property ${key} should not exist`) };
+  const dto = Object.assign(new metatype(), value);
+  const errors = validateSync(dto, VALIDATOR_OPTIONS);
+  return errors.length > 0 ? { errors: messages(errors) } : { dto };
+}
+
 /**
  * class-validator over request bodies, strict: no type coercion ("5" is not an integer), unknown
  * properties refused (so no BullMQ option such as jobId can be smuggled in), and a body that is not a
@@ -29,8 +48,6 @@ const VALIDATOR_OPTIONS: ValidatorOptions = {
  */
 @Injectable()
 export class BodyValidationPipe extends ValidationPipe {
-  private readonly known = new WeakMap<Type, ReadonlySet<string>>();
-
   constructor() {
     super({
       ...VALIDATOR_OPTIONS,
@@ -49,20 +66,8 @@ export class BodyValidationPipe extends ValidationPipe {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       throw new BadRequestException('Request body must be a JSON object');
     }
-    const metatype = metadata.metatype;
-    this.refuseUnknownKeys(value, metatype);
-    const dto = Object.assign(new metatype(), value) as object;
-    const errors = validateSync(dto, VALIDATOR_OPTIONS);
-    if (errors.length > 0) throw new BadRequestException(messages(errors));
-    return dto;
-  }
-
-  private refuseUnknownKeys(body: object, metatype: Type): void {
-    let known = this.known.get(metatype);
-    if (!known) this.known.set(metatype, (known = declaredProperties(metatype)));
-    const unknown = Object.keys(body).filter((key) => !known.has(key));
-    if (unknown.length > 0) {
-      throw new BadRequestException(unknown.map((key) => `property ${key} should not exist`));
-    }
+    const result = validateObject(value, metadata.metatype as Type<object>);
+    if ('errors' in result) throw new BadRequestException(result.errors);
+    return result.dto;
   }
 }

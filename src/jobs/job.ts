@@ -7,15 +7,46 @@ export const DEFAULT_MESSAGE = 'Job executed successfully';
 export const DEFAULT_DELAY_SECONDS = 180;
 export const DEFAULT_MAX_RETRY = 10;
 
-/** A job as a client asks for it, after the defaults (what an Idempotency-Key's fingerprint covers). */
-export interface JobRequest {
+/**
+ * The failure a worker records for a job it took after its `expires_at` (it never printed); the job view shows
+ * such a job as `expired`.
+ */
+export const EXPIRED_REASON = 'Job expired before it started';
+
+/**
+ * A job as a client asks for it, after the defaults: what an Idempotency-Key's fingerprint covers. Its due time is
+ * either `delay_seconds` after registration or the instant `run_at`.
+ */
+export type JobRequest = {
   message: string;
+  max_retry: number;
+  /** Epoch milliseconds after which the job never starts. */
+  expires_at?: number;
+} & ({ delay_seconds: number; run_at?: undefined } | { run_at: number; delay_seconds?: undefined });
+
+/** What is stored in Redis as the job's data: the effective schedule. */
+export interface JobData {
+  message: string;
+  /** Whole seconds from registration (or from its latest move) to its due time, rounded up. */
   delay_seconds: number;
   max_retry: number;
-}
-
-/** What is stored in Redis as the job's data. */
-export interface JobData extends JobRequest {
+  /**
+   * When the job is due, epoch ms. Absent on jobs stored before run_at existed: then it is created_at plus
+   * delay_seconds.
+   */
+  run_at?: number;
+  /** Epoch ms after which the job never starts; absent when it never expires. */
+  expires_at?: number;
   /** The `sub` of the token that registered it (SPEC 6.3); absent on jobs stored before tenants existed. */
   owner?: string;
+}
+
+/** When `data`'s job is due (epoch ms), given the job's registration time. */
+export function dueAt(data: Pick<JobData, 'run_at' | 'delay_seconds'>, timestamp: number): number {
+  return data.run_at ?? timestamp + data.delay_seconds * 1_000;
+}
+
+/** Whether a job that has not started by `now` may no longer start. */
+export function isExpired(data: Pick<JobData, 'expires_at'>, now: number): boolean {
+  return data.expires_at !== undefined && now >= data.expires_at;
 }

@@ -1,6 +1,10 @@
-// The tenant's pending-job quota (SPEC 6.3): which Redis key counts a tenant's not-yet-started jobs, and the
-// Lua scripts that reserve a place in it in the same round trip as the job's add.
+// The tenant's pending-job quota (SPEC 6.3) and the job index (SPEC 6.4), kept in the same round trip as the job's
+// add: which Redis keys count a tenant's not-yet-started jobs, and the Lua script that reserves their places and
+// indexes them.
 import { createHash } from 'node:crypto';
+import { DROP_STALE_SAMPLES_LUA } from './job-index';
+
+const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /**
  * `<prefix>:tenant:<sha256(subject)>:pending`, a sorted set of the tenant's job ids that have not started
@@ -8,11 +12,23 @@ import { createHash } from 'node:crypto';
  * bounded by TENANT_MAX_PENDING_JOBS and disappears with its last member.
  */
 export function pendingJobsKey(queuePrefix: string, subject: string): string {
-  return `${queuePrefix}:tenant:${createHash('sha256').update(subject, 'utf8').digest('hex')}:pending`;
+  return `${queuePrefix}:tenant:${sha256(subject)}:pending`;
+}
+
+/**
+ * `<prefix>:tenant:<sha256(subject)>:expiring`: those of the tenant's pending jobs that have an expires_at (the
+ * score, ms). Each reservation first drops the pending places of jobs whose expires_at has passed, so an expired
+ * job stops counting at once, whether or not a worker has dropped it yet. A subset of the pending set.
+ */
+export function expiringJobsKey(queuePrefix: string, subject: string): string {
+  return `${queuePrefix}:tenant:${sha256(subject)}:expiring`;
 }
 
 /** How many of a tenant's oldest entries a refusal checks for ones whose release never reached Redis. */
 export const STALE_ENTRIES_CHECKED = 100;
+
+/** Expired places one reservation releases at most (the rest go with the next ones). */
+export const EXPIRED_RELEASED = 1_000;
 
 /** Field of the placeholder hash that stands where a refused job would have gone. */
 const REFUSED_FIELD = 'dm-quota-refused';
@@ -21,35 +37,67 @@ const REFUSED_FIELD = 'dm-quota-refused';
 export const PLACEHOLDER_TTL_MS = 60_000;
 
 /**
- * Runs just before the job's add, on the same connection: takes a place in the tenant's pending set, or refuses.
- * A refusal leaves a placeholder hash under the job's key, so the BullMQ add that follows finds the id taken and
- * stores nothing (its documented behaviour for an existing job id); RELEASE_PLACEHOLDER_LUA then deletes the
- * placeholder, which otherwise expires. Before refusing, entries of jobs that are gone or finished (their release
- * was lost, say with a dying worker, or the add never reached Redis) are dropped, so a lost release cannot
- * shrink a quota for good.
+ * Runs just before the jobs' adds, on the same connection (in the same transaction for a batch): takes a place for
+ * each job in its tenant's pending set, or refuses them all, and indexes them.
  *
- * KEYS: the tenant's pending set, the new job's hash. ARGV: job id, limit, registration time (ms), the queue's job
- * key prefix (`<prefix>:<queue>:`), the number of entries to check, the placeholder's expiry (ms).
- * Returns 1 when the job may be added, 0 when the quota is full.
+ * A refusal leaves a placeholder hash under each job's key, so the BullMQ adds that follow find the ids taken and
+ * store nothing (their documented behaviour for an existing job id); RELEASE_PLACEHOLDER_LUA then deletes the
+ * placeholders, which otherwise expire. Before refusing, entries of jobs that are gone or finished (their release
+ * was lost, say with a dying worker, or the add never reached Redis) are dropped, so a lost release cannot
+ * shrink a quota for good; only entries older than the grace count, as a job's add follows its reservation.
+ *
+ * KEYS: the tenant's pending set, its expiring set, its index, the global index, then each new job's hash.
+ * ARGV: limit (0: no quota), registration time (ms), the queue's job key prefix (`<prefix>:<queue>:`), the number
+ * of entries to check, the placeholder's expiry (ms), now (ms), the indexes' expiry (ms), index samples, grace
+ * before (ms), then for each job its id and its expires_at (ms, 0 for none).
+ * Returns 1 when the jobs may be added, 0 when the quota is full.
  */
-export const RESERVE_LUA = `
-local count = redis.call('ZCARD', KEYS[1])
-local limit = tonumber(ARGV[2])
-if count >= limit then
-  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[5]) - 1)) do
-    local jobKey = ARGV[4] .. id
-    if redis.call('EXISTS', jobKey) == 0 or redis.call('HEXISTS', jobKey, 'finishedOn') == 1 then
-      redis.call('ZREM', KEYS[1], id)
-      count = count - 1
+export const REGISTER_LUA = `
+local limit, registeredAt, prefix = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local graceBefore = tonumber(ARGV[9])
+local first, n = 10, #KEYS - 4
+${DROP_STALE_SAMPLES_LUA}
+if limit > 0 then
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[6], 'LIMIT', 0, ${EXPIRED_RELEASED})
+  if #expired > 0 then
+    redis.call('ZREM', KEYS[1], unpack(expired))
+    redis.call('ZREM', KEYS[2], unpack(expired))
+  end
+  local count = redis.call('ZCARD', KEYS[1])
+  if count + n > limit then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[4]) - 1, 'WITHSCORES')
+    for i = 1, #oldest, 2 do
+      local id, jobKey = oldest[i], prefix .. oldest[i]
+      if tonumber(oldest[i + 1]) < graceBefore and
+        (redis.call('EXISTS', jobKey) == 0 or redis.call('HEXISTS', jobKey, 'finishedOn') == 1) then
+        redis.call('ZREM', KEYS[1], id)
+        redis.call('ZREM', KEYS[2], id)
+        count = count - 1
+      end
     end
   end
+  if count + n > limit then
+    for k = 5, #KEYS do
+      redis.call('HSET', KEYS[k], '${REFUSED_FIELD}', '1')
+      redis.call('PEXPIRE', KEYS[k], ARGV[5])
+    end
+    return 0
+  end
 end
-if count >= limit then
-  redis.call('HSET', KEYS[2], '${REFUSED_FIELD}', '1')
-  redis.call('PEXPIRE', KEYS[2], ARGV[6])
-  return 0
+-- Before the new entries go in: their jobs do not exist yet.
+dropStaleSamples(KEYS[3], ARGV[8], graceBefore)
+dropStaleSamples(KEYS[4], ARGV[8], graceBefore)
+for i = 0, n - 1 do
+  local id, expiresAt = ARGV[first + 2 * i], tonumber(ARGV[first + 2 * i + 1])
+  if limit > 0 then
+    redis.call('ZADD', KEYS[1], registeredAt, id)
+    if expiresAt > 0 then redis.call('ZADD', KEYS[2], expiresAt, id) end
+  end
+  redis.call('ZADD', KEYS[3], registeredAt, id)
+  redis.call('ZADD', KEYS[4], registeredAt, id)
 end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[7])
+redis.call('PEXPIRE', KEYS[4], ARGV[7])
 return 1
 `;
 

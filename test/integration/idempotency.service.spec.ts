@@ -5,7 +5,7 @@ import type { Env } from '../../src/config/env.validation';
 import { createRedisConnection, type RedisClient } from '../../src/redis/redis-connection.factory';
 import { IDEMPOTENCY_TTL_MS, idempotencyRedisKey } from '../../src/jobs/api/idempotency';
 import { IdempotencyService } from '../../src/jobs/api/idempotency.service';
-import type { JobData } from '../../src/jobs/job';
+import type { JobRequest } from '../../src/jobs/job';
 import type { RegisteredJobDto } from '../../src/jobs/api/dto/job-responses.dto';
 import { JobsService, queueUnavailable } from '../../src/jobs/api/jobs.service';
 import type { AppConfig } from '../../src/config/app-config';
@@ -16,7 +16,7 @@ const config = {
   get: (key: keyof Env) => (({ REDIS_TIMEOUT_MS: TIMEOUT_MS, QUEUE_PREFIX: PREFIX }) as Partial<Env>)[key],
 } as unknown as AppConfig;
 
-const data: JobData = { message: 'hello', delay_seconds: 60, max_retry: 2 };
+const data: JobRequest = { message: 'hello', delay_seconds: 60, max_retry: 2 };
 
 /** Stands in for the producer: records each job it is asked to store, after `delayMs`, or fails with 503. */
 class FakeJobs {
@@ -25,7 +25,7 @@ class FakeJobs {
   delayMs = 0;
   failing = false;
 
-  async register(job: JobData, jobId: string): Promise<RegisteredJobDto> {
+  async register(job: JobRequest, _owner: string, jobId: string): Promise<RegisteredJobDto> {
     const failing = this.failing; // decided when the call starts
     if (this.delayMs > 0) await sleep(this.delayMs);
     if (failing) throw queueUnavailable();
@@ -33,9 +33,10 @@ class FakeJobs {
     return {
       job_id: jobId,
       status: 'registered',
-      delay_seconds: job.delay_seconds,
+      delay_seconds: job.delay_seconds!,
       max_retry: job.max_retry,
       run_at: '2026-01-02T03:04:05.000Z',
+      expires_at: null,
     };
   }
 
@@ -97,20 +98,21 @@ describe('IdempotencyService', () => {
 
     expect(first).toEqual({
       replayed: false,
-      job: {
+      answer: {
         job_id: jobs.stored[0],
         status: 'registered',
         delay_seconds: 60,
         max_retry: 2,
         run_at: '2026-01-02T03:04:05.000Z',
+        expires_at: null,
       },
     });
     expect(second).toEqual({ ...first, replayed: true });
     expect(jobs.stored).toHaveLength(1);
   });
 
-  it('should keep the key 24 h, under the queue prefix, holding hashes and the job id only', async () => {
-    await service.register('alice', 'order-42', data);
+  it('should keep the key 24 h, under the queue prefix, holding hashes and the answer only', async () => {
+    const { answer } = await service.register('alice', 'order-42', data);
 
     const redisKey = idempotencyRedisKey(PREFIX, 'alice', 'order-42');
     const value = String(await client.get(redisKey));
@@ -118,6 +120,7 @@ describe('IdempotencyService', () => {
       fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
       job_id: jobs.stored[0],
       run_at: '2026-01-02T03:04:05.000Z',
+      answer,
     });
     expect(value).not.toMatch(/alice|order-42|hello/);
     const ttl = await client.pttl(redisKey);
@@ -144,7 +147,7 @@ describe('IdempotencyService', () => {
     const bob = await service.register('bob', key, data);
 
     expect(bob.replayed).toBe(false);
-    expect(bob.job.job_id).not.toBe(alice.job.job_id);
+    expect(bob.answer.job_id).not.toBe(alice.answer.job_id);
     expect(jobs.stored).toHaveLength(2);
   });
 
@@ -154,7 +157,7 @@ describe('IdempotencyService', () => {
     const results = await Promise.all(Array.from({ length: 20 }, () => service.register('alice', key, data)));
 
     expect(jobs.stored).toHaveLength(1);
-    expect(new Set(results.map((result) => result.job.job_id))).toEqual(new Set(jobs.stored));
+    expect(new Set(results.map((result) => result.answer.job_id))).toEqual(new Set(jobs.stored));
     expect(results.filter((result) => !result.replayed)).toHaveLength(1);
   });
 
@@ -195,7 +198,7 @@ describe('IdempotencyService', () => {
     const retry = await service.register('alice', key, data);
 
     expect(retry.replayed).toBe(false);
-    expect(jobs.stored).toEqual([retry.job.job_id]);
+    expect(jobs.stored).toEqual([retry.answer.job_id]);
   });
 
   it('should let a waiting repeat take over the key when the first request fails', async () => {
@@ -210,7 +213,7 @@ describe('IdempotencyService', () => {
     expect((await first).status).toBe(503);
     const result = await repeat;
     expect(result.replayed).toBe(false);
-    expect(jobs.stored).toEqual([result.job.job_id]);
+    expect(jobs.stored).toEqual([result.answer.job_id]);
   });
 
   it('should remove the job and answer 503 when the key was taken over while storing it', async () => {

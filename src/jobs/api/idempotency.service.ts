@@ -12,17 +12,18 @@ import {
   IDEMPOTENCY_TTL_MS,
   idempotencyRedisKey,
   IdempotencyRecord,
+  batchFingerprint,
   requestFingerprint,
 } from './idempotency';
-import type { JobData } from '../job';
-import type { RegisteredJobDto } from './dto/job-responses.dto';
+import type { JobRequest } from '../job';
+import type { RegisteredBatchDto, RegisteredJobDto } from './dto/job-responses.dto';
 import { JobsService, queueUnavailable } from './jobs.service';
 import { defineLuaScript, LuaScript } from '../lua-script';
 import { AppConfig } from '../../config/app-config';
 
-export interface IdempotentRegistration {
-  job: RegisteredJobDto;
-  /** true when an earlier request with the same key stored the job (answered 200 rather than 201). */
+export interface IdempotentResult<T> {
+  answer: T;
+  /** true when an earlier request with the same key stored the jobs (answered 200 rather than 201). */
   replayed: boolean;
 }
 
@@ -93,17 +94,63 @@ export class IdempotencyService {
     this.redis.on('ready', () => this.releasePending());
   }
 
-  /** Registers `data` unless `key` was already used by `subject`; 409 for another request, 503 as register. */
-  async register(subject: string, key: string, data: JobData): Promise<IdempotentRegistration> {
+  /** Registers `request` unless `key` was already used by `subject`; 409 for another request, 503 as register. */
+  register(subject: string, key: string, request: JobRequest): Promise<IdempotentResult<RegisteredJobDto>> {
+    return this.once(
+      subject,
+      key,
+      requestFingerprint(request),
+      1,
+      ([jobId]) => this.jobs.register(request, subject, jobId),
+      (job) => job.run_at,
+      // A record written before answers were kept: the same request, so the same fields (delay_seconds was given).
+      (record) => ({
+        job_id: record.job_id,
+        status: 'registered',
+        delay_seconds: request.delay_seconds!,
+        max_retry: request.max_retry,
+        run_at: record.run_at!,
+        expires_at: null,
+      }),
+    );
+  }
+
+  /** Registers the batch unless `key` was already used by `subject`: the whole batch is replayed as one answer. */
+  registerBatch(subject: string, key: string, requests: JobRequest[]): Promise<IdempotentResult<RegisteredBatchDto>> {
+    return this.once(
+      subject,
+      key,
+      batchFingerprint(requests),
+      requests.length,
+      (jobIds) => this.jobs.registerBatch(requests, subject, jobIds),
+      (batch) => batch.jobs[0].run_at,
+      () => {
+        throw keyReusedWithAnotherRequest(); // batches were never recorded without their answer
+      },
+    );
+  }
+
+  /**
+   * Runs `store` once for `subject` and `key`, with `jobCount` new job ids, or replays what it answered. `runAt`
+   * marks the record finished; `fromOldRecord` answers from a record written before answers were kept.
+   */
+  private async once<T>(
+    subject: string,
+    key: string,
+    fingerprint: string,
+    jobCount: number,
+    store: (jobIds: string[]) => Promise<T>,
+    runAt: (answer: T) => string,
+    fromOldRecord: (record: IdempotencyRecord) => T,
+  ): Promise<IdempotentResult<T>> {
     if (this.redis.status !== 'ready') throw queueUnavailable();
     const redisKey = idempotencyRedisKey(this.prefix, subject, key);
-    const fingerprint = requestFingerprint(data);
     const deadline = Date.now() + this.timeoutMs;
 
-    // Ends: each turn stores the job, answers from the record, throws, or saw the key given up after waiting.
+    // Ends: each turn stores the jobs, answers from the record, throws, or saw the key given up after waiting.
     for (;;) {
-      const jobId = randomUUID();
-      const pending = encodeRecord({ fingerprint, job_id: jobId });
+      const jobIds = Array.from({ length: jobCount }, () => randomUUID());
+      const pending = encodeRecord({ fingerprint, job_id: jobIds[0] });
       let held: string | null;
       try {
         held = await this.call(this.claim([redisKey], [pending, this.pendingTtlMs]), 'claiming the Idempotency-Key');
@@ -113,49 +160,52 @@ export class IdempotencyService {
         throw error;
       }
       if (held === null) {
-        return { job: await this.registerClaimed(redisKey, pending, fingerprint, data, jobId), replayed: false };
+        const answer = await this.storeClaimed(redisKey, pending, fingerprint, subject, jobIds, store, runAt);
+        return { answer, replayed: false };
       }
       const record = await this.settled(redisKey, held, fingerprint, deadline);
-      // Undefined: the first request gave the key up (it could not store its job); try to claim it again.
-      if (record) return { job: replay(record, data), replayed: true };
+      // Undefined: the first request gave the key up (it could not store its jobs); try to claim it again.
+      if (record) return { answer: (record.answer as T | undefined) ?? fromOldRecord(record), replayed: true };
     }
   }
 
-  private async registerClaimed(
+  private async storeClaimed<T>(
     redisKey: string,
     pending: string,
     fingerprint: string,
-    data: JobData,
-    jobId: string,
-  ): Promise<RegisteredJobDto> {
-    let job: RegisteredJobDto;
+    owner: string,
+    jobIds: string[],
+    store: (jobIds: string[]) => Promise<T>,
+    runAt: (answer: T) => string,
+  ): Promise<T> {
+    let answer: T;
     try {
-      job = await this.jobs.register(data, jobId);
+      answer = await store(jobIds);
     } catch (error) {
-      // Not stored (503): give the key up, so a retry of this request can store its job.
+      // Not stored (503, 429): give the key up, so a retry of this request can store its jobs.
       this.release(redisKey, [pending]);
       throw error;
     }
-    const finished = encodeRecord({ fingerprint, job_id: jobId, run_at: job.run_at });
+    const finished = encodeRecord({ fingerprint, job_id: jobIds[0], run_at: runAt(answer), answer });
     let completed = false;
     try {
-      const answer = await withTimeout(
+      const reply = await withTimeout(
         this.complete([redisKey], [pending, finished, IDEMPOTENCY_TTL_MS]),
         this.timeoutMs,
         'recording the Idempotency-Key',
       );
-      completed = answer === 1;
+      completed = reply === 1;
     } catch (error) {
       this.errors.error(`Could not record Idempotency-Key: ${(error as Error).message}`);
     }
     if (!completed) {
-      // A 201 whose key Redis does not remember would let a retry store a second job; so the job goes
-      // (the client hears 503, as if Redis had failed a moment earlier) and the key is given up.
-      this.jobs.discard(jobId, data.owner);
+      // A 201 whose key Redis does not remember would let a retry store its jobs twice; so they go (the client
+      // hears 503, as if Redis had failed a moment earlier) and the key is given up.
+      for (const jobId of jobIds) this.jobs.discard(jobId, owner);
       this.release(redisKey, [pending, finished]);
       throw queueUnavailable();
     }
-    return job;
+    return answer;
   }
 
   /**
@@ -214,15 +264,4 @@ export class IdempotencyService {
 interface Release {
   redisKey: string;
   values: string[];
-}
-
-/** The answer to a repeat: the first job, in the same shape as the 201 (same request, so same data). */
-function replay(record: IdempotencyRecord, data: JobData): RegisteredJobDto {
-  return {
-    job_id: record.job_id,
-    status: 'registered',
-    delay_seconds: data.delay_seconds,
-    max_retry: data.max_retry,
-    run_at: record.run_at!,
-  };
 }

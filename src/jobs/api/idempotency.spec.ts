@@ -1,9 +1,9 @@
 import { decodeRecord, encodeRecord, idempotencyRedisKey, isIdempotencyKey, requestFingerprint } from './idempotency';
-import { DEFAULT_DELAY_SECONDS, DEFAULT_MAX_RETRY, DEFAULT_MESSAGE, JobData } from '../job';
+import { DEFAULT_DELAY_SECONDS, DEFAULT_MAX_RETRY, DEFAULT_MESSAGE, JobRequest } from '../job';
 import { resolveJobSpec } from './job-spec';
 
 const limits = { maxDelaySeconds: 3600, maxRetry: 20, messageMaxLength: 100 };
-const resolved = (body: object): JobData => {
+const resolved = (body: object): JobRequest => {
   const spec = resolveJobSpec(body, limits);
   if (!spec.ok) throw new Error(spec.errors.join());
   return spec.data;
@@ -51,7 +51,7 @@ describe('requestFingerprint', () => {
     );
   });
 
-  it.each<[string, JobData]>([
+  it.each<[string, JobRequest]>([
     ['message', { message: 'other', delay_seconds: 1, max_retry: 2 }],
     ['delay_seconds', { message: 'm', delay_seconds: 2, max_retry: 2 }],
     ['max_retry', { message: 'm', delay_seconds: 1, max_retry: 3 }],

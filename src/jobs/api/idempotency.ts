@@ -18,11 +18,32 @@ export function isIdempotencyKey(value: string): boolean {
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /**
- * The effective request: the job data after the defaults, so `{}` and `{"delay_seconds":180}` are the same
- * request. A fixed field order makes it canonical; the hash keeps the message itself out of Redis.
+ * A request's canonical fields: the job after the defaults, so `{}` and `{"delay_seconds":180}` are the same
+ * request, with times as instants (so `...T09:00:00Z` and `...T18:00:00+09:00` are too). A request with neither
+ * run_at nor expires_at keeps the fields it had before they existed, so its fingerprint is unchanged.
  */
-export function requestFingerprint(data: JobRequest): string {
-  return sha256(JSON.stringify(['register/v1', data.message, data.delay_seconds, data.max_retry]));
+function canonical(request: JobRequest): unknown[] {
+  if (request.run_at === undefined && request.expires_at === undefined) {
+    return [request.message, request.delay_seconds, request.max_retry];
+  }
+  return [
+    request.message,
+    request.delay_seconds ?? null,
+    request.run_at ?? null,
+    request.max_retry,
+    request.expires_at ?? null,
+  ];
+}
+
+/** The fingerprint of a register request; the hash keeps the message itself out of Redis. */
+export function requestFingerprint(request: JobRequest): string {
+  const fields = canonical(request);
+  return sha256(JSON.stringify([fields.length === 3 ? 'register/v1' : 'register/v2', ...fields]));
+}
+
+/** The fingerprint of a batch: its items' canonical fields, in order. */
+export function batchFingerprint(requests: readonly JobRequest[]): string {
+  return sha256(JSON.stringify(['register-batch/v1', ...requests.map(canonical)]));
 }
 
 /**
@@ -33,17 +54,25 @@ export function idempotencyRedisKey(queuePrefix: string, subject: string, key: s
   return `${queuePrefix}:idempotency:${sha256(subject)}:${sha256(key)}`;
 }
 
-/** What Redis holds for a key: the request it was first used with and its job; `run_at` once the job is stored. */
+/**
+ * What Redis holds for a key: the request it was first used with and its (first) job; once stored, `run_at` and the
+ * answer to replay. Records written before `answer` existed hold only `run_at`.
+ */
 export interface IdempotencyRecord {
   fingerprint: string;
   job_id: string;
-  /** Absent while the first request is still storing its job ("pending"). */
+  /** Absent while the first request is still storing its jobs ("pending"). */
   run_at?: string;
+  /** The first request's answer body, replayed as it was. */
+  answer?: unknown;
 }
 
 export function encodeRecord(record: IdempotencyRecord): string {
-  const { fingerprint, job_id, run_at } = record;
-  return JSON.stringify(run_at === undefined ? { fingerprint, job_id } : { fingerprint, job_id, run_at });
+  const { fingerprint, job_id, run_at, answer } = record;
+  if (run_at === undefined) return JSON.stringify({ fingerprint, job_id });
+  return JSON.stringify(
+    answer === undefined ? { fingerprint, job_id, run_at } : { fingerprint, job_id, run_at, answer },
+  );
 }
 
 /** The record, or undefined for a value this service did not write. */
@@ -55,8 +84,9 @@ export function decodeRecord(value: string): IdempotencyRecord | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { fingerprint, job_id, run_at } = parsed as Record<string, unknown>;
+  const { fingerprint, job_id, run_at, answer } = parsed as Record<string, unknown>;
   if (typeof fingerprint !== 'string' || typeof job_id !== 'string') return undefined;
-  if (run_at !== undefined && typeof run_at !== 'string') return undefined;
-  return run_at === undefined ? { fingerprint, job_id } : { fingerprint, job_id, run_at };
+  if (run_at === undefined) return { fingerprint, job_id };
+  if (typeof run_at !== 'string') return undefined;
+  return answer === undefined ? { fingerprint, job_id, run_at } : { fingerprint, job_id, run_at, answer };
 }

@@ -73,6 +73,7 @@ describe('toJobView', () => {
       attempts_made: 0,
       created_at: '2026-01-02T03:04:05.678Z',
       run_at: '2026-01-02T03:04:15.678Z',
+      expires_at: null,
       processed_at: null,
       finished_at: null,
       failed_reason: null,

@@ -1,10 +1,13 @@
 // What GET /api/dm-jobqueue/jobs/:job_id shows of a stored job: pure, so it is tested without Redis.
 import type { Job } from 'bullmq';
-import type { JobData } from '../job';
+import { dueAt, EXPIRED_REASON, isExpired, type JobData } from '../job';
 import type { JobViewDto } from './dto/job-responses.dto';
 
-/** The states a client sees; BullMQ's finer waiting states are all "waiting" (the job has not started). */
-export const JOB_STATES = ['delayed', 'waiting', 'active', 'completed', 'failed'] as const;
+/** The states BullMQ keeps a job in, as a client sees them; its finer waiting states are all "waiting". */
+export const QUEUE_STATES = ['delayed', 'waiting', 'active', 'completed', 'failed'] as const;
+export type QueueState = (typeof QUEUE_STATES)[number];
+/** The states a client sees: the queue's, and "expired" (not started by its expires_at: it never runs). */
+export const JOB_STATES = [...QUEUE_STATES, 'expired'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 // RFC 4122 version 4, the only ids this service gives out (randomUUID); any letter case.
@@ -19,7 +22,7 @@ export function parseJobId(raw: string | undefined): string | undefined {
  * Maps BullMQ's state names (`getState()`, the Lua scripts and the key names differ slightly) onto the
  * five the API shows; undefined for "unknown", meaning no such job.
  */
-export function publicJobState(state: string): JobState | undefined {
+export function publicJobState(state: string): QueueState | undefined {
   switch (state) {
     case 'delayed':
     case 'active':
@@ -47,7 +50,19 @@ export type StoredJob = Pick<
   'id' | 'data' | 'timestamp' | 'attemptsMade' | 'processedOn' | 'finishedOn' | 'failedReason'
 >;
 
-export function toJobView(job: StoredJob, state: JobState): JobViewDto {
+/**
+ * What a client sees of a job BullMQ holds in `state` at `now`: a job that had not started by its expires_at is
+ * "expired", both while it still waits (no worker took it yet) and once a worker dropped it.
+ */
+export function viewState(job: Pick<StoredJob, 'data' | 'failedReason'>, state: QueueState, now: number): JobState {
+  if (state === 'failed' && job.failedReason === EXPIRED_REASON) return 'expired';
+  if ((state === 'delayed' || state === 'waiting') && isExpired(job.data, now)) return 'expired';
+  return state;
+}
+
+export function toJobView(job: StoredJob, queueState: QueueState, now: number = Date.now()): JobViewDto {
+  const state = viewState(job, queueState, now);
+  const expiresAt = job.data.expires_at;
   return {
     job_id: job.id!,
     owner: job.data.owner ?? null,
@@ -58,9 +73,30 @@ export function toJobView(job: StoredJob, state: JobState): JobViewDto {
     attempts_made: job.attemptsMade ?? 0,
     created_at: new Date(job.timestamp).toISOString(),
     // From the data rather than the job's "delay" field, which BullMQ overwrites with a retry's backoff.
-    run_at: new Date(job.timestamp + job.data.delay_seconds * 1_000).toISOString(),
+    run_at: new Date(dueAt(job.data, job.timestamp)).toISOString(),
+    expires_at: isoOrNull(expiresAt),
     processed_at: isoOrNull(job.processedOn),
-    finished_at: isoOrNull(job.finishedOn),
+    // An expired job ended at its expires_at, whether or not a worker has dropped it yet.
+    finished_at: state === 'expired' ? isoOrNull(expiresAt) : isoOrNull(job.finishedOn),
     failed_reason: job.failedReason ? job.failedReason : null,
   };
+}
+
+/** A position in a job index: the score (registration time, ms, as Redis wrote it) and id of the last job seen. */
+export interface ListCursor {
+  score: string;
+  id: string;
+}
+
+/** The opaque `next_cursor` of a list answer. */
+export function encodeCursor(cursor: ListCursor): string {
+  return Buffer.from(`${cursor.score}:${cursor.id}`, 'utf8').toString('base64url');
+}
+
+/** The position a `cursor` query parameter names, or undefined when it is not one this service gave out. */
+export function decodeCursor(text: string): ListCursor | undefined {
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(text)) return undefined;
+  const match = /^(\d{1,16}):(.+)$/.exec(Buffer.from(text, 'base64url').toString('utf8'));
+  const id = match && parseJobId(match[2]);
+  return match && id === match[2] ? { score: match[1], id } : undefined;
 }

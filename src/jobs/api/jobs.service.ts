@@ -2,7 +2,7 @@
 // reads a job back and cancels one that has not started.
 import { InjectQueue } from '@nestjs/bullmq';
 import { HttpException, HttpStatus, Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
-import { Job, JobsOptions, Queue } from 'bullmq';
+import { Job, JobJsonRaw, JobsOptions, Queue } from 'bullmq';
 import type { RedisClient } from '../../redis/redis-connection.factory';
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../auth/principal';
@@ -11,61 +11,60 @@ import { LogThrottle } from '../../common/log-throttle';
 import { withTimeout } from '../../common/timeout';
 import { JobMetrics } from '../../observability/metrics/job.metrics';
 import { REDIS_PRODUCER } from '../../redis/redis.constants';
-import { JOB_NAME, JobData, QUEUE_NAME } from '../job';
-import type { JobViewDto, RegisteredJobDto } from './dto/job-responses.dto';
-import { JobState, publicJobState, toJobView } from './job-view';
+import { EXPIRED_REASON, JOB_NAME, JobData, JobRequest, QUEUE_NAME } from '../job';
+import type { JobListDto, JobViewDto, RegisteredBatchDto, RegisteredJobDto } from './dto/job-responses.dto';
+import { encodeCursor, JobState, ListCursor, QueueState, publicJobState, toJobView } from './job-view';
+import { CANCEL_JOB_LUA, CANCELLED_JOB_TTL_MS, JobChangeOutcome, MOVE_JOB_LUA } from './job-scripts';
 import { defineLuaScript, LuaScript } from '../lua-script';
 import {
+  expiringJobsKey,
   PLACEHOLDER_TTL_MS,
   pendingJobsKey,
+  REGISTER_LUA,
   RELEASE_PLACEHOLDER_LUA,
-  RESERVE_LUA,
   STALE_ENTRIES_CHECKED,
 } from '../tenant-quota';
+import {
+  globalIndexKey,
+  INDEX_GRACE_MS,
+  INDEX_SAMPLES,
+  indexTtlMs,
+  LIST_JOBS_LUA,
+  LIST_SCAN_BUDGET,
+  tenantIndexKey,
+} from '../job-index';
+import type { Schedule } from './job-spec';
 import { AppConfig } from '../../config/app-config';
 
 /** Seconds a client is told to wait before retrying while the queue is unavailable. */
 export const RETRY_AFTER_SECONDS = 5;
 
 /** What DELETE did: the job is gone for good, or why it was left alone. */
-export type CancelOutcome = 'cancelled' | 'not-found' | 'running' | 'finished';
+export type CancelOutcome = 'cancelled' | JobChangeOutcome;
 
-/**
- * How long the hash of a cancelled job outlives its cancellation should BullMQ's own removal (which
- * follows at once) not reach Redis; nothing can run it meanwhile, it is in no list.
- */
-const CANCELLED_JOB_TTL_MS = 60_000;
+/** What PATCH did: the job's view once moved, or why it was left alone. */
+export type MoveOutcome = JobViewDto | 'after-expiry' | JobChangeOutcome;
 
-/**
- * Cancels a job in one atomic step, so that no worker can take it between the check and the removal: a job of
- * another tenant is "not-found" (its existence must not leak); a locked job (a worker runs it) is refused;
- * otherwise taking it out of the delayed, prioritized, wait or paused list is the cancellation, after which no
- * worker can ever reach it, and its place in the tenant's pending set is released. BullMQ's own removal deletes
- * what is left (job.remove() alone would also delete a job that finished between a state check and the removal,
- * and answer success for it).
- *
- * KEYS: job hash, its lock, delayed, prioritized, wait, paused, completed, failed, active, the owner's pending set.
- * ARGV: job id, CANCELLED_JOB_TTL_MS, the owner the caller may see ("" for an admin: any).
- */
-const CANCEL_JOB_LUA = `
-local jobId = ARGV[1]
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'not-found' end
-if ARGV[3] ~= '' then
-  local ok, data = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'data') or '')
-  if not ok or type(data) ~= 'table' or data.owner ~= ARGV[3] then return 'not-found' end
-end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'running' end
-if redis.call('ZREM', KEYS[3], jobId) == 1 or redis.call('ZREM', KEYS[4], jobId) == 1
-  or redis.call('LREM', KEYS[5], 1, jobId) == 1 or redis.call('LREM', KEYS[6], 1, jobId) == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('ZREM', KEYS[10], jobId)
-  return 'cancelled'
-end
-if redis.call('ZSCORE', KEYS[7], jobId) or redis.call('ZSCORE', KEYS[8], jobId) then return 'finished' end
--- Active without a lock: its worker died and stalled-job recovery will run it again.
-if redis.call('LPOS', KEYS[9], jobId) then return 'running' end
-return 'not-found'
-`;
+/** A PATCH body after validation: the new due time, from now or as an instant (epoch ms). */
+export type RescheduleRequest = Schedule;
+
+/** A list request after validation. */
+export interface ListQuery {
+  state?: JobState;
+  limit: number;
+  cursor?: ListCursor;
+  /** An admin's owner filter; ignored for anyone else, who sees only their own jobs. */
+  owner?: string;
+}
+
+/** LIST_JOBS_LUA's reply: the next cursor position (or false twice), then [id, queue state, hash] per job. */
+type ListReply = [string | false, string | false, ...[string, QueueState, string[]][]];
+
+/** The owner a job-changing script lets the caller see: "" for an admin (any). */
+const visibleOwner = (principal: Principal): string => (principal.scopes.has('admin') ? '' : principal.subject);
+
+/** The Redis command (a Lua script) that reserves quota places and index entries for new jobs. */
+const REGISTER_COMMAND = 'dmJobQueueRegister';
 
 const PENDING_QUOTA_EXCEEDED = 'Pending job quota exceeded';
 
@@ -77,6 +76,19 @@ function pendingQuotaExceeded(): HttpException {
 /** An admin sees every tenant's jobs; anyone else only those their `sub` registered (SPEC 6.3). */
 function canSee(principal: Principal, owner: string | undefined): boolean {
   return principal.scopes.has('admin') || (owner !== undefined && owner === principal.subject);
+}
+
+/** The register answer for a stored job. */
+function registeredView(job: Job<JobData>): RegisteredJobDto {
+  const { delay_seconds, max_retry, run_at, expires_at } = job.data;
+  return {
+    job_id: job.id!,
+    status: 'registered',
+    delay_seconds,
+    max_retry,
+    run_at: new Date(run_at!).toISOString(),
+    expires_at: expires_at === undefined ? null : new Date(expires_at).toISOString(),
+  };
 }
 
 export function queueUnavailable(): ServiceUnavailableException {
@@ -94,10 +106,13 @@ export class JobsService {
   private readonly maxPendingJobs: number;
   private readonly retention: Pick<JobsOptions, 'removeOnComplete' | 'removeOnFail'>;
   private readonly backoffMs: number;
+  private readonly indexTtlMs: number;
   /** Jobs answered 503 whose add may still reach Redis (with their owner); removed as soon as Redis answers again. */
   private readonly orphans = new Map<string, string | undefined>();
   private readonly cancelScript: LuaScript<CancelOutcome>;
-  private readonly reserveScript: LuaScript<number>;
+  private readonly moveScript: LuaScript<'moved' | 'after-expiry' | JobChangeOutcome>;
+  private readonly listScript: LuaScript<ListReply>;
+  private readonly registerScript: LuaScript<number>;
   private readonly releasePlaceholderScript: LuaScript<number>;
   private bullClient?: Awaited<Queue['client']>;
 
@@ -111,6 +126,11 @@ export class JobsService {
     this.prefix = config.get('QUEUE_PREFIX');
     this.maxPendingJobs = config.get('TENANT_MAX_PENDING_JOBS');
     this.backoffMs = config.get('JOB_BACKOFF_MS');
+    this.indexTtlMs = indexTtlMs({
+      maxDelaySeconds: config.get('JOB_MAX_DELAY_SECONDS'),
+      keepCompletedSeconds: config.get('JOB_KEEP_COMPLETED_SECONDS'),
+      keepFailedSeconds: config.get('JOB_KEEP_FAILED_SECONDS'),
+    });
     this.retention = {
       removeOnComplete: {
         age: config.get('JOB_KEEP_COMPLETED_SECONDS'),
@@ -118,8 +138,10 @@ export class JobsService {
       },
       removeOnFail: { age: config.get('JOB_KEEP_FAILED_SECONDS'), count: config.get('JOB_KEEP_FAILED_COUNT') },
     };
-    this.cancelScript = defineLuaScript(this.redis, 'dmJobQueueCancel', 10, CANCEL_JOB_LUA);
-    this.reserveScript = defineLuaScript(this.redis, 'dmTenantReserve', 2, RESERVE_LUA);
+    this.cancelScript = defineLuaScript(this.redis, 'dmJobQueueCancel', 13, CANCEL_JOB_LUA);
+    this.moveScript = defineLuaScript(this.redis, 'dmJobQueueMove', 10, MOVE_JOB_LUA);
+    this.listScript = defineLuaScript(this.redis, 'dmJobQueueList', 5, LIST_JOBS_LUA);
+    this.registerScript = defineLuaScript(this.redis, REGISTER_COMMAND, undefined, REGISTER_LUA);
     this.releasePlaceholderScript = defineLuaScript(
       this.redis,
       'dmTenantReleasePlaceholder',
@@ -135,73 +157,129 @@ export class JobsService {
    * Stores the job; 429 when its owner's pending quota is full (nothing stored), 503 (Retry-After) when Redis cannot
    * take it within REDIS_TIMEOUT_MS.
    */
-  async register(data: JobData, jobId: string = randomUUID()): Promise<RegisteredJobDto> {
+  async register(request: JobRequest, owner: string, jobId: string = randomUUID()): Promise<RegisteredJobDto> {
+    const [job] = await this.add([request], owner, [jobId], this.timeoutMs);
+    return job;
+  }
+
+  /**
+   * Stores every job of the batch or none (one Redis transaction); 429 when they would take the owner's pending
+   * quota over its limit, 503 as register, with more time: REDIS_TIMEOUT_MS plus 2 ms per job.
+   */
+  async registerBatch(
+    requests: JobRequest[],
+    owner: string,
+    jobIds: string[] = requests.map(() => randomUUID()),
+  ): Promise<RegisteredBatchDto> {
+    return { jobs: await this.add(requests, owner, jobIds, this.timeoutMs + 2 * requests.length) };
+  }
+
+  private async add(
+    requests: JobRequest[],
+    owner: string,
+    jobIds: string[],
+    timeoutMs: number,
+  ): Promise<RegisteredJobDto[]> {
     // A disconnected producer fails at once rather than waiting for a timeout.
     if (this.redis.status !== 'ready') throw queueUnavailable();
+    const now = Date.now();
+    const jobs = requests.map((request, index) => this.newJob(request, owner, jobIds[index], now));
+    const adding = this.store(jobs, owner);
+    let added: boolean;
+    try {
+      added = await withTimeout(adding, timeoutMs, jobs.length === 1 ? 'storing the job' : 'storing the batch');
+    } catch (error) {
+      // The client hears 503, so the jobs must not run: if the adds still land (Redis was frozen, or the
+      // connection dropped after sending), take them out again.
+      for (const jobId of jobIds) this.orphans.set(jobId, owner);
+      adding.then(
+        () => void this.removeOrphans(),
+        () => undefined,
+      );
+      this.errors.error(`Could not store ${jobs.length === 1 ? 'job' : 'batch'}: ${(error as Error).message}`);
+      throw queueUnavailable();
+    }
+    if (!added) throw pendingQuotaExceeded();
+    this.metrics.registered(jobs.length);
+    return jobs.map(registeredView);
+  }
 
-    const delay = data.delay_seconds * 1_000;
-    const job = new Job<JobData>(
+  /** The BullMQ job for `request`, registered at `now`: its effective schedule is what Redis stores. */
+  private newJob(request: JobRequest, owner: string, jobId: string, now: number): Job<JobData> {
+    const due = request.run_at !== undefined ? Math.max(request.run_at, now) : now + request.delay_seconds * 1_000;
+    const data: JobData = {
+      message: request.message,
+      delay_seconds: Math.ceil((due - now) / 1_000),
+      max_retry: request.max_retry,
+      run_at: due,
+      ...(request.expires_at !== undefined && { expires_at: request.expires_at }),
+      owner,
+    };
+    return new Job<JobData>(
       this.queue,
       JOB_NAME,
       data,
       {
         jobId,
-        delay,
+        timestamp: now,
+        delay: due - now,
         attempts: data.max_retry + 1,
         backoff: { type: 'exponential', delay: this.backoffMs },
         ...this.retention,
       },
       jobId,
     );
-    const adding = this.store(job);
-    let added: boolean;
-    try {
-      added = await withTimeout(adding, this.timeoutMs, 'storing the job');
-    } catch (error) {
-      // The client hears 503, so the job must not run: if the add still lands (Redis was frozen, or the
-      // connection dropped after sending), take it out again.
-      this.orphans.set(jobId, data.owner);
-      adding.then(
-        () => void this.removeOrphans(),
-        () => undefined,
-      );
-      this.errors.error(`Could not store job: ${(error as Error).message}`);
-      throw queueUnavailable();
-    }
-    if (!added) throw pendingQuotaExceeded();
-    this.metrics.registered();
-    return {
-      job_id: jobId,
-      status: 'registered',
-      delay_seconds: data.delay_seconds,
-      max_retry: data.max_retry,
-      run_at: new Date(job.timestamp + delay).toISOString(),
-    };
   }
 
   /**
-   * One round trip: the owner's quota place (RESERVE_LUA) and BullMQ's own add, sent one after the other on the
-   * producer connection, whose auto-pipelining writes them together and in order, so Redis always runs the
-   * reservation first. (A MULTI would make them one transaction, but an ioredis transaction per request costs
-   * far more than auto-pipelined commands: bench/README.md.) Resolves false when the quota refused the job: the
-   * add found the placeholder and stored nothing, and the placeholder is removed (it also expires on its own).
+   * One round trip: the owner's quota places and index entries (REGISTER_LUA), then BullMQ's own adds. A single job
+   * goes out on the producer connection, whose auto-pipelining writes both together and in order, so Redis always
+   * runs the reservation first. (A MULTI would make them one transaction, but an ioredis transaction per request
+   * costs far more than auto-pipelined commands: bench/README.md.) A batch is one MULTI, so that Redis stores all of
+   * it or none. Resolves false when the quota refused the jobs: the adds found the placeholders and stored nothing,
+   * and the placeholders are removed (they also expire on their own).
    */
-  private async store(job: Job<JobData>): Promise<boolean> {
-    // BullMQ's view of the producer connection; resolved once, then the add goes out in the same tick.
+  private async store(jobs: Job<JobData>[], owner: string): Promise<boolean> {
+    // BullMQ's view of the producer connection; resolved once, then the adds go out in the same tick.
     const client = this.bullClient ?? (this.bullClient = await this.queue.client);
-    const owner = job.data.owner;
-    if (this.maxPendingJobs === 0 || owner === undefined) {
-      await job.addJob(client);
-      return true;
+    const jobKeys = jobs.map((job) => this.queue.toKey(job.id!));
+    const keys = [
+      pendingJobsKey(this.prefix, owner),
+      expiringJobsKey(this.prefix, owner),
+      tenantIndexKey(this.prefix, owner),
+      globalIndexKey(this.prefix),
+      ...jobKeys,
+    ];
+    const now = Date.now();
+    const args = [
+      this.maxPendingJobs,
+      jobs[0].timestamp,
+      this.queue.toKey(''),
+      STALE_ENTRIES_CHECKED,
+      PLACEHOLDER_TTL_MS,
+      now,
+      this.indexTtlMs,
+      INDEX_SAMPLES,
+      now - INDEX_GRACE_MS,
+      ...jobs.flatMap((job) => [job.id!, job.data.expires_at ?? 0]),
+    ];
+    let place: number;
+    if (jobs.length === 1) {
+      const [reserved] = await Promise.all([this.registerScript(keys, args), jobs[0].addJob(client)]);
+      place = reserved;
+    } else {
+      // BullMQ queues its adds on a transaction as on a client (its own addBulk does the same with a pipeline).
+      const transaction = client.multi();
+      transaction.runCommand(REGISTER_COMMAND, [keys.length, ...keys, ...args]);
+      for (const job of jobs) void job.addJob(transaction);
+      const results = (await transaction.exec()) as [Error | null, unknown][] | null;
+      // null: the transaction was discarded (nothing stored); an error reply is thrown as any Redis error.
+      if (results === null) throw new Error('the transaction was aborted');
+      for (const [error] of results) if (error) throw error;
+      place = results[0][1] as number;
     }
-    const jobKey = this.queue.toKey(job.id!);
-    const reserved = this.reserveScript(
-      [pendingJobsKey(this.prefix, owner), jobKey],
-      [job.id!, this.maxPendingJobs, job.timestamp, this.queue.toKey(''), STALE_ENTRIES_CHECKED, PLACEHOLDER_TTL_MS],
-    );
-    const [place] = await Promise.all([reserved, job.addJob(client)]);
     if (place === 1) return true;
-    this.releasePlaceholderScript([jobKey], []).catch(() => undefined);
+    for (const jobKey of jobKeys) this.releasePlaceholderScript([jobKey], []).catch(() => undefined);
     return false;
   }
 
@@ -211,10 +289,10 @@ export class JobsService {
    */
   async find(jobId: string, principal: Principal): Promise<JobViewDto | undefined> {
     const found = await this.read(jobId);
-    return found && canSee(principal, found.job.data.owner) ? toJobView(found.job, found.state) : undefined;
+    return found && canSee(principal, found.job.data.owner) ? toJobView(found.job, found.state, Date.now()) : undefined;
   }
 
-  private async read(jobId: string): Promise<{ job: Job<JobData>; state: JobState } | undefined> {
+  private async read(jobId: string): Promise<{ job: Job<JobData>; state: QueueState } | undefined> {
     if (this.redis.status !== 'ready') throw queueUnavailable();
     let job: Job<JobData> | undefined;
     let state: string;
@@ -239,30 +317,17 @@ export class JobsService {
    * again tells (404 or 204).
    */
   async cancel(jobId: string, principal: Principal): Promise<CancelOutcome> {
-    if (this.redis.status !== 'ready') throw queueUnavailable();
-    let owner: string | undefined = principal.subject;
-    if (principal.scopes.has('admin')) {
-      // The owner's pending set is a key of the script, so an admin's cancel reads the owner first (it never changes).
-      const found = await this.read(jobId);
-      if (!found) return 'not-found';
-      owner = found.job.data.owner;
-    }
-    const jobKey = this.queue.toKey(jobId);
-    const { keys } = this.queue;
+    const owner = await this.ownerFor(jobId, principal);
+    if (owner === null) return 'not-found';
     const cancelling = this.cancelScript(
       [
-        jobKey,
-        `${jobKey}:lock`,
-        keys.delayed,
-        keys.prioritized,
-        keys.wait,
-        keys.paused,
-        keys.completed,
-        keys.failed,
-        keys.active,
+        ...this.changeKeys(jobId),
         pendingJobsKey(this.prefix, owner ?? ''),
+        expiringJobsKey(this.prefix, owner ?? ''),
+        tenantIndexKey(this.prefix, owner ?? ''),
+        globalIndexKey(this.prefix),
       ],
-      [jobId, CANCELLED_JOB_TTL_MS, principal.scopes.has('admin') ? '' : principal.subject],
+      [jobId, visibleOwner(principal), Date.now(), CANCELLED_JOB_TTL_MS],
     );
     let outcome: CancelOutcome;
     try {
@@ -289,6 +354,106 @@ export class JobsService {
   }
 
   /**
+   * Moves a job of `principal`'s (any job for an admin) that has not started to `request`'s due time, and answers
+   * its view; 503 when Redis cannot answer in time (asking GET tells whether it moved).
+   */
+  async move(jobId: string, principal: Principal, request: RescheduleRequest): Promise<MoveOutcome> {
+    if (this.redis.status !== 'ready') throw queueUnavailable();
+    const now = Date.now();
+    const due = request.run_at !== undefined ? Math.max(request.run_at, now) : now + request.delay_seconds * 1_000;
+    let outcome: 'moved' | 'after-expiry' | JobChangeOutcome;
+    try {
+      outcome = await withTimeout(
+        this.moveScript(
+          [...this.changeKeys(jobId), this.queue.keys.marker],
+          [jobId, visibleOwner(principal), now, due, Math.ceil((due - now) / 1_000)],
+        ),
+        this.timeoutMs,
+        'moving the job',
+      );
+    } catch (error) {
+      this.errors.error(`Could not move job: ${(error as Error).message}`);
+      throw queueUnavailable();
+    }
+    if (outcome !== 'moved') return outcome;
+    // Read after the move: a worker may already have taken it, and the view says so.
+    return (await this.find(jobId, principal)) ?? 'not-found';
+  }
+
+  /** KEYS the job-changing scripts start with (CHECKS_LUA). */
+  private changeKeys(jobId: string): string[] {
+    const jobKey = this.queue.toKey(jobId);
+    const { keys } = this.queue;
+    return [
+      jobKey,
+      `${jobKey}:lock`,
+      keys.delayed,
+      keys.prioritized,
+      keys.wait,
+      keys.paused,
+      keys.completed,
+      keys.failed,
+      keys.active,
+    ];
+  }
+
+  /**
+   * The owner's pending set and index are keys of the cancel script, so an admin's cancel reads the owner first (it
+   * never changes); null when there is no such job for `principal`.
+   */
+  private async ownerFor(jobId: string, principal: Principal): Promise<string | undefined | null> {
+    if (this.redis.status !== 'ready') throw queueUnavailable();
+    if (!principal.scopes.has('admin')) return principal.subject;
+    const found = await this.read(jobId);
+    return found ? found.job.data.owner : null;
+  }
+
+  /**
+   * One page of the jobs `principal` may see, newest first: an admin's every tenant's (or `owner`'s), anyone
+   * else's their own. 503 when Redis cannot answer in time.
+   */
+  async list(principal: Principal, query: ListQuery): Promise<JobListDto> {
+    if (this.redis.status !== 'ready') throw queueUnavailable();
+    const owner = principal.scopes.has('admin') ? query.owner : principal.subject;
+    const index = owner === undefined ? globalIndexKey(this.prefix) : tenantIndexKey(this.prefix, owner);
+    const { keys } = this.queue;
+    const now = Date.now();
+    let reply: ListReply;
+    try {
+      reply = await withTimeout(
+        this.listScript(
+          [index, keys.completed, keys.failed, keys.delayed, keys.active],
+          [
+            query.limit,
+            query.cursor?.score ?? '',
+            query.cursor?.id ?? '',
+            query.state ?? '',
+            LIST_SCAN_BUDGET,
+            now,
+            this.queue.toKey(''),
+            EXPIRED_REASON,
+            now - INDEX_GRACE_MS,
+          ],
+        ),
+        this.timeoutMs,
+        'listing jobs',
+      );
+    } catch (error) {
+      this.errors.error(`Could not list jobs: ${(error as Error).message}`);
+      throw queueUnavailable();
+    }
+    const [nextScore, nextId, ...entries] = reply;
+    const jobs = entries.map(([id, state, hash]) => {
+      const raw: Record<string, string> = {};
+      for (let i = 0; i < hash.length; i += 2) raw[hash[i]] = hash[i + 1];
+      const job = Job.fromJSON<JobData>(this.queue, raw as unknown as JobJsonRaw, id);
+      return toJobView(job, state, now);
+    });
+    const next_cursor = nextScore && nextId ? encodeCursor({ score: nextScore, id: nextId }) : null;
+    return { jobs, next_cursor };
+  }
+
+  /**
    * Makes sure a stored job never runs after all (its request was answered 503): removed, and its place in its
    * owner's pending set released, now or once Redis is back.
    */
@@ -301,7 +466,12 @@ export class JobsService {
     for (const [jobId, owner] of [...this.orphans]) {
       try {
         await this.queue.remove(jobId);
-        if (owner !== undefined) await this.redis.zrem(pendingJobsKey(this.prefix, owner), jobId);
+        const owned = owner === undefined ? [] : [pendingJobsKey, expiringJobsKey, tenantIndexKey];
+        await Promise.all(
+          [...owned.map((key) => key(this.prefix, owner!)), globalIndexKey(this.prefix)].map((key) =>
+            this.redis.zrem(key, jobId),
+          ),
+        );
         this.orphans.delete(jobId);
       } catch {
         return; // Redis is away again; the next 'ready' retries.

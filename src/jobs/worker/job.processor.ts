@@ -1,6 +1,6 @@
 // The worker: runs each job when it is due and prints its line on standard output.
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { Job, Worker } from 'bullmq';
+import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { closeRedisConnection, RedisClient } from '../../redis/redis-connection.factory';
 import { hostname } from 'node:os';
 import { LogThrottle } from '../../common/log-throttle';
@@ -8,9 +8,9 @@ import { TimeoutError, withTimeout } from '../../common/timeout';
 import { JobMetrics, willRetry } from '../../observability/metrics/job.metrics';
 import { REDIS_WORKER } from '../../redis/redis.constants';
 import { formatJobLine } from './job-line';
-import { JobData, QUEUE_NAME } from '../job';
+import { EXPIRED_REASON, isExpired, JobData, QUEUE_NAME } from '../job';
 import { OnTimeWorker } from './on-time-worker';
-import { pendingJobsKey } from '../tenant-quota';
+import { expiringJobsKey, pendingJobsKey } from '../tenant-quota';
 import { AppConfig } from '../../config/app-config';
 
 /**
@@ -42,11 +42,17 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   process(job: Job<JobData>): Promise<void> {
-    // Started, so no longer pending for its tenant's quota. Not awaited: it goes out on the connection BullMQ
-    // then completes the job on, ahead of that; should it be lost, the quota's own check drops the entry later.
+    // Started (or dropped), so no longer pending for its tenant's quota. Not awaited: it goes out on the connection
+    // BullMQ then completes the job on, ahead of that; should it be lost, the quota's own check drops it later.
     const owner = job.data.owner;
-    if (this.quota && owner !== undefined)
+    if (this.quota && owner !== undefined) {
       this.connection.zrem(pendingJobsKey(this.prefix, owner), job.id!).catch(() => undefined);
+      if (job.data.expires_at !== undefined)
+        this.connection.zrem(expiringJobsKey(this.prefix, owner), job.id!).catch(() => undefined);
+    }
+    // Too late to start, whatever kept it: no line, no retry; BullMQ records it as failed, which the API shows as
+    // expired.
+    if (isExpired(job.data, Date.now())) return Promise.reject(new UnrecoverableError(EXPIRED_REASON));
     // One write per line: on Linux, stdout to a file or pipe is synchronous, so lines never interleave.
     process.stdout.write(`${formatJobLine(job.data.message, new Date())}\n`);
     return Promise.resolve();
@@ -65,11 +71,19 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     this.bullWorker.on('error', (error) => this.errors.error(`Worker error: ${error.message}`));
     this.bullWorker.on('completed', () => this.metrics.completed());
     this.bullWorker.on('failed', (job, error) => {
+      if (error.message === EXPIRED_REASON && error.name === 'UnrecoverableError') {
+        this.metrics.expired();
+        this.logger.log(`Job ${job?.id} expired before it started; it did not run`);
+        return;
+      }
       this.metrics.failedAttempt(job, error);
-      // Its retry is due later: pending again until that attempt starts.
+      // Its retry is due later: pending again until that attempt starts (or its expires_at passes).
       const owner = job?.data.owner;
       if (this.quota && owner !== undefined && willRetry(job, error)) {
         this.connection.zadd(pendingJobsKey(this.prefix, owner), job!.timestamp, job!.id!).catch(() => undefined);
+        const expiresAt = job!.data.expires_at;
+        if (expiresAt !== undefined)
+          this.connection.zadd(expiringJobsKey(this.prefix, owner), expiresAt, job!.id!).catch(() => undefined);
       }
       this.logger.warn(`Job ${job?.id} failed (attempt ${job?.attemptsMade}): ${error.message}`);
     });

@@ -23,6 +23,7 @@ export class JobMetrics {
   private readonly completedTotal: Counter;
   private readonly failedTotal: Counter;
   private readonly retriedTotal: Counter;
+  private readonly expiredTotal: Counter;
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
     const counter = (name: string, help: string) => new Counter({ name, help, registers: [registry] });
@@ -36,15 +37,23 @@ export class JobMetrics {
       'dm_jobqueue_jobs_retried_total',
       'Failed attempts in this process that BullMQ retries.',
     );
+    this.expiredTotal = counter(
+      'dm_jobqueue_jobs_expired_total',
+      'Jobs this process took after their expires_at and dropped without running them.',
+    );
   }
 
   /** On the register hot path: one increment, nothing else. */
-  registered(): void {
-    this.registeredTotal.inc();
+  registered(count = 1): void {
+    this.registeredTotal.inc(count);
   }
 
   completed(): void {
     this.completedTotal.inc();
+  }
+
+  expired(): void {
+    this.expiredTotal.inc();
   }
 
   /** A failed attempt: counted as retried when BullMQ runs the job again, as failed when it gives up. */

@@ -21,10 +21,25 @@ export class RegisteredJobDto {
 
   @ApiProperty({
     format: 'date-time',
-    description: 'When the job is due: created_at + delay_seconds (UTC)',
+    description:
+      'When the job is due (UTC): created_at + delay_seconds, or the run_at asked for (now when it was past)',
     example: '2026-01-02T03:34:56.000Z',
   })
   run_at!: string;
+
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'After this instant (UTC) the job never starts; null when it never expires',
+    example: null,
+  })
+  expires_at!: string | null;
+}
+
+export class RegisteredBatchDto {
+  @ApiProperty({ type: [RegisteredJobDto], description: 'One answer per job, in the order of the request' })
+  jobs!: RegisteredJobDto[];
 }
 
 export class JobViewDto {
@@ -43,7 +58,8 @@ export class JobViewDto {
     enum: JOB_STATES,
     description:
       'delayed: waiting for its delay or for the backoff before a retry; waiting: due, waiting for a worker; ' +
-      'active: running; completed; failed: every attempt failed',
+      'active: running; completed; failed: every attempt failed; expired: it had not started by its expires_at ' +
+      'and never runs',
     example: 'completed',
   })
   state!: JobState;
@@ -51,7 +67,12 @@ export class JobViewDto {
   @ApiProperty({ example: 'Hello, World!' })
   message!: string;
 
-  @ApiProperty({ type: 'integer', minimum: 0, example: 10 })
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    description: 'Seconds from registration (or from its latest move, PATCH) to run_at, rounded up',
+    example: 10,
+  })
   delay_seconds!: number;
 
   @ApiProperty({ type: 'integer', minimum: 0, example: 3 })
@@ -70,10 +91,20 @@ export class JobViewDto {
 
   @ApiProperty({
     format: 'date-time',
-    description: 'When it was first due: created_at + delay_seconds',
+    description:
+      'When it is (or was first) due: created_at + delay_seconds, the run_at asked for, or the time PATCH moved it to',
     example: '2026-01-02T03:34:56.000Z',
   })
   run_at!: string;
+
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'After this instant the job never starts (state expired); null when it never expires',
+    example: null,
+  })
+  expires_at!: string | null;
 
   @ApiProperty({
     type: String,
@@ -88,11 +119,26 @@ export class JobViewDto {
     type: String,
     format: 'date-time',
     nullable: true,
-    description: 'When it completed or finally failed',
+    description: 'When it completed, finally failed, or expired (then its expires_at)',
     example: '2026-01-02T03:34:56.006Z',
   })
   finished_at!: string | null;
 
   @ApiProperty({ type: String, nullable: true, description: 'The error of its latest failed attempt', example: null })
   failed_reason!: string | null;
+}
+
+export class JobListDto {
+  @ApiProperty({ type: [JobViewDto], description: 'Newest first (by created_at); at most `limit`' })
+  jobs!: JobViewDto[];
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description:
+      'Pass as `cursor` for the next page; null on the last page. With a `state` filter a page may hold fewer ' +
+      'than `limit` jobs (each request examines at most 1000 jobs) while this is not null.',
+    example: null,
+  })
+  next_cursor!: string | null;
 }

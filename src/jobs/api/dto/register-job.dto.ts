@@ -27,8 +27,8 @@ export class RegisterJobDto {
     minimum: 0,
     default: DEFAULT_DELAY_SECONDS,
     description:
-      'Seconds to wait before the first run; 0 runs it now. Absent or null means the default. ' +
-      'At most JOB_MAX_DELAY_SECONDS (default 2592000, 30 days).',
+      'Seconds to wait before the first run; 0 runs it now. Absent or null means the default (unless run_at is ' +
+      'given). At most JOB_MAX_DELAY_SECONDS (default 2592000, 30 days). Not together with run_at.',
     example: 10,
   })
   @IsOptional()
@@ -50,4 +50,31 @@ export class RegisterJobDto {
   @Min(0)
   @IsInt() // checked first (decorators apply bottom-up): "5" is "not an integer", not "less than 0"
   max_retry?: number | null;
+
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description:
+      'When the job is due, instead of delay_seconds (giving both is a 400): an RFC 3339 date-time with Z or an ' +
+      'offset. One in the past runs the job now; at most JOB_MAX_DELAY_SECONDS ahead.',
+    example: '2026-12-01T18:00:00+09:00',
+  })
+  @IsOptional()
+  @IsString()
+  run_at?: string | null;
+
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description:
+      'An RFC 3339 date-time after the due time: a job that has not started by then never runs (state expired), ' +
+      'whatever made it late (no worker, a backlog, an outage, retries), and stops counting against the pending ' +
+      'quota. Absent or null: it never expires.',
+    example: '2026-12-01T18:05:00+09:00',
+  })
+  @IsOptional()
+  @IsString()
+  expires_at?: string | null;
 }

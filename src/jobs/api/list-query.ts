@@ -1,0 +1,44 @@
+// The query of GET /api/dm-jobqueue/jobs (SPEC 6.4): pure, so it is tested without Nest.
+import { decodeCursor, JOB_STATES, JobState } from './job-view';
+import type { ListQuery } from './jobs.service';
+
+export const DEFAULT_LIST_LIMIT = 20;
+export const MAX_LIST_LIMIT = 100;
+
+const KNOWN = new Set(['state', 'limit', 'cursor', 'owner']);
+
+/** The list request a query string asks for, or one message per bad parameter (unknown ones too). */
+export function parseListQuery(
+  raw: Record<string, unknown>,
+): { ok: true; query: ListQuery } | { ok: false; errors: string[] } {
+  const errors: string[] = [];
+  for (const key of Object.keys(raw)) if (!KNOWN.has(key)) errors.push(`property ${key} should not exist`);
+  const single = (name: string): string | undefined => {
+    const value = raw[name];
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string') errors.push(`${name} must be given once`);
+    return typeof value === 'string' ? value : undefined;
+  };
+  const query: ListQuery = { limit: DEFAULT_LIST_LIMIT };
+  const state = single('state');
+  if (state !== undefined) {
+    if ((JOB_STATES as readonly string[]).includes(state)) query.state = state as JobState;
+    else errors.push(`state must be one of the following values: ${JOB_STATES.join(', ')}`);
+  }
+  const limit = single('limit');
+  if (limit !== undefined) {
+    if (/^\d{1,3}$/.test(limit) && Number(limit) >= 1 && Number(limit) <= MAX_LIST_LIMIT) query.limit = Number(limit);
+    else errors.push(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+  }
+  const cursor = single('cursor');
+  if (cursor !== undefined) {
+    query.cursor = decodeCursor(cursor);
+    if (query.cursor === undefined) errors.push('cursor must be a next_cursor this service gave out');
+  }
+  const owner = single('owner');
+  if (owner !== undefined) {
+    if (owner.length >= 1 && owner.length <= 1_024) query.owner = owner;
+    else errors.push('owner must be 1 to 1024 characters');
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, query };
+}

@@ -1,0 +1,145 @@
+// The job index (SPEC 6.4): which Redis keys list jobs in registration order, how they stay bounded, and the
+// Lua script that reads a page of them.
+import { createHash } from 'node:crypto';
+
+const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/**
+ * `<prefix>:tenant:<sha256(subject)>:jobs`, a sorted set of the tenant's job ids (score: registration time, ms).
+ * The queue prefix's hash tag keeps it in the queue's Redis Cluster slot.
+ */
+export function tenantIndexKey(queuePrefix: string, subject: string): string {
+  return `${queuePrefix}:tenant:${sha256(subject)}:jobs`;
+}
+
+/** `<prefix>:jobs`, every tenant's job ids in registration order: what an admin lists without `owner`. */
+export function globalIndexKey(queuePrefix: string): string {
+  return `${queuePrefix}:jobs`;
+}
+
+/**
+ * Index entries each registration checks, picked at random: an entry whose job is gone (removed by retention,
+ * cancelled) is dropped. Every job leaves at most one such entry behind, and each registration removes on average
+ * this many times the share of them, so stale entries stay under 1/INDEX_SAMPLES of an index (a quarter): an index
+ * holds at most about 4/3 of its jobs that Redis still keeps, which retention and the pending quota bound.
+ */
+export const INDEX_SAMPLES = 4;
+
+/**
+ * How old an entry must be before its job's absence makes it stale: an entry is written just before its job's add
+ * (in the same round trip), so a job that does not exist yet must not lose its entry meanwhile.
+ */
+export const INDEX_GRACE_MS = 60_000;
+
+/** Index entries one list request examines at most; with a state filter a page may hold fewer jobs. */
+export const LIST_SCAN_BUDGET = 1_000;
+
+/**
+ * Expiry of an index, renewed by every registration into it: the longest a job can stay in Redis after it was
+ * registered (its delay, then its retention) and a day more. An index nobody registers into disappears with its
+ * jobs.
+ */
+export function indexTtlMs(limits: {
+  maxDelaySeconds: number;
+  keepCompletedSeconds: number;
+  keepFailedSeconds: number;
+}): number {
+  return (limits.maxDelaySeconds + Math.max(limits.keepCompletedSeconds, limits.keepFailedSeconds) + 86_400) * 1_000;
+}
+
+/**
+ * Removes entries of jobs that are gone from the index KEYS[k], for the `samples` random entries given; only
+ * entries older than `graceBefore` (ms) count as stale. Needs `prefix` (the queue's job key prefix) in scope.
+ */
+export const DROP_STALE_SAMPLES_LUA = `
+local function dropStaleSamples(indexKey, samples, graceBefore)
+  local picked = redis.call('ZRANDMEMBER', indexKey, samples, 'WITHSCORES')
+  for i = 1, #picked, 2 do
+    if tonumber(picked[i + 1]) < graceBefore and redis.call('EXISTS', prefix .. picked[i]) == 0 then
+      redis.call('ZREM', indexKey, picked[i])
+    end
+  end
+end
+`;
+
+/**
+ * One page of an index, newest first, from just after a cursor position (score and id; "" for the start), with the
+ * job's state and hash for each job that passes the filter. Entries of jobs that are gone are skipped (and dropped
+ * once past the grace). Stops after `limit` jobs or `budget` entries.
+ *
+ * KEYS: the index, completed, failed, delayed, active. ARGV: limit, cursor score, cursor id, state filter ("" for
+ * any), budget, now (ms), the queue's job key prefix, EXPIRED_REASON, grace before (ms).
+ * Returns { next score or false, next id or false, { id, queue state, { hash fields and values } }... }.
+ */
+export const LIST_JOBS_LUA = `
+local limit, budget, now = tonumber(ARGV[1]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local cursorScore, cursorId, filter, prefix = ARGV[2], ARGV[3], ARGV[4], ARGV[7]
+local graceBefore = tonumber(ARGV[9])
+local function queueState(id)
+  if redis.call('ZSCORE', KEYS[2], id) then return 'completed' end
+  if redis.call('ZSCORE', KEYS[3], id) then return 'failed' end
+  if redis.call('ZSCORE', KEYS[4], id) then return 'delayed' end
+  if redis.call('LPOS', KEYS[5], id) then return 'active' end
+  return 'waiting'
+end
+local function pastExpiry(jobKey)
+  local data = redis.call('HGET', jobKey, 'data')
+  if not data or not string.find(data, '"expires_at"', 1, true) then return false end
+  local ok, decoded = pcall(cjson.decode, data)
+  return ok and type(decoded) == 'table' and type(decoded.expires_at) == 'number' and now >= decoded.expires_at
+end
+local function passes(jobKey, state)
+  if filter == '' then return true end
+  if state == 'failed' then
+    local expired = redis.call('HGET', jobKey, 'failedReason') == ARGV[8]
+    if filter == 'expired' then return expired end
+    return filter == 'failed' and not expired
+  end
+  if state == 'delayed' or state == 'waiting' then
+    local expired = pastExpiry(jobKey)
+    if filter == 'expired' then return expired end
+    return filter == state and not expired
+  end
+  return filter == state
+end
+-- The index's entries after the cursor, newest first, one at a time (nil after the last).
+local from, offset, chunk, position = '+inf', 0, {}, 1
+if cursorId ~= '' then from = cursorScore end
+local function nextEntry()
+  while true do
+    if position > #chunk then
+      chunk = redis.call('ZRANGE', KEYS[1], from, '-inf', 'BYSCORE', 'REV', 'LIMIT', offset, 100, 'WITHSCORES')
+      offset, position = offset + #chunk / 2, 1
+      if #chunk == 0 then return nil end
+    end
+    local id, score = chunk[position], chunk[position + 1]
+    position = position + 2
+    -- Entries at the cursor's own score come in descending id order: those up to the cursor were on earlier pages.
+    if cursorId == '' or score ~= cursorScore or id < cursorId then return id, score end
+  end
+end
+local jobs, found, scanned = {}, 0, 0
+local lastId, lastScore
+while found < limit and scanned < budget do
+  local id, score = nextEntry()
+  if id == nil then return { false, false, unpack(jobs) } end
+  scanned, lastId, lastScore = scanned + 1, id, score
+  local jobKey = prefix .. id
+  local hash = redis.call('HGETALL', jobKey)
+  if #hash == 0 then
+    if tonumber(score) < graceBefore then
+      redis.call('ZREM', KEYS[1], id)
+      offset = offset - 1
+    end
+  else
+    local state = queueState(id)
+    if passes(jobKey, state) then
+      found = found + 1
+      jobs[found] = { id, state, hash }
+    end
+  end
+end
+-- Nothing after the last entry examined: this was the last page.
+if nextEntry() == nil then return { false, false, unpack(jobs) } end
+return { lastScore, lastId, unpack(jobs) }
+`;
