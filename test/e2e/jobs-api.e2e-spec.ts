@@ -97,6 +97,7 @@ describe('Job API and Idempotency-Key', () => {
         attempts_made: 0,
         created_at: expect.stringMatching(ISO),
         run_at: created.run_at,
+        expires_at: null,
         processed_at: null,
         finished_at: null,
         failed_reason: null,
@@ -137,6 +138,7 @@ describe('Job API and Idempotency-Key', () => {
         attempts_made: 1,
         created_at: expect.stringMatching(ISO),
         run_at: job.created_at,
+        expires_at: null,
         processed_at: expect.stringMatching(ISO),
         finished_at: expect.stringMatching(ISO),
         failed_reason: null,
@@ -244,6 +246,7 @@ describe('Job API and Idempotency-Key', () => {
           attempts_made: 0,
           created_at: expect.stringMatching(ISO),
           run_at: expect.stringMatching(ISO),
+          expires_at: null,
           processed_at: expect.stringMatching(ISO),
           finished_at: null,
           failed_reason: null,
@@ -322,6 +325,7 @@ describe('Job API and Idempotency-Key', () => {
         delay_seconds: 3600,
         max_retry: 10,
         run_at: expect.stringMatching(ISO),
+        expires_at: null,
       });
       expect(repeat.statusCode).toBe(200);
       expect(repeat.json()).toEqual(first.json());

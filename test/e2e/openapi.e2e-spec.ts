@@ -16,6 +16,7 @@ interface OpenApiDocument {
 }
 
 const REGISTER = '/api/dm-jobqueue/register';
+const JOBS = '/api/dm-jobqueue/jobs';
 const JOB = '/api/dm-jobqueue/jobs/{job_id}';
 const STRICT_SCRIPT_SRC = "script-src 'self'";
 const API_POLICY = "default-src 'none';frame-ancestors 'none'";
@@ -92,6 +93,7 @@ describe('OpenAPI documentation', () => {
     for (const status of ['200', '201']) {
       expect(Object.keys(bodySchema(document, register, status).properties!).sort()).toEqual([
         'delay_seconds',
+        'expires_at',
         'job_id',
         'max_retry',
         'run_at',
@@ -114,9 +116,18 @@ describe('OpenAPI documentation', () => {
     expect(Object.keys(tooMany.headers)).toEqual(expect.arrayContaining(['Retry-After', 'X-RateLimit-Limit']));
   });
 
-  it('should describe the register body: three nullable properties, defaults, minimum 0, nothing else', () => {
+  it('should describe the register body: five nullable properties, defaults, minimum 0, nothing else', () => {
     const dto = document.components.schemas.RegisterJobDto;
-    expect(Object.keys(dto.properties!).sort()).toEqual(['delay_seconds', 'max_retry', 'message']);
+    expect(Object.keys(dto.properties!).sort()).toEqual([
+      'delay_seconds',
+      'expires_at',
+      'max_retry',
+      'message',
+      'run_at',
+    ]);
+    for (const instant of ['run_at', 'expires_at']) {
+      expect(dto.properties![instant]).toMatchObject({ type: 'string', format: 'date-time', nullable: true });
+    }
     expect(dto.additionalProperties).toBe(false);
     expect(dto.required ?? []).toEqual([]);
     expect(dto.properties!.message).toMatchObject({
@@ -133,10 +144,38 @@ describe('OpenAPI documentation', () => {
     const get = document.paths[JOB].get;
     expect(Object.keys(get.responses)).toEqual(expect.arrayContaining(['200', '401', '403', '404', '503']));
     const view = bodySchema(document, get, '200');
-    expect(view.properties!.state.enum).toEqual(['delayed', 'waiting', 'active', 'completed', 'failed']);
-    expect(Object.keys(view.properties!)).toHaveLength(12);
+    expect(view.properties!.state.enum).toEqual(['delayed', 'waiting', 'active', 'completed', 'failed', 'expired']);
+    expect(Object.keys(view.properties!)).toHaveLength(13);
+    expect(view.properties!.expires_at).toMatchObject({ type: 'string', format: 'date-time', nullable: true });
     expect(view.properties!.owner).toMatchObject({ type: 'string', nullable: true });
     expect(get.parameters).toContainEqual(expect.objectContaining({ name: 'job_id', in: 'path' }));
+  });
+
+  it('should document the job list with its query parameters and page body', () => {
+    const list = document.paths[JOBS].get;
+    expect(Object.keys(list.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '503']));
+    expect(list.parameters!.map((parameter) => `${parameter.in}:${parameter.name}`).sort()).toEqual([
+      'query:cursor',
+      'query:limit',
+      'query:owner',
+      'query:state',
+    ]);
+    const page = bodySchema(document, list, '200');
+    expect(Object.keys(page.properties!).sort()).toEqual(['jobs', 'next_cursor']);
+    expect(page.properties!.next_cursor).toMatchObject({ type: 'string', nullable: true });
+  });
+
+  it('should document PATCH job with its body and its answers', () => {
+    const patch = document.paths[JOB].patch as Operation & { requestBody?: { content: Record<string, unknown> } };
+    expect(Object.keys(patch.responses)).toEqual(
+      expect.arrayContaining(['200', '400', '401', '403', '404', '409', '503']),
+    );
+    expect(bodySchema(document, patch, '200')).toBe(document.components.schemas.JobViewDto);
+    expect(Object.keys(document.components.schemas.RescheduleJobDto.properties!).sort()).toEqual([
+      'delay_seconds',
+      'run_at',
+    ]);
+    expect(patch.requestBody?.content['application/json']).toBeDefined();
   });
 
   it('should document DELETE job', () => {

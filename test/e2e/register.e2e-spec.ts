@@ -72,6 +72,7 @@ describe('POST /api/dm-jobqueue/register', () => {
         delay_seconds: 180,
         max_retry: 10,
         run_at: expect.any(String),
+        expires_at: null,
       });
       expect(Date.parse(created.run_at) - Date.now()).toBeGreaterThan(170_000);
       const job = await queue.getJob(created.job_id);

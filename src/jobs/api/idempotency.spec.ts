@@ -1,4 +1,12 @@
-import { decodeRecord, encodeRecord, idempotencyRedisKey, isIdempotencyKey, requestFingerprint } from './idempotency';
+import {
+  batchFingerprint,
+  decodeRecord,
+  encodeRecord,
+  idempotencyRedisKey,
+  isIdempotencyKey,
+  requestFingerprint,
+} from './idempotency';
+import { createHash } from 'node:crypto';
 import { DEFAULT_DELAY_SECONDS, DEFAULT_MAX_RETRY, DEFAULT_MESSAGE, JobRequest } from '../job';
 import { resolveJobSpec } from './job-spec';
 
@@ -66,6 +74,45 @@ describe('requestFingerprint', () => {
   });
 });
 
+describe('requestFingerprint with run_at and expires_at', () => {
+  it('should keep the fingerprint of a delay-only request as it was before run_at existed', () => {
+    const before = createHash('sha256')
+      .update(JSON.stringify(['register/v1', 'm', 1, 2]))
+      .digest('hex');
+    expect(requestFingerprint({ message: 'm', delay_seconds: 1, max_retry: 2 })).toBe(before);
+  });
+
+  it('should treat the same instant in two offsets as the same request', () => {
+    const soon = new Date(Math.floor(Date.now() / 1_000) * 1_000 + 600_000);
+    const inTokyo = new Date(soon.getTime() + 9 * 3_600_000).toISOString().replace('.000Z', '+09:00');
+    const utc = resolved({ run_at: soon.toISOString() });
+    const tokyo = resolved({ run_at: inTokyo });
+    expect(requestFingerprint(utc)).toBe(requestFingerprint(tokyo));
+  });
+
+  it.each<[string, JobRequest]>([
+    ['run_at instead of a delay', { message: 'm', run_at: 1, max_retry: 2 }],
+    ['an expires_at', { message: 'm', delay_seconds: 1, max_retry: 2, expires_at: 5_000 }],
+  ])('should change with %s', (_, request) => {
+    expect(requestFingerprint(request)).not.toBe(requestFingerprint({ message: 'm', delay_seconds: 1, max_retry: 2 }));
+  });
+});
+
+describe('batchFingerprint', () => {
+  const a: JobRequest = { message: 'a', delay_seconds: 1, max_retry: 2 };
+  const b: JobRequest = { message: 'b', run_at: 1_000, max_retry: 2, expires_at: 2_000 };
+
+  it('should depend on the items and their order', () => {
+    expect(batchFingerprint([a, b])).toBe(batchFingerprint([{ ...a }, { ...b }]));
+    expect(batchFingerprint([a, b])).not.toBe(batchFingerprint([b, a]));
+    expect(batchFingerprint([a])).not.toBe(batchFingerprint([a, a]));
+  });
+
+  it('should differ from the fingerprint of the single request', () => {
+    expect(batchFingerprint([a])).not.toBe(requestFingerprint(a));
+  });
+});
+
 describe('idempotencyRedisKey', () => {
   it('should live under the queue prefix, with the subject and the key hashed', () => {
     const key = idempotencyRedisKey('{dm-jobqueue}', 'billing-service', 'order-42');
@@ -101,6 +148,12 @@ describe('encodeRecord / decodeRecord', () => {
 
   it('should round-trip a finished record', () => {
     const record = { fingerprint, job_id, run_at: '2026-01-02T03:04:05.678Z' };
+
+    expect(decodeRecord(encodeRecord(record))).toEqual(record);
+  });
+
+  it('should round-trip a finished record with its answer', () => {
+    const record = { fingerprint, job_id, run_at: '2026-01-02T03:04:05.678Z', answer: { jobs: [{ job_id }] } };
 
     expect(decodeRecord(encodeRecord(record))).toEqual(record);
   });

@@ -1,5 +1,5 @@
 import { DEFAULT_DELAY_SECONDS, DEFAULT_MAX_RETRY, DEFAULT_MESSAGE } from '../job';
-import { characterLength, JobLimits, resolveJobSpec } from './job-spec';
+import { characterLength, JobLimits, parseInstant, resolveJobSpec, resolveReschedule } from './job-spec';
 
 // 30 characters: long enough for the default message (25), short enough to build messages at the limit.
 const limits: JobLimits = { maxDelaySeconds: 2_592_000, maxRetry: 100, messageMaxLength: 30 };
@@ -152,5 +152,142 @@ describe('resolveJobSpec', () => {
       ok: false,
       errors: ['delay_seconds must not be greater than 60'],
     });
+  });
+});
+
+describe('parseInstant', () => {
+  it.each([
+    ['2026-12-01T09:00:00Z', Date.UTC(2026, 11, 1, 9)],
+    ['2026-12-01T18:00:00+09:00', Date.UTC(2026, 11, 1, 9)],
+    ['2026-12-01T04:30:00-04:30', Date.UTC(2026, 11, 1, 9)],
+    ['2026-12-01t09:00:00z', Date.UTC(2026, 11, 1, 9)],
+    ['2026-12-01T09:00:00.5Z', Date.UTC(2026, 11, 1, 9, 0, 0, 500)],
+    ['2026-12-01T09:00:00.123456789Z', Date.UTC(2026, 11, 1, 9, 0, 0, 123)],
+    ['2028-02-29T00:00:00Z', Date.UTC(2028, 1, 29)],
+    ['2026-12-01T09:00:00+00:00', Date.UTC(2026, 11, 1, 9)],
+  ])('should read %s', (text, instant) => {
+    expect(parseInstant(text)).toBe(instant);
+  });
+
+  it.each([
+    ['no offset', '2026-12-01T09:00:00'],
+    ['a date only', '2026-12-01'],
+    ['a space instead of T', '2026-12-01 09:00:00Z'],
+    ['February 30', '2026-02-30T00:00:00Z'],
+    ['February 29 of a common year', '2027-02-29T00:00:00Z'],
+    ['month 13', '2026-13-01T00:00:00Z'],
+    ['day 0', '2026-12-00T00:00:00Z'],
+    ['hour 24', '2026-12-01T24:00:00Z'],
+    ['minute 60', '2026-12-01T09:60:00Z'],
+    ['a leap second', '2026-12-31T23:59:60Z'],
+    ['an offset hour 24', '2026-12-01T09:00:00+24:00'],
+    ['an offset without a colon', '2026-12-01T09:00:00+0900'],
+    ['a trailing newline', '2026-12-01T09:00:00Z\n'],
+    ['epoch seconds', '1796173033'],
+    ['an empty string', ''],
+  ])('should refuse %s', (_, text) => {
+    expect(parseInstant(text)).toBeUndefined();
+  });
+});
+
+describe('resolveJobSpec with run_at and expires_at', () => {
+  const now = Date.UTC(2026, 11, 1, 9);
+  const at = (ms: number) => new Date(ms).toISOString();
+
+  it('should keep run_at as asked, instead of a delay', () => {
+    expect(resolveJobSpec({ message: 'm', run_at: at(now + 90_500) }, limits, now)).toEqual({
+      ok: true,
+      data: { message: 'm', run_at: now + 90_500, max_retry: 10 },
+    });
+  });
+
+  it('should keep a past run_at as asked (the job runs now)', () => {
+    expect(resolveJobSpec({ run_at: '2020-01-01T00:00:00+09:00' }, limits, now)).toMatchObject({
+      ok: true,
+      data: { run_at: Date.UTC(2019, 11, 31, 15) },
+    });
+  });
+
+  it('should treat a null run_at as absent', () => {
+    expect(resolveJobSpec({ run_at: null, delay_seconds: 5 }, limits, now)).toMatchObject({
+      ok: true,
+      data: { delay_seconds: 5 },
+    });
+  });
+
+  it('should refuse run_at together with delay_seconds, even a zero delay', () => {
+    expect(resolveJobSpec({ run_at: at(now), delay_seconds: 0 }, limits, now)).toEqual({
+      ok: false,
+      errors: ['delay_seconds and run_at are mutually exclusive: give one of them'],
+    });
+  });
+
+  it('should refuse a run_at without an offset, naming the field', () => {
+    expect(resolveJobSpec({ run_at: '2026-12-01T09:00:00' }, limits, now)).toEqual({
+      ok: false,
+      errors: [expect.stringMatching(/^run_at must be an RFC 3339 date-time with Z or an offset/)],
+    });
+  });
+
+  it('should accept run_at exactly JOB_MAX_DELAY_SECONDS ahead and refuse a millisecond more', () => {
+    const max = limits.maxDelaySeconds * 1_000;
+    expect(resolveJobSpec({ run_at: at(now + max) }, limits, now)).toMatchObject({ ok: true });
+    expect(resolveJobSpec({ run_at: at(now + max + 1) }, limits, now)).toEqual({
+      ok: false,
+      errors: ['run_at must not be more than 2592000 seconds ahead (JOB_MAX_DELAY_SECONDS)'],
+    });
+  });
+
+  it('should keep expires_at when it is after the due time', () => {
+    expect(resolveJobSpec({ delay_seconds: 10, expires_at: at(now + 10_001) }, limits, now)).toMatchObject({
+      ok: true,
+      data: { delay_seconds: 10, expires_at: now + 10_001 },
+    });
+  });
+
+  it.each([
+    ['at the due time', { delay_seconds: 10, expires_at: at(now + 10_000) }],
+    ['before the due time', { run_at: at(now + 60_000), expires_at: at(now + 30_000) }],
+    ['before now, with a past run_at (due now)', { run_at: at(now - 60_000), expires_at: at(now - 1) }],
+  ])('should refuse expires_at %s', (_, dto) => {
+    expect(resolveJobSpec(dto, limits, now)).toEqual({
+      ok: false,
+      errors: ['expires_at must be after the time the job is due'],
+    });
+  });
+
+  it('should refuse a malformed expires_at, naming the field, with the other errors', () => {
+    expect(resolveJobSpec({ max_retry: 101, expires_at: 'tomorrow' }, limits, now)).toEqual({
+      ok: false,
+      errors: [
+        'max_retry must not be greater than 100',
+        expect.stringMatching(/^expires_at must be an RFC 3339 date-time with Z or an offset/),
+      ],
+    });
+  });
+});
+
+describe('resolveReschedule', () => {
+  const now = Date.UTC(2026, 11, 1, 9);
+
+  it('should take delay_seconds from now, or run_at as asked', () => {
+    expect(resolveReschedule({ delay_seconds: 0 }, limits, now)).toEqual({ ok: true, schedule: { delay_seconds: 0 } });
+    expect(resolveReschedule({ run_at: '2026-12-01T18:00:00+09:00' }, limits, now)).toEqual({
+      ok: true,
+      schedule: { run_at: now },
+    });
+  });
+
+  it.each([
+    ['neither field', {}, 'delay_seconds or run_at is required'],
+    ['both nulls', { delay_seconds: null, run_at: null }, 'delay_seconds or run_at is required'],
+    [
+      'both fields',
+      { delay_seconds: 1, run_at: '2026-12-01T09:00:00Z' },
+      'delay_seconds and run_at are mutually exclusive: give one of them',
+    ],
+    ['a delay beyond the maximum', { delay_seconds: 2_592_001 }, 'delay_seconds must not be greater than 2592000'],
+  ])('should refuse %s', (_, dto, message) => {
+    expect(resolveReschedule(dto, limits, now)).toEqual({ ok: false, errors: [message] });
   });
 });

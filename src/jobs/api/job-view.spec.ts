@@ -1,5 +1,5 @@
-import { JobData } from '../job';
-import { parseJobId, publicJobState, StoredJob, toJobView } from './job-view';
+import { EXPIRED_REASON, JobData } from '../job';
+import { decodeCursor, encodeCursor, parseJobId, publicJobState, StoredJob, toJobView } from './job-view';
 
 const ID = '0b8f4c2e-7a1d-4e3b-9c5f-1a2b3c4d5e6f';
 const CREATED = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
@@ -108,5 +108,70 @@ describe('toJobView', () => {
 
   it('should show an empty failure reason as null', () => {
     expect(toJobView(stored({ failedReason: '' }), 'completed').failed_reason).toBeNull();
+  });
+});
+
+describe('toJobView with run_at and expires_at', () => {
+  const expiresAt = CREATED + 60_000;
+  const expiring = (overrides: Partial<StoredJob> = {}) =>
+    stored({ data: { ...data, run_at: CREATED + 30_000, expires_at: expiresAt }, ...overrides });
+
+  it('should show the stored run_at rather than created_at + delay_seconds (a moved job)', () => {
+    expect(toJobView(expiring(), 'delayed', CREATED).run_at).toBe('2026-01-02T03:04:35.678Z');
+  });
+
+  it('should show expires_at, and the job as delayed until then', () => {
+    expect(toJobView(expiring(), 'delayed', expiresAt - 1)).toMatchObject({
+      state: 'delayed',
+      expires_at: '2026-01-02T03:05:05.678Z',
+      finished_at: null,
+    });
+  });
+
+  it.each(['delayed', 'waiting'] as const)(
+    'should show a %s job past its expires_at as expired, ended then',
+    (state) => {
+      expect(toJobView(expiring(), state, expiresAt)).toMatchObject({
+        state: 'expired',
+        finished_at: '2026-01-02T03:05:05.678Z',
+      });
+    },
+  );
+
+  it('should show a job a worker dropped as expired, with finished_at its expires_at', () => {
+    const dropped = expiring({ attemptsMade: 1, finishedOn: expiresAt + 5_000, failedReason: EXPIRED_REASON });
+    expect(toJobView(dropped, 'failed', expiresAt + 10_000)).toMatchObject({
+      state: 'expired',
+      finished_at: '2026-01-02T03:05:05.678Z',
+      failed_reason: EXPIRED_REASON,
+    });
+  });
+
+  it.each(['active', 'completed'] as const)('should leave a %s job as it is after its expires_at', (state) => {
+    expect(toJobView(expiring(), state, expiresAt + 1).state).toBe(state);
+  });
+
+  it('should leave a job that failed for another reason as failed', () => {
+    expect(toJobView(expiring({ failedReason: 'boom' }), 'failed', expiresAt + 1).state).toBe('failed');
+  });
+});
+
+describe('encodeCursor / decodeCursor', () => {
+  it('should round-trip a position', () => {
+    const cursor = { score: '1796173033784', id: ID };
+    expect(encodeCursor(cursor)).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(decodeCursor(encodeCursor(cursor))).toEqual(cursor);
+  });
+
+  it.each([
+    ['not base64url', 'a+b/c='],
+    ['no separator', Buffer.from('1796173033784').toString('base64url')],
+    ['a score that is not a number', Buffer.from(`abc:${ID}`).toString('base64url')],
+    ['an id that is not a UUID', Buffer.from('1:abc').toString('base64url')],
+    ['an upper-case id', Buffer.from(`1:${ID.toUpperCase()}`).toString('base64url')],
+    ['an empty string', ''],
+    ['an over-long string', 'A'.repeat(201)],
+  ])('should refuse %s', (_, text) => {
+    expect(decodeCursor(text)).toBeUndefined();
   });
 });
