@@ -142,6 +142,7 @@ describe('toJobView with run_at and expires_at', () => {
     const dropped = expiring({ attemptsMade: 1, finishedOn: expiresAt + 5_000, failedReason: EXPIRED_REASON });
     expect(toJobView(dropped, 'failed', expiresAt + 10_000)).toMatchObject({
       state: 'expired',
+      attempts_made: 0,
       finished_at: '2026-01-02T03:05:05.678Z',
       failed_reason: EXPIRED_REASON,
     });

@@ -63,6 +63,7 @@ export function viewState(job: Pick<StoredJob, 'data' | 'failedReason'>, state: 
 export function toJobView(job: StoredJob, queueState: QueueState, now: number = Date.now()): JobViewDto {
   const state = viewState(job, queueState, now);
   const expiresAt = job.data.expires_at;
+  const dropped = queueState === 'failed' && state === 'expired';
   return {
     job_id: job.id!,
     owner: job.data.owner ?? null,
@@ -70,7 +71,8 @@ export function toJobView(job: StoredJob, queueState: QueueState, now: number = 
     message: job.data.message,
     delay_seconds: job.data.delay_seconds,
     max_retry: job.data.max_retry,
-    attempts_made: job.attemptsMade ?? 0,
+    // A worker's drop of an expired job is no attempt: the job did not run.
+    attempts_made: Math.max(0, (job.attemptsMade ?? 0) - (dropped ? 1 : 0)),
     created_at: new Date(job.timestamp).toISOString(),
     // From the data rather than the job's "delay" field, which BullMQ overwrites with a retry's backoff.
     run_at: new Date(dueAt(job.data, job.timestamp)).toISOString(),
