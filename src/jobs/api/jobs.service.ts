@@ -57,8 +57,8 @@ export interface ListQuery {
   owner?: string;
 }
 
-/** LIST_JOBS_LUA's reply: the next cursor position (or false twice), then [id, queue state, hash] per job. */
-type ListReply = [string | false, string | false, ...[string, QueueState, string[]][]];
+/** LIST_JOBS_LUA's reply: the next cursor position (Lua's false arrives as null), then [id, queue state, hash] per job. */
+type ListReply = [string | null, string | null, ...[string, QueueState, string[]][]];
 
 /** The owner a job-changing script lets the caller see: "" for an admin (any). */
 const visibleOwner = (principal: Principal): string => (principal.scopes.has('admin') ? '' : principal.subject);
