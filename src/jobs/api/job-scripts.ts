@@ -1,4 +1,5 @@
 // The Lua scripts that change a job a worker may take at the same moment: each checks and acts in one atomic step.
+import { EXPIRED_REASON } from '../job';
 
 /**
  * How long the hash of a cancelled job outlives its cancellation should BullMQ's own removal (which
@@ -12,8 +13,9 @@ export type JobChangeOutcome = 'not-found' | 'running' | 'finished' | 'expired';
 /**
  * The checks both scripts start with, in the same step as their change, so that no worker can take the job in
  * between: a job of another tenant is "not-found" (its existence must not leak); a locked job (a worker runs it),
- * or an active one without a lock (its worker died and stalled-job recovery will run it again), is "running"; a
- * completed or failed one "finished"; one past its expires_at "expired". `takeOut()` then removes the job from the
+ * or an active one without a lock (its worker died and stalled-job recovery will run it again), is "running"; one
+ * past its expires_at "expired", also once a worker has dropped it (failed with EXPIRED_REASON, which the job view
+ * shows as expired too); any other completed or failed one "finished". `takeOut()` then removes the job from the
  * delayed, prioritized, wait or paused list it waits in, after which no worker can reach it.
  *
  * KEYS: job hash, its lock, delayed, prioritized, wait, paused, completed, failed, active, then the script's own.
@@ -26,7 +28,11 @@ local decoded, data = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'data') or
 if not decoded or type(data) ~= 'table' then return 'not-found' end
 if ARGV[2] ~= '' and data.owner ~= ARGV[2] then return 'not-found' end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'running' end
-if redis.call('ZSCORE', KEYS[7], jobId) or redis.call('ZSCORE', KEYS[8], jobId) then return 'finished' end
+if redis.call('ZSCORE', KEYS[7], jobId) then return 'finished' end
+if redis.call('ZSCORE', KEYS[8], jobId) then
+  if redis.call('HGET', KEYS[1], 'failedReason') == ${JSON.stringify(EXPIRED_REASON)} then return 'expired' end
+  return 'finished'
+end
 if redis.call('LPOS', KEYS[9], jobId) then return 'running' end
 if type(data.expires_at) == 'number' and now >= data.expires_at then return 'expired' end
 local function takeOut()
