@@ -80,8 +80,10 @@ describe('POST /api/dm-jobqueue/register', () => {
         message: 'Job executed successfully',
         delay_seconds: 180,
         max_retry: 10,
+        run_at: Date.parse(created.run_at),
         owner: 'e2e',
       });
+      expect(job!.data.run_at - job!.timestamp).toBe(180_000);
       expect(job?.opts).toMatchObject({ delay: 180_000, attempts: 11, backoff: { type: 'exponential' } });
       expect(await job?.getState()).toBe('delayed');
     });
@@ -91,7 +93,13 @@ describe('POST /api/dm-jobqueue/register', () => {
 
       expect(response.statusCode).toBe(201);
       const job = await queue.getJob(response.json().job_id);
-      expect(job?.data).toEqual({ message: 'kept', delay_seconds: 3600, max_retry: 0, owner: 'e2e' });
+      expect(job?.data).toEqual({
+        message: 'kept',
+        delay_seconds: 3600,
+        max_retry: 0,
+        run_at: job!.timestamp + 3_600_000,
+        owner: 'e2e',
+      });
       expect(job?.opts.attempts).toBe(1);
     });
   });
