@@ -197,7 +197,8 @@ export class JobsController {
       throw new BadRequestException(INVALID_KEY_MESSAGE);
     }
     if (body.jobs.length > this.batchMaxSize) {
-      throw new BadRequestException(`jobs must contain no more than ${this.batchMaxSize} elements`);
+      // A list, as every other message about the body (class-validator's wording for ArrayMaxSize).
+      throw new BadRequestException([`jobs must contain no more than ${this.batchMaxSize} elements`]);
     }
     const now = Date.now();
     const errors: string[] = [];

@@ -109,6 +109,8 @@ export class JobsService {
   private readonly indexTtlMs: number;
   /** Jobs answered 503 whose add may still reach Redis (with their owner); removed as soon as Redis answers again. */
   private readonly orphans = new Map<string, string | undefined>();
+  /** Orphans whose removal is on its way to Redis. */
+  private readonly removing = new Set<string>();
   private readonly cancelScript: LuaScript<CancelOutcome>;
   private readonly moveScript: LuaScript<'moved' | 'after-expiry' | JobChangeOutcome>;
   private readonly listScript: LuaScript<ListReply>;
@@ -462,20 +464,33 @@ export class JobsService {
     void this.removeOrphans();
   }
 
+  /**
+   * All at once: the removals go out together on the auto-pipelined producer, so that a whole batch answered 503 is
+   * gone within a round trip or two of Redis answering again, before its jobs fall due. (One after the other, a
+   * batch of hundreds took long enough for its first jobs to run.) Each job is on its own: one that cannot be removed
+   * (Redis is away again, or a worker holds it) stays for the next 'ready' and does not keep the others.
+   */
   private async removeOrphans(): Promise<void> {
-    for (const [jobId, owner] of [...this.orphans]) {
-      try {
-        await this.queue.remove(jobId);
-        const owned = owner === undefined ? [] : [pendingJobsKey, expiringJobsKey, tenantIndexKey];
-        await Promise.all(
-          [...owned.map((key) => key(this.prefix, owner!)), globalIndexKey(this.prefix)].map((key) =>
-            this.redis.zrem(key, jobId),
-          ),
-        );
-        this.orphans.delete(jobId);
-      } catch {
-        return; // Redis is away again; the next 'ready' retries.
-      }
+    await Promise.all([...this.orphans].map(([jobId, owner]) => this.removeOrphan(jobId, owner)));
+  }
+
+  private async removeOrphan(jobId: string, owner: string | undefined): Promise<void> {
+    // Sweeps overlap ('ready', a late add, discard() for each job of a batch): each job is sent once at a time.
+    if (this.removing.has(jobId)) return;
+    this.removing.add(jobId);
+    try {
+      await this.queue.remove(jobId);
+      const owned = owner === undefined ? [] : [pendingJobsKey, expiringJobsKey, tenantIndexKey];
+      await Promise.all(
+        [...owned.map((key) => key(this.prefix, owner!)), globalIndexKey(this.prefix)].map((key) =>
+          this.redis.zrem(key, jobId),
+        ),
+      );
+      this.orphans.delete(jobId);
+    } catch {
+      // Left for the next 'ready'.
+    } finally {
+      this.removing.delete(jobId);
     }
   }
 }

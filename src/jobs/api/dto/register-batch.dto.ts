@@ -12,7 +12,7 @@ export class RegisterBatchDto {
     minItems: 1,
     description: 'Register bodies, 1 to JOB_BATCH_MAX_SIZE (default 1000) of them; stored all or none',
   })
-  @IsArray()
   @ArrayNotEmpty()
+  @IsArray() // checked first (decorators apply bottom-up): "x" is "not an array", not "empty"
   jobs!: unknown[];
 }
