@@ -1,5 +1,6 @@
 // SPEC 7: every connection in cluster mode (REDIS_CLUSTER_NODES) against a real local three-node cluster.
 import { Cluster } from 'ioredis';
+import { createHash, randomUUID } from 'node:crypto';
 import { startApp, TestApp, testEnv } from '../support/app';
 import { JobLines } from '../support/job-lines';
 import { RedisCluster } from '../support/redis-cluster';
@@ -78,6 +79,73 @@ describe('Redis Cluster', () => {
     expect(first.statusCode).toBe(201);
     expect(again.statusCode).toBe(200);
     expect(again.json().job_id).toBe(first.json().job_id);
+  });
+
+  const jobIdsOf = (response: { json(): unknown }) =>
+    (response.json() as { jobs: { job_id: string }[] }).jobs.map((job) => job.job_id);
+
+  describe('job lifecycle (SPEC 6.4)', () => {
+    const messages = [1, 2, 3].map((i) => `batch ${i} ${randomUUID().slice(0, 8)}`);
+    let batchIds: string[] = [];
+
+    it('should store a batch in one transaction and run each of its jobs', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/dm-jobqueue/register/batch',
+        headers: { ...bearer(), 'content-type': 'application/json' },
+        payload: JSON.stringify({ jobs: messages.map((message) => ({ message, delay_seconds: 0 })) }),
+      });
+
+      expect(response.statusCode).toBe(201);
+      batchIds = jobIdsOf(response);
+      expect(batchIds).toHaveLength(3);
+      for (const message of messages) await lines.waitFor((line) => line.endsWith(`] ${message}`));
+      for (const message of messages) expect(lines.printed(message)).toHaveLength(1);
+    });
+
+    it("should list the batch among the caller's jobs", async () => {
+      const response = await app.inject({ method: 'GET', url: '/api/dm-jobqueue/jobs?limit=100', headers: bearer() });
+
+      expect(response.statusCode).toBe(200);
+      expect(jobIdsOf(response)).toEqual(expect.arrayContaining(batchIds));
+    });
+
+    it('should move a delayed job with PATCH, and run it at its new time', async () => {
+      const message = `moved ${randomUUID().slice(0, 8)}`;
+      const { job_id: jobId } = (await register({ message, delay_seconds: 3600 })).json();
+
+      const moved = await app.inject({
+        method: 'PATCH',
+        url: `/api/dm-jobqueue/jobs/${jobId}`,
+        headers: { ...bearer(), 'content-type': 'application/json' },
+        payload: JSON.stringify({ delay_seconds: 0 }),
+      });
+
+      expect(moved.statusCode).toBe(200);
+      expect(moved.json()).toMatchObject({ job_id: jobId, delay_seconds: 0 });
+      await lines.waitFor((line) => line.endsWith(`] ${message}`));
+    });
+
+    it("should keep the job indexes and the quota sets in the queue's slot", async () => {
+      // A job that has not started and has an expires_at: it holds a place in both the pending and expiring sets.
+      const held = await register({ delay_seconds: 3600, expires_at: new Date(Date.now() + 7_200_000).toISOString() });
+      expect(held.statusCode).toBe(201);
+      const tenant = `{dm-jobqueue}:tenant:${createHash('sha256').update('e2e').digest('hex')}`;
+      const keys = ['{dm-jobqueue}:jobs', `${tenant}:jobs`, `${tenant}:pending`, `${tenant}:expiring`];
+      const client = new Cluster(
+        cluster.nodeList.split(',').map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })),
+      );
+      try {
+        const queueSlot = Number(await client.cluster('KEYSLOT', '{dm-jobqueue}:jobs:wait'));
+        for (const key of keys) {
+          expect({ key, exists: await client.exists(key) }).toEqual({ key, exists: 1 });
+          expect({ key, slot: Number(await client.cluster('KEYSLOT', key)) }).toEqual({ key, slot: queueSlot });
+        }
+        expect(await client.zscore(`${tenant}:expiring`, held.json().job_id)).not.toBeNull();
+      } finally {
+        client.disconnect();
+      }
+    });
   });
 
   it('should keep every queue key in one slot (the prefix is a hash tag)', async () => {
