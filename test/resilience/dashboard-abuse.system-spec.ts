@@ -310,10 +310,12 @@ describe('dashboard abuse (DASHBOARD_READ_ONLY=false)', () => {
       statusCode: 403,
       message: expect.stringContaining('Job data cannot be written'),
     });
-    expect((await queue.getJob(jobId))?.data).toEqual({
+    const job = await queue.getJob(jobId);
+    expect(job?.data).toEqual({
       message: 'sentinel',
       delay_seconds: 3600,
       max_retry: 10,
+      run_at: job!.timestamp + 3_600_000,
       owner: 'e2e',
     });
   });
