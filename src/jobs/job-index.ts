@@ -139,7 +139,16 @@ while found < limit and scanned < budget do
     end
   end
 end
--- Nothing after the last entry examined: this was the last page.
-if nextEntry() == nil then return { false, false, unpack(jobs) } end
-return { lastScore, lastId, unpack(jobs) }
+-- Nothing after the last entry examined but entries of jobs that are gone (within the budget): this was the last
+-- page. Those entries are skipped (and dropped once past the grace) as above; a cursor stays where the loop stopped.
+while true do
+  local id, score = nextEntry()
+  if id == nil then return { false, false, unpack(jobs) } end
+  if scanned >= budget or redis.call('EXISTS', prefix .. id) == 1 then return { lastScore, lastId, unpack(jobs) } end
+  scanned = scanned + 1
+  if tonumber(score) < graceBefore then
+    redis.call('ZREM', KEYS[1], id)
+    offset = offset - 1
+  end
+end
 `;
