@@ -20,8 +20,9 @@ export function globalIndexKey(queuePrefix: string): string {
 /**
  * Index entries each registration checks, picked at random: an entry whose job is gone (removed by retention,
  * cancelled) is dropped. Every job leaves at most one such entry behind, and each registration removes on average
- * this many times the share of them, so stale entries stay under 1/INDEX_SAMPLES of an index (a quarter): an index
- * holds at most about 4/3 of its jobs that Redis still keeps, which retention and the pending quota bound.
+ * this many times the share of them, so stale entries older than the grace stay under 1/INDEX_SAMPLES of an index
+ * (a quarter): an index holds at most about 4/3 of its jobs that Redis still keeps (which retention and the
+ * pending quota bound), plus the entries of the last INDEX_GRACE_MS.
  */
 export const INDEX_SAMPLES = 4;
 
