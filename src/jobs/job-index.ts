@@ -28,9 +28,10 @@ export const INDEX_SAMPLES = 4;
 
 /**
  * How old an entry must be before its job's absence makes it stale: an entry is written just before its job's add
- * (in the same round trip), so a job that does not exist yet must not lose its entry meanwhile.
+ * (in the same write on the same connection, or the same transaction), so a job that does not exist yet must not
+ * lose its entry in the instant between the two. Redis runs them microseconds apart; this is a wide margin.
  */
-export const INDEX_GRACE_MS = 60_000;
+export const INDEX_GRACE_MS = 5_000;
 
 /** Index entries one list request examines at most; with a state filter a page may hold fewer jobs. */
 export const LIST_SCAN_BUDGET = 1_000;
