@@ -1,17 +1,5 @@
 // The job index (SPEC 6.4): which Redis keys list jobs in registration order, how they stay bounded, and the
 // Lua script that reads a page of them.
-import { createHash } from 'node:crypto';
-
-const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
-
-/**
- * `<prefix>:tenant:<sha256(subject)>:jobs`, a sorted set of the tenant's job ids (score: registration time, ms).
- * The queue prefix's hash tag keeps it in the queue's Redis Cluster slot.
- */
-export function tenantIndexKey(queuePrefix: string, subject: string): string {
-  return `${queuePrefix}:tenant:${sha256(subject)}:jobs`;
-}
-
 /** `<prefix>:jobs`, every tenant's job ids in registration order: what an admin lists without `owner`. */
 export function globalIndexKey(queuePrefix: string): string {
   return `${queuePrefix}:jobs`;
@@ -37,9 +25,9 @@ export const INDEX_GRACE_MS = 5_000;
 export const LIST_SCAN_BUDGET = 1_000;
 
 /**
- * Expiry of an index, renewed by every registration into it: the longest a job can stay in Redis after it was
- * registered (its delay, then its retention) and a day more. An index nobody registers into disappears with its
- * jobs.
+ * Expiry of a tenant's index, renewed by every registration into it: the longest a job can stay in Redis after it
+ * was registered (its delay, then its retention) and a day more. An index nobody registers into disappears with its
+ * jobs. (The global index is renewed by every registration of every tenant; its samples bound it.)
  */
 export function indexTtlMs(limits: {
   maxDelaySeconds: number;
@@ -50,8 +38,8 @@ export function indexTtlMs(limits: {
 }
 
 /**
- * Removes entries of jobs that are gone from the index KEYS[k], for the `samples` random entries given; only
- * entries older than `graceBefore` (ms) count as stale. Needs `prefix` (the queue's job key prefix) in scope.
+ * Removes entries of jobs that are gone from an index, for `samples` random entries of it; only entries older than
+ * `graceBefore` (ms) count as stale. Needs `prefix` (the queue's job key prefix) in scope.
  */
 export const DROP_STALE_SAMPLES_LUA = `
 local function dropStaleSamples(indexKey, samples, graceBefore)

@@ -1,28 +1,6 @@
 // The tenant's pending-job quota (SPEC 6.3) and the job index (SPEC 6.4), kept in the same round trip as the job's
-// add: which Redis keys count a tenant's not-yet-started jobs, and the Lua script that reserves their places and
-// indexes them.
-import { createHash } from 'node:crypto';
-import { DROP_STALE_SAMPLES_LUA } from './job-index';
-
-const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
-
-/**
- * `<prefix>:tenant:<sha256(subject)>:pending`, a sorted set of the tenant's job ids that have not started
- * (score: registration time, ms). The queue prefix's hash tag keeps it in the queue's Redis Cluster slot; it is
- * bounded by TENANT_MAX_PENDING_JOBS and disappears with its last member.
- */
-export function pendingJobsKey(queuePrefix: string, subject: string): string {
-  return `${queuePrefix}:tenant:${sha256(subject)}:pending`;
-}
-
-/**
- * `<prefix>:tenant:<sha256(subject)>:expiring`: those of the tenant's pending jobs that have an expires_at (the
- * score, ms). Each reservation first drops the pending places of jobs whose expires_at has passed, so an expired
- * job stops counting at once, whether or not a worker has dropped it yet. A subset of the pending set.
- */
-export function expiringJobsKey(queuePrefix: string, subject: string): string {
-  return `${queuePrefix}:tenant:${sha256(subject)}:expiring`;
-}
+// add: the Lua script that reserves the places of a tenant's new jobs and indexes them.
+import { DROP_STALE_SAMPLES_LUA, INDEX_GRACE_MS, INDEX_SAMPLES } from './job-index';
 
 /** How many of a tenant's oldest entries a refusal checks for ones whose release never reached Redis. */
 export const STALE_ENTRIES_CHECKED = 100;
@@ -46,26 +24,27 @@ export const PLACEHOLDER_TTL_MS = 60_000;
  * was lost, say with a dying worker, or the add never reached Redis) are dropped, so a lost release cannot
  * shrink a quota for good; only entries older than the grace count, as a job's add follows its reservation.
  *
+ * The settings are part of the script (one per configuration), so each call sends only what changes.
  * KEYS: the tenant's pending set, its expiring set, its index, the global index, then each new job's hash.
- * ARGV: limit (0: no quota), registration time (ms), the queue's job key prefix (`<prefix>:<queue>:`), the number
- * of entries to check, the placeholder's expiry (ms), now (ms), the indexes' expiry (ms), index samples, grace
- * before (ms), then for each job its id and its expires_at (ms, 0 for none).
- * Returns 1 when the jobs may be added, 0 when the quota is full.
+ * ARGV: the queue's job key prefix (`<prefix>:<queue>:`), now (ms: the registration time), then for each job its id
+ * and its expires_at (ms, 0 for none). Returns 1 when the jobs may be added, 0 when the quota is full.
  */
-export const REGISTER_LUA = `
-local limit, registeredAt, prefix = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local graceBefore = tonumber(ARGV[9])
-local first, n = 10, #KEYS - 4
+export function registerLua(settings: { maxPendingJobs: number; indexTtlMs: number }): string {
+  const int = (value: number): string => String(Math.trunc(value));
+  return `
+local limit, prefix, registeredAt = ${int(settings.maxPendingJobs)}, ARGV[1], ARGV[2]
+local graceBefore = tonumber(registeredAt) - ${int(INDEX_GRACE_MS)}
+local first, n = 3, #KEYS - 4
 ${DROP_STALE_SAMPLES_LUA}
 if limit > 0 then
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[6], 'LIMIT', 0, ${EXPIRED_RELEASED})
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', registeredAt, 'LIMIT', 0, ${int(EXPIRED_RELEASED)})
   if #expired > 0 then
     redis.call('ZREM', KEYS[1], unpack(expired))
     redis.call('ZREM', KEYS[2], unpack(expired))
   end
   local count = redis.call('ZCARD', KEYS[1])
   if count + n > limit then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[4]) - 1, 'WITHSCORES')
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, ${int(STALE_ENTRIES_CHECKED - 1)}, 'WITHSCORES')
     for i = 1, #oldest, 2 do
       local id, jobKey = oldest[i], prefix .. oldest[i]
       if tonumber(oldest[i + 1]) < graceBefore and
@@ -79,14 +58,14 @@ if limit > 0 then
   if count + n > limit then
     for k = 5, #KEYS do
       redis.call('HSET', KEYS[k], '${REFUSED_FIELD}', '1')
-      redis.call('PEXPIRE', KEYS[k], ARGV[5])
+      redis.call('PEXPIRE', KEYS[k], ${int(PLACEHOLDER_TTL_MS)})
     end
     return 0
   end
 end
 -- Before the new entries go in: their jobs do not exist yet.
-dropStaleSamples(KEYS[3], ARGV[8], graceBefore)
-dropStaleSamples(KEYS[4], ARGV[8], graceBefore)
+dropStaleSamples(KEYS[3], ${int(INDEX_SAMPLES)}, graceBefore)
+dropStaleSamples(KEYS[4], ${int(INDEX_SAMPLES)}, graceBefore)
 for i = 0, n - 1 do
   local id, expiresAt = ARGV[first + 2 * i], tonumber(ARGV[first + 2 * i + 1])
   if limit > 0 then
@@ -96,10 +75,12 @@ for i = 0, n - 1 do
   redis.call('ZADD', KEYS[3], registeredAt, id)
   redis.call('ZADD', KEYS[4], registeredAt, id)
 end
-redis.call('PEXPIRE', KEYS[3], ARGV[7])
-redis.call('PEXPIRE', KEYS[4], ARGV[7])
+-- The tenant's index expires once nobody registers into it; the global index is renewed by every registration, and
+-- bounded by its samples.
+redis.call('PEXPIRE', KEYS[3], ${int(settings.indexTtlMs)})
 return 1
 `;
+}
 
 /** After a refusal's add: removes the placeholder it left. KEYS: the job's hash. */
 export const RELEASE_PLACEHOLDER_LUA = `

@@ -16,23 +16,9 @@ import type { JobListDto, JobViewDto, RegisteredBatchDto, RegisteredJobDto } fro
 import { encodeCursor, JobState, ListCursor, QueueState, publicJobState, toJobView } from './job-view';
 import { CANCEL_JOB_LUA, CANCELLED_JOB_TTL_MS, JobChangeOutcome, MOVE_JOB_LUA } from './job-scripts';
 import { defineLuaScript, LuaScript } from '../lua-script';
-import {
-  expiringJobsKey,
-  PLACEHOLDER_TTL_MS,
-  pendingJobsKey,
-  REGISTER_LUA,
-  RELEASE_PLACEHOLDER_LUA,
-  STALE_ENTRIES_CHECKED,
-} from '../tenant-quota';
-import {
-  globalIndexKey,
-  INDEX_GRACE_MS,
-  INDEX_SAMPLES,
-  indexTtlMs,
-  LIST_JOBS_LUA,
-  LIST_SCAN_BUDGET,
-  tenantIndexKey,
-} from '../job-index';
+import { registerLua, RELEASE_PLACEHOLDER_LUA } from '../tenant-quota';
+import { expiringJobsKey, pendingJobsKey, tenantIndexKey } from '../tenant-keys';
+import { globalIndexKey, INDEX_GRACE_MS, indexTtlMs, LIST_JOBS_LUA, LIST_SCAN_BUDGET } from '../job-index';
 import type { Schedule } from './job-spec';
 import { AppConfig } from '../../config/app-config';
 
@@ -103,10 +89,10 @@ export class JobsService {
   private readonly errors = new LogThrottle(this.logger);
   private readonly timeoutMs: number;
   private readonly prefix: string;
-  private readonly maxPendingJobs: number;
   private readonly retention: Pick<JobsOptions, 'removeOnComplete' | 'removeOnFail'>;
   private readonly backoffMs: number;
-  private readonly indexTtlMs: number;
+  /** `<prefix>:<queue>:`, what a job id follows in its key. */
+  private readonly jobKeyPrefix: string;
   /** Jobs answered 503 whose add may still reach Redis (with their owner); removed as soon as Redis answers again. */
   private readonly orphans = new Map<string, string | undefined>();
   /** Orphans whose removal is on its way to Redis. */
@@ -126,9 +112,8 @@ export class JobsService {
   ) {
     this.timeoutMs = config.get('REDIS_TIMEOUT_MS');
     this.prefix = config.get('QUEUE_PREFIX');
-    this.maxPendingJobs = config.get('TENANT_MAX_PENDING_JOBS');
     this.backoffMs = config.get('JOB_BACKOFF_MS');
-    this.indexTtlMs = indexTtlMs({
+    const indexTtl = indexTtlMs({
       maxDelaySeconds: config.get('JOB_MAX_DELAY_SECONDS'),
       keepCompletedSeconds: config.get('JOB_KEEP_COMPLETED_SECONDS'),
       keepFailedSeconds: config.get('JOB_KEEP_FAILED_SECONDS'),
@@ -143,7 +128,13 @@ export class JobsService {
     this.cancelScript = defineLuaScript(this.redis, 'dmJobQueueCancel', 13, CANCEL_JOB_LUA);
     this.moveScript = defineLuaScript(this.redis, 'dmJobQueueMove', 10, MOVE_JOB_LUA);
     this.listScript = defineLuaScript(this.redis, 'dmJobQueueList', 5, LIST_JOBS_LUA);
-    this.registerScript = defineLuaScript(this.redis, REGISTER_COMMAND, undefined, REGISTER_LUA);
+    this.registerScript = defineLuaScript(
+      this.redis,
+      REGISTER_COMMAND,
+      undefined,
+      registerLua({ maxPendingJobs: config.get('TENANT_MAX_PENDING_JOBS'), indexTtlMs: indexTtl }),
+    );
+    this.jobKeyPrefix = this.queue.toKey('');
     this.releasePlaceholderScript = defineLuaScript(
       this.redis,
       'dmTenantReleasePlaceholder',
@@ -252,19 +243,8 @@ export class JobsService {
       globalIndexKey(this.prefix),
       ...jobKeys,
     ];
-    const now = Date.now();
-    const args = [
-      this.maxPendingJobs,
-      jobs[0].timestamp,
-      this.queue.toKey(''),
-      STALE_ENTRIES_CHECKED,
-      PLACEHOLDER_TTL_MS,
-      now,
-      this.indexTtlMs,
-      INDEX_SAMPLES,
-      now - INDEX_GRACE_MS,
-      ...jobs.flatMap((job) => [job.id!, job.data.expires_at ?? 0]),
-    ];
+    const args: (string | number)[] = [this.jobKeyPrefix, jobs[0].timestamp];
+    for (const job of jobs) args.push(job.id!, job.data.expires_at ?? 0);
     let place: number;
     if (jobs.length === 1) {
       const [reserved] = await Promise.all([this.registerScript(keys, args), jobs[0].addJob(client)]);

@@ -10,7 +10,7 @@ import { REDIS_WORKER } from '../../redis/redis.constants';
 import { formatJobLine } from './job-line';
 import { EXPIRED_REASON, isExpired, JobData, QUEUE_NAME } from '../job';
 import { OnTimeWorker } from './on-time-worker';
-import { expiringJobsKey, pendingJobsKey } from '../tenant-quota';
+import { expiringJobsKey, pendingJobsKey } from '../tenant-keys';
 import { AppConfig } from '../../config/app-config';
 
 /**
