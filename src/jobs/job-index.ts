@@ -6,13 +6,21 @@ export function globalIndexKey(queuePrefix: string): string {
 }
 
 /**
- * Index entries each registration checks, picked at random: an entry whose job is gone (removed by retention,
- * cancelled) is dropped. Every job leaves at most one such entry behind, and each registration removes on average
- * this many times the share of them, so stale entries older than the grace stay under 1/INDEX_SAMPLES of an index
- * (a quarter): an index holds at most about 4/3 of its jobs that Redis still keeps (which retention and the
- * pending quota bound), plus the entries of the last INDEX_GRACE_MS.
+ * Entries of the tenant's index each registration checks, picked at random: an entry whose job is gone (removed by
+ * retention, cancelled) is dropped, from the global index too (every job is in both). Every job leaves at most one
+ * such entry behind, and each registration removes on average this many times the share of them, so stale entries
+ * older than the grace stay under 1/INDEX_SAMPLES of an index (a quarter): an index holds at most about 4/3 of its
+ * jobs that Redis still keeps (which retention and the pending quota bound), plus the entries of the last
+ * INDEX_GRACE_MS. The global index gets the same through its tenants' registrations.
  */
 export const INDEX_SAMPLES = 4;
+
+/**
+ * What the global index keeps besides: entries of tenants that no longer register (their own index expires). One
+ * registration in GLOBAL_SAMPLE_EVERY (by its random job id) checks GLOBAL_SAMPLES random entries of it.
+ */
+export const GLOBAL_SAMPLE_EVERY = 16;
+export const GLOBAL_SAMPLES = 16;
 
 /**
  * How old an entry must be before its job's absence makes it stale: an entry is written just before its job's add
@@ -38,15 +46,17 @@ export function indexTtlMs(limits: {
 }
 
 /**
- * Removes entries of jobs that are gone from an index, for `samples` random entries of it; only entries older than
- * `graceBefore` (ms) count as stale. Needs `prefix` (the queue's job key prefix) in scope.
+ * Removes entries of jobs that are gone from an index (and from `alsoKey`, when given), for `samples` random entries
+ * of it; only entries older than `graceBefore` (ms) count as stale. Needs `prefix` (the queue's job key prefix) in
+ * scope.
  */
 export const DROP_STALE_SAMPLES_LUA = `
-local function dropStaleSamples(indexKey, samples, graceBefore)
+local function dropStaleSamples(indexKey, samples, graceBefore, alsoKey)
   local picked = redis.call('ZRANDMEMBER', indexKey, samples, 'WITHSCORES')
   for i = 1, #picked, 2 do
     if tonumber(picked[i + 1]) < graceBefore and redis.call('EXISTS', prefix .. picked[i]) == 0 then
       redis.call('ZREM', indexKey, picked[i])
+      if alsoKey then redis.call('ZREM', alsoKey, picked[i]) end
     end
   end
 end

@@ -1,6 +1,12 @@
 // The tenant's pending-job quota (SPEC 6.3) and the job index (SPEC 6.4), kept in the same round trip as the job's
 // add: the Lua script that reserves the places of a tenant's new jobs and indexes them.
-import { DROP_STALE_SAMPLES_LUA, INDEX_GRACE_MS, INDEX_SAMPLES } from './job-index';
+import {
+  DROP_STALE_SAMPLES_LUA,
+  GLOBAL_SAMPLE_EVERY,
+  GLOBAL_SAMPLES,
+  INDEX_GRACE_MS,
+  INDEX_SAMPLES,
+} from './job-index';
 
 /** How many of a tenant's oldest entries a refusal checks for ones whose release never reached Redis. */
 export const STALE_ENTRIES_CHECKED = 100;
@@ -64,8 +70,11 @@ if limit > 0 then
   end
 end
 -- Before the new entries go in: their jobs do not exist yet.
-dropStaleSamples(KEYS[3], ${int(INDEX_SAMPLES)}, graceBefore)
-dropStaleSamples(KEYS[4], ${int(INDEX_SAMPLES)}, graceBefore)
+dropStaleSamples(KEYS[3], ${int(INDEX_SAMPLES)}, graceBefore, KEYS[4])
+-- Job ids are random UUIDs: the first hex digit picks one registration in 16.
+if tonumber(string.sub(ARGV[first], 1, 1), 16) % ${int(GLOBAL_SAMPLE_EVERY)} == 0 then
+  dropStaleSamples(KEYS[4], ${int(GLOBAL_SAMPLES)}, graceBefore)
+end
 for i = 0, n - 1 do
   local id, expiresAt = ARGV[first + 2 * i], tonumber(ARGV[first + 2 * i + 1])
   if limit > 0 then
