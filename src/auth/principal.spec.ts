@@ -81,6 +81,15 @@ describe('principalFromClaims', () => {
     expect(principalFromClaims(claims({ scope }), policy)).toBeUndefined();
   });
 
+  it.each(['m\ud800', 'a\udfffb', '\ud83d'])('should refuse a subject with a lone surrogate (%j)', (sub) => {
+    // Hashed as UTF-8 it would be "m\ufffd": two subjects, one tenant's keys.
+    expect(principalFromClaims(claims({ sub }), policy)).toBeUndefined();
+  });
+
+  it('should accept a subject with a whole surrogate pair', () => {
+    expect(principalFromClaims(claims({ sub: 'team-😀' }), policy)?.subject).toBe('team-😀');
+  });
+
   it.each([undefined, '', 42, null])('should refuse the subject %j', (sub) => {
     expect(principalFromClaims(claims({ sub }), policy)).toBeUndefined();
   });

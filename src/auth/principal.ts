@@ -1,4 +1,5 @@
 import type { Scope, TokenClaims, TokenType } from './token';
+import { hasLoneSurrogate } from '../common/unicode';
 import { SCOPES } from './token';
 
 /** Who is calling, as the guard attaches it to `request.user`. */
@@ -18,7 +19,8 @@ export interface ClaimPolicy {
  * returns the principal, or undefined when the token must be refused.
  */
 export function principalFromClaims(claims: Partial<TokenClaims>, policy: ClaimPolicy): Principal | undefined {
-  if (typeof claims.sub !== 'string' || claims.sub === '') return undefined;
+  // A lone surrogate would make two subjects one tenant: their keys hash the UTF-8 form, where it is U+FFFD.
+  if (typeof claims.sub !== 'string' || claims.sub === '' || hasLoneSurrogate(claims.sub)) return undefined;
   if (claims.env !== undefined && claims.env !== policy.appEnv) return undefined;
   // jsonwebtoken checks the types of exp and nbf, not of iat (RFC 7519: a NumericDate).
   if (claims.iat !== undefined && (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat))) return undefined;

@@ -6,21 +6,18 @@ export function globalIndexKey(queuePrefix: string): string {
 }
 
 /**
- * Entries of the tenant's index each registration checks, picked at random: an entry whose job is gone (removed by
- * retention, cancelled) is dropped, from the global index too (every job is in both). Every job leaves at most one
- * such entry behind, and each registration removes on average this many times the share of them, so stale entries
- * older than the grace stay under 1/INDEX_SAMPLES of an index (a quarter): an index holds at most about 4/3 of its
- * jobs that Redis still keeps (which retention and the pending quota bound), plus the entries of the last
- * INDEX_GRACE_MS. The global index gets the same through its tenants' registrations.
+ * Entries of the tenant's index each registration checks per job it adds, picked at random: an entry whose job is
+ * gone (removed by retention, cancelled) is dropped, from the global index too (every job is in both). Every job
+ * leaves at most one such entry behind, and each job added removes on average this many times the share of them, so
+ * stale entries older than the grace stay under 1/INDEX_SAMPLES of an index (a quarter): an index holds at most
+ * about 4/3 of its jobs that Redis still keeps (which retention and the pending quota bound), plus the entries of
+ * the last INDEX_GRACE_MS. The global index gets as many samples of its own (a single registration: twice as many,
+ * one in two), for the entries of tenants that no longer register.
  */
 export const INDEX_SAMPLES = 4;
 
-/**
- * What the global index keeps besides: entries of tenants that no longer register (their own index expires). One
- * registration in GLOBAL_SAMPLE_EVERY (by its random job id) checks GLOBAL_SAMPLES random entries of it.
- */
-export const GLOBAL_SAMPLE_EVERY = 16;
-export const GLOBAL_SAMPLES = 16;
+/** The most entries one registration checks in one index (a batch of 1 000 checks 4 000). */
+export const MAX_SAMPLES = 4_000;
 
 /**
  * How old an entry must be before its job's absence makes it stale: an entry is written just before its job's add
@@ -44,6 +41,27 @@ export function indexTtlMs(limits: {
 }): number {
   return (limits.maxDelaySeconds + Math.max(limits.keepCompletedSeconds, limits.keepFailedSeconds) + 86_400) * 1_000;
 }
+
+/**
+ * How long a tenant's index must still live once one of its jobs is due: the longer retention and a day. A move
+ * (PATCH) or a retry's backoff that takes a job past its index's expiry extends the expiry by this much after the
+ * new due time, so no job outlives its index entry.
+ */
+export function indexTtlAfterDueMs(config: {
+  get(key: 'JOB_KEEP_COMPLETED_SECONDS' | 'JOB_KEEP_FAILED_SECONDS'): number;
+}): number {
+  return (Math.max(config.get('JOB_KEEP_COMPLETED_SECONDS'), config.get('JOB_KEEP_FAILED_SECONDS')) + 86_400) * 1_000;
+}
+
+/**
+ * Sets `KEYS[k]`'s expiry to `ms` from now if it would end sooner (a key without expiry, or none, is left alone).
+ */
+export const EXTEND_EXPIRY_LUA = `
+local function extendExpiry(key, ms)
+  local ttl = redis.call('PTTL', key)
+  if ttl >= 0 and ttl < ms then redis.call('PEXPIRE', key, ms) end
+end
+`;
 
 /**
  * Removes entries of jobs that are gone from an index (and from `alsoKey`, when given), for `samples` random entries

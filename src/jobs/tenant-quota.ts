@@ -1,12 +1,6 @@
 // The tenant's pending-job quota (SPEC 6.3) and the job index (SPEC 6.4), kept in the same round trip as the job's
 // add: the Lua script that reserves the places of a tenant's new jobs and indexes them.
-import {
-  DROP_STALE_SAMPLES_LUA,
-  GLOBAL_SAMPLE_EVERY,
-  GLOBAL_SAMPLES,
-  INDEX_GRACE_MS,
-  INDEX_SAMPLES,
-} from './job-index';
+import { DROP_STALE_SAMPLES_LUA, INDEX_GRACE_MS, INDEX_SAMPLES, MAX_SAMPLES } from './job-index';
 
 /** How many of a tenant's oldest entries a refusal checks for ones whose release never reached Redis. */
 export const STALE_ENTRIES_CHECKED = 100;
@@ -33,7 +27,9 @@ export const PLACEHOLDER_TTL_MS = 60_000;
  * The settings are part of the script (one per configuration), so each call sends only what changes.
  * KEYS: the tenant's pending set, its expiring set, its index, the global index, then each new job's hash.
  * ARGV: the queue's job key prefix (`<prefix>:<queue>:`), now (ms: the registration time), then for each job its id
- * and its expires_at (ms, 0 for none). Returns 1 when the jobs may be added, 0 when the quota is full.
+ * and its expires_at (ms, 0 for none). Returns 1 when the jobs may be added, 0 when the quota is full, 2 when it is
+ * full and a job's add ran before this script (Redis had lost the script and ioredis sent it again after the add):
+ * that job exists and must be removed.
  */
 export function registerLua(settings: { maxPendingJobs: number; indexTtlMs: number }): string {
   const int = (value: number): string => String(Math.trunc(value));
@@ -62,19 +58,29 @@ if limit > 0 then
     end
   end
   if count + n > limit then
+    -- A job whose add ran first (this script was resent after Redis had lost it: NOSCRIPT) is not overwritten.
+    local added = 0
     for k = 5, #KEYS do
-      redis.call('HSET', KEYS[k], '${REFUSED_FIELD}', '1')
-      redis.call('PEXPIRE', KEYS[k], ${int(PLACEHOLDER_TTL_MS)})
+      if redis.call('EXISTS', KEYS[k]) == 1 then
+        added = 2
+      else
+        redis.call('HSET', KEYS[k], '${REFUSED_FIELD}', '1')
+        redis.call('PEXPIRE', KEYS[k], ${int(PLACEHOLDER_TTL_MS)})
+      end
     end
-    return 0
+    return added
   end
 end
--- Before the new entries go in: their jobs do not exist yet.
-dropStaleSamples(KEYS[3], ${int(INDEX_SAMPLES)}, graceBefore, KEYS[4])
--- Job ids are random UUIDs: the first hex digit picks one registration in 16.
-if tonumber(string.sub(ARGV[first], 1, 1), 16) % ${int(GLOBAL_SAMPLE_EVERY)} == 0 then
-  dropStaleSamples(KEYS[4], ${int(GLOBAL_SAMPLES)}, graceBefore)
+-- Before the new entries go in: their jobs do not exist yet. Samples in proportion to the jobs added, so that the
+-- stale entries found keep up with the entries written.
+dropStaleSamples(KEYS[3], math.min(${int(INDEX_SAMPLES)} * n, ${int(MAX_SAMPLES)}), graceBefore, KEYS[4])
+local globalSamples = math.min(${int(INDEX_SAMPLES)} * n, ${int(MAX_SAMPLES)})
+if n == 1 then
+  -- Job ids are random UUIDs: the parity of the first hex digit picks one registration in two.
+  globalSamples = 0
+  if tonumber(string.sub(ARGV[first], 1, 1), 16) % 2 == 0 then globalSamples = ${int(2 * INDEX_SAMPLES)} end
 end
+if globalSamples > 0 then dropStaleSamples(KEYS[4], globalSamples, graceBefore) end
 for i = 0, n - 1 do
   local id, expiresAt = ARGV[first + 2 * i], tonumber(ARGV[first + 2 * i + 1])
   if limit > 0 then

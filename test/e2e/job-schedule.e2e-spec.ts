@@ -224,6 +224,25 @@ describe('run_at, expires_at and PATCH /jobs/:job_id', () => {
     });
   });
 
+  describe('Unicode that is not text', () => {
+    it('should refuse a message holding a lone surrogate, storing nothing', async () => {
+      const before = await storedJobs(queue);
+
+      const refused = await register({ message: 'bad \ud800 surrogate' });
+
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json().message).toEqual(['message must be Unicode text: it holds a lone UTF-16 surrogate']);
+      expect(await storedJobs(queue)).toBe(before);
+    });
+
+    it("should refuse a token whose sub holds a lone surrogate (it would share another tenant's keys)", async () => {
+      const answer = await register({}, bearer(token({ subject: 'm\ud800' })));
+
+      expect(answer.statusCode).toBe(401);
+      expect(answer.json().message).toBe('Invalid token');
+    });
+  });
+
   describe('refused registrations', () => {
     const refused = bearer(token({ subject: 'refused' }));
     const ahead = (seconds: number) => Date.now() + seconds * 1_000;
@@ -364,6 +383,20 @@ describe('run_at, expires_at and PATCH /jobs/:job_id', () => {
   });
 
   describe('PATCH /api/dm-jobqueue/jobs/:job_id', () => {
+    it('should keep every field of the data exact through a move, a far expires_at included', async () => {
+      const created = await registered({ message: 'far / "quoted" é 😀', expires_at: '9999-12-31T23:59:59.999Z' });
+
+      const moved = await patch(created.job_id, { delay_seconds: 60 });
+
+      expect(moved.statusCode).toBe(200);
+      expect(moved.json()).toMatchObject({
+        message: 'far / "quoted" é 😀',
+        expires_at: '9999-12-31T23:59:59.999Z',
+        state: 'delayed',
+      });
+      expect((await view(created.job_id)).expires_at).toBe('9999-12-31T23:59:59.999Z');
+    });
+
     it('should move a delayed job earlier, and run it then', async () => {
       const message = unique('moved earlier');
       const created = await registered({ message, delay_seconds: 300 });

@@ -1,5 +1,6 @@
 // The Lua scripts that change a job a worker may take at the same moment: each checks and acts in one atomic step.
 import { EXPIRED_REASON } from '../job';
+import { EXTEND_EXPIRY_LUA } from '../job-index';
 
 /**
  * How long the hash of a cancelled job outlives its cancellation should BullMQ's own removal (which
@@ -61,18 +62,20 @@ return 'cancelled'
  * gives a delayed job (due time × 4096 plus a counter that keeps jobs due in the same millisecond in order: the
  * encoding of BullMQ's getDelayedScore, which a script of our own cannot include), and the queue's marker set to
  * the earliest due time, as BullMQ does when it adds a delayed job, which wakes a waiting worker. A worker promotes
- * it once due, also when that is now. Its data records the new run_at and delay_seconds.
+ * it once due, also when that is now. Its data becomes the caller's (new run_at and delay_seconds), provided it is
+ * still what the caller read; the owner's index lives at least `index expiry` more.
  *
- * Own KEYS: the queue's marker. Own ARGV: the new due time (ms), the new delay_seconds.
- * Returns 'moved', 'after-expiry' (the new time is not before its expires_at), or a JobChangeOutcome.
+ * Own KEYS: the queue's marker, the owner's index. Own ARGV: the new due time (ms), the data as read, the new data,
+ * the index expiry (ms from now).
+ * Returns 'moved', 'after-expiry' (the new time is not before its expires_at), 'changed' (its data is no longer
+ * what was read), or a JobChangeOutcome.
  */
-export const MOVE_JOB_LUA = `${CHECKS_LUA}
+export const MOVE_JOB_LUA = `${CHECKS_LUA}${EXTEND_EXPIRY_LUA}
 local due = tonumber(ARGV[4])
 if type(data.expires_at) == 'number' and due >= data.expires_at then return 'after-expiry' end
+if redis.call('HGET', KEYS[1], 'data') ~= ARGV[5] then return 'changed' end
 if not takeOut() then return 'not-found' end
-data.run_at = due
-data.delay_seconds = tonumber(ARGV[5])
-redis.call('HSET', KEYS[1], 'data', cjson.encode(data), 'delay', math.max(0, due - now))
+redis.call('HSET', KEYS[1], 'data', ARGV[6], 'delay', math.max(0, due - now))
 local minScore, maxScore = due * 0x1000, (due + 1) * 0x1000 - 1
 local last = redis.call('ZREVRANGEBYSCORE', KEYS[3], maxScore, minScore, 'WITHSCORES', 'LIMIT', 0, 1)
 local score = minScore
@@ -80,5 +83,6 @@ if #last > 0 then score = math.min(tonumber(last[2]) + 1, maxScore) end
 redis.call('ZADD', KEYS[3], score, jobId)
 local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
 redis.call('ZADD', KEYS[10], tonumber(first[2]) / 0x1000, '1')
+extendExpiry(KEYS[11], tonumber(ARGV[7]))
 return 'moved'
 `;

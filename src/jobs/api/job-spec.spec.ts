@@ -169,6 +169,15 @@ describe('parseInstant', () => {
     expect(parseInstant(text)).toBe(instant);
   });
 
+  it('should cut a long fraction to the millisecond, never round it into the next second', () => {
+    expect(parseInstant('2026-12-31T23:59:59.99999999999999999Z')).toBe(Date.UTC(2026, 11, 31, 23, 59, 59, 999));
+  });
+
+  it('should read the years 0 to 99 as themselves, not as 1900 to 1999', () => {
+    expect(new Date(parseInstant('0050-01-01T00:00:00Z')!).getUTCFullYear()).toBe(50);
+    expect(parseInstant('0000-02-29T00:00:00Z')).toBeDefined(); // year 0 is a leap year
+  });
+
   it.each([
     ['no offset', '2026-12-01T09:00:00'],
     ['a date only', '2026-12-01'],
@@ -289,5 +298,21 @@ describe('resolveReschedule', () => {
     ['a delay beyond the maximum', { delay_seconds: 2_592_001 }, 'delay_seconds must not be greater than 2592000'],
   ])('should refuse %s', (_, dto, message) => {
     expect(resolveReschedule(dto, limits, now)).toEqual({ ok: false, errors: [message] });
+  });
+});
+
+describe('resolveJobSpec and Unicode', () => {
+  it.each(['bad \ud800 surrogate', '\udfff', 'x\ud83d'])(
+    'should refuse a message with a lone surrogate (%j)',
+    (message) => {
+      expect(resolveJobSpec({ message }, limits)).toEqual({
+        ok: false,
+        errors: ['message must be Unicode text: it holds a lone UTF-16 surrogate'],
+      });
+    },
+  );
+
+  it('should accept a message with whole surrogate pairs', () => {
+    expect(resolveJobSpec({ message: '😀😀' }, limits)).toMatchObject({ ok: true, data: { message: '😀😀' } });
   });
 });

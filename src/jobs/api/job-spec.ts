@@ -1,12 +1,15 @@
 // Defaults and configured bounds of a job request: pure, so it is tested without Nest.
 import { DEFAULT_DELAY_SECONDS, DEFAULT_MAX_RETRY, DEFAULT_MESSAGE, JobRequest } from '../job';
 import type { RegisterJobDto } from './dto/register-job.dto';
+import { hasLoneSurrogate } from '../../common/unicode';
 
 export interface JobLimits {
   maxDelaySeconds: number;
   maxRetry: number;
   messageMaxLength: number;
 }
+
+const LONE_SURROGATE_MESSAGE = 'message must be Unicode text: it holds a lone UTF-16 surrogate';
 
 /** Length in characters (Unicode code points), so "é" and "😀" each count as one. */
 export function characterLength(text: string): number {
@@ -30,8 +33,14 @@ export function parseInstant(text: string): number | undefined {
   const [, , , , , , , fraction, zulu, sign, offsetHours, offsetMinutes] = match;
   if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
   // Date.UTC rolls an impossible day over into the next month: such a date is refused, not moved.
-  const local = Date.UTC(year, month - 1, day, hour, minute, second, Math.floor(Number(fraction ?? 0) * 1_000));
-  if (new Date(local).getUTCDate() !== day) return undefined;
+  // The fraction's first three digits are the milliseconds (a longer one is cut, never rounded into the next second).
+  const ms = fraction === undefined ? 0 : Number(fraction.slice(1, 4).padEnd(3, '0'));
+  const date = new Date(0);
+  // setUTCFullYear rather than Date.UTC, which reads the years 0 to 99 as 1900 to 1999.
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, ms);
+  const local = date.getTime();
+  if (date.getUTCDate() !== day) return undefined;
   if (zulu !== undefined) return local;
   if (Number(offsetHours) > 23 || Number(offsetMinutes) > 59) return undefined;
   const offsetMs = (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000;
@@ -88,6 +97,7 @@ export function resolveJobSpec(dto: RegisterJobDto, limits: JobLimits, now: numb
   if (dto.message && characterLength(dto.message) > limits.messageMaxLength) {
     errors.push(`message must be shorter than or equal to ${limits.messageMaxLength} characters`);
   }
+  if (dto.message && hasLoneSurrogate(dto.message)) errors.push(LONE_SURROGATE_MESSAGE);
   const resolved = resolveSchedule(dto, limits, now, errors, DEFAULT_DELAY_SECONDS);
   const maxRetry = dto.max_retry ?? DEFAULT_MAX_RETRY;
   if (maxRetry > limits.maxRetry) errors.push(`max_retry must not be greater than ${limits.maxRetry}`);

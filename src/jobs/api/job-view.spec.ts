@@ -140,9 +140,10 @@ describe('toJobView with run_at and expires_at', () => {
 
   it('should show a job a worker dropped as expired, with finished_at its expires_at', () => {
     const dropped = expiring({ attemptsMade: 1, finishedOn: expiresAt + 5_000, failedReason: EXPIRED_REASON });
-    expect(toJobView(dropped, 'failed', expiresAt + 10_000)).toMatchObject({
+    expect(toJobView({ ...dropped, processedOn: expiresAt + 5_000 }, 'failed', expiresAt + 10_000)).toMatchObject({
       state: 'expired',
       attempts_made: 0,
+      processed_at: null,
       finished_at: '2026-01-02T03:05:05.678Z',
       failed_reason: EXPIRED_REASON,
     });

@@ -77,7 +77,8 @@ export function toJobView(job: StoredJob, queueState: QueueState, now: number = 
     // From the data rather than the job's "delay" field, which BullMQ overwrites with a retry's backoff.
     run_at: new Date(dueAt(job.data, job.timestamp)).toISOString(),
     expires_at: isoOrNull(expiresAt),
-    processed_at: isoOrNull(job.processedOn),
+    // A drop is no start either; an earlier attempt's start was overwritten by it.
+    processed_at: dropped ? null : isoOrNull(job.processedOn),
     // An expired job ended at its expires_at, whether or not a worker has dropped it yet.
     finished_at: state === 'expired' ? isoOrNull(expiresAt) : isoOrNull(job.finishedOn),
     failed_reason: job.failedReason ? job.failedReason : null,

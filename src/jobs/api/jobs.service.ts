@@ -18,7 +18,14 @@ import { CANCEL_JOB_LUA, CANCELLED_JOB_TTL_MS, JobChangeOutcome, MOVE_JOB_LUA } 
 import { defineLuaScript, LuaScript } from '../lua-script';
 import { registerLua, RELEASE_PLACEHOLDER_LUA } from '../tenant-quota';
 import { expiringJobsKey, pendingJobsKey, tenantIndexKey } from '../tenant-keys';
-import { globalIndexKey, INDEX_GRACE_MS, indexTtlMs, LIST_JOBS_LUA, LIST_SCAN_BUDGET } from '../job-index';
+import {
+  globalIndexKey,
+  INDEX_GRACE_MS,
+  indexTtlAfterDueMs,
+  indexTtlMs,
+  LIST_JOBS_LUA,
+  LIST_SCAN_BUDGET,
+} from '../job-index';
 import type { Schedule } from './job-spec';
 import { AppConfig } from '../../config/app-config';
 
@@ -46,8 +53,21 @@ export interface ListQuery {
 /** LIST_JOBS_LUA's reply: the next cursor position (Lua's false arrives as null), then [id, queue state, hash] per job. */
 type ListReply = [string | null, string | null, ...[string, QueueState, string[]][]];
 
+/** A job's stored data, or undefined for a value this service did not write. */
+function parseJobData(raw: string): JobData | undefined {
+  try {
+    const data: unknown = JSON.parse(raw);
+    return typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as JobData) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The owner a job-changing script lets the caller see: "" for an admin (any). */
 const visibleOwner = (principal: Principal): string => (principal.scopes.has('admin') ? '' : principal.subject);
+
+/** What storing jobs came to: stored, refused by the quota (nothing stored), or refused after an add had run. */
+type StoreOutcome = 'stored' | 'refused' | 'refused-after-add';
 
 /** The Redis command (a Lua script) that reserves quota places and index entries for new jobs. */
 const REGISTER_COMMAND = 'dmJobQueueRegister';
@@ -91,6 +111,8 @@ export class JobsService {
   private readonly prefix: string;
   private readonly retention: Pick<JobsOptions, 'removeOnComplete' | 'removeOnFail'>;
   private readonly backoffMs: number;
+  /** How long a tenant's index must outlive a job's due time: its retention, and a day more. */
+  private readonly indexTtlAfterDueMs: number;
   /** `<prefix>:<queue>:`, what a job id follows in its key. */
   private readonly jobKeyPrefix: string;
   /** Jobs answered 503 whose add may still reach Redis (with their owner); removed as soon as Redis answers again. */
@@ -98,7 +120,7 @@ export class JobsService {
   /** Orphans whose removal is on its way to Redis. */
   private readonly removing = new Set<string>();
   private readonly cancelScript: LuaScript<CancelOutcome>;
-  private readonly moveScript: LuaScript<'moved' | 'after-expiry' | JobChangeOutcome>;
+  private readonly moveScript: LuaScript<'moved' | 'after-expiry' | 'changed' | JobChangeOutcome>;
   private readonly listScript: LuaScript<ListReply>;
   private readonly registerScript: LuaScript<number>;
   private readonly releasePlaceholderScript: LuaScript<number>;
@@ -113,6 +135,7 @@ export class JobsService {
     this.timeoutMs = config.get('REDIS_TIMEOUT_MS');
     this.prefix = config.get('QUEUE_PREFIX');
     this.backoffMs = config.get('JOB_BACKOFF_MS');
+    this.indexTtlAfterDueMs = indexTtlAfterDueMs(config);
     const indexTtl = indexTtlMs({
       maxDelaySeconds: config.get('JOB_MAX_DELAY_SECONDS'),
       keepCompletedSeconds: config.get('JOB_KEEP_COMPLETED_SECONDS'),
@@ -126,7 +149,7 @@ export class JobsService {
       removeOnFail: { age: config.get('JOB_KEEP_FAILED_SECONDS'), count: config.get('JOB_KEEP_FAILED_COUNT') },
     };
     this.cancelScript = defineLuaScript(this.redis, 'dmJobQueueCancel', 13, CANCEL_JOB_LUA);
-    this.moveScript = defineLuaScript(this.redis, 'dmJobQueueMove', 10, MOVE_JOB_LUA);
+    this.moveScript = defineLuaScript(this.redis, 'dmJobQueueMove', 11, MOVE_JOB_LUA);
     this.listScript = defineLuaScript(this.redis, 'dmJobQueueList', 5, LIST_JOBS_LUA);
     this.registerScript = defineLuaScript(
       this.redis,
@@ -178,21 +201,23 @@ export class JobsService {
     const now = Date.now();
     const jobs = requests.map((request, index) => this.newJob(request, owner, jobIds[index], now));
     const adding = this.store(jobs, owner);
-    let added: boolean;
+    let stored: StoreOutcome;
     try {
-      added = await withTimeout(adding, timeoutMs, jobs.length === 1 ? 'storing the job' : 'storing the batch');
+      stored = await withTimeout(adding, timeoutMs, jobs.length === 1 ? 'storing the job' : 'storing the batch');
     } catch (error) {
-      // The client hears 503, so the jobs must not run: if the adds still land (Redis was frozen, or the
-      // connection dropped after sending), take them out again.
+      // The client hears 503, so the jobs must not run: whatever of them Redis took (it was frozen, the connection
+      // dropped after sending, or one command of several failed) is taken out again, as soon as Redis answers.
       for (const jobId of jobIds) this.orphans.set(jobId, owner);
-      adding.then(
-        () => void this.removeOrphans(),
-        () => undefined,
-      );
+      const sweep = () => void this.removeOrphans();
+      adding.then(sweep, sweep);
       this.errors.error(`Could not store ${jobs.length === 1 ? 'job' : 'batch'}: ${(error as Error).message}`);
       throw queueUnavailable();
     }
-    if (!added) throw pendingQuotaExceeded();
+    if (stored === 'refused-after-add') {
+      // The quota refused them after an add had already run: that job goes, as the client hears 429.
+      for (const jobId of jobIds) this.discard(jobId, owner);
+    }
+    if (stored !== 'stored') throw pendingQuotaExceeded();
     this.metrics.registered(jobs.length);
     return jobs.map(registeredView);
   }
@@ -232,7 +257,7 @@ export class JobsService {
    * it or none. Resolves false when the quota refused the jobs: the adds found the placeholders and stored nothing,
    * and the placeholders are removed (they also expire on their own).
    */
-  private async store(jobs: Job<JobData>[], owner: string): Promise<boolean> {
+  private async store(jobs: Job<JobData>[], owner: string): Promise<StoreOutcome> {
     // BullMQ's view of the producer connection; resolved once, then the adds go out in the same tick.
     const client = this.bullClient ?? (this.bullClient = await this.queue.client);
     const jobKeys = jobs.map((job) => this.queue.toKey(job.id!));
@@ -255,14 +280,15 @@ export class JobsService {
       transaction.runCommand(REGISTER_COMMAND, [keys.length, ...keys, ...args]);
       for (const job of jobs) void job.addJob(transaction);
       const results = (await transaction.exec()) as [Error | null, unknown][] | null;
-      // null: the transaction was discarded (nothing stored); an error reply is thrown as any Redis error.
+      // null: the transaction was discarded (nothing stored). A command that failed inside it (Redis runs the
+      // others: a transaction is not rolled back) fails the batch; the caller then removes whatever was stored.
       if (results === null) throw new Error('the transaction was aborted');
       for (const [error] of results) if (error) throw error;
       place = results[0][1] as number;
     }
-    if (place === 1) return true;
+    if (place === 1) return 'stored';
     for (const jobKey of jobKeys) this.releasePlaceholderScript([jobKey], []).catch(() => undefined);
-    return false;
+    return place === 2 ? 'refused-after-add' : 'refused';
   }
 
   /**
@@ -341,14 +367,36 @@ export class JobsService {
    */
   async move(jobId: string, principal: Principal, request: RescheduleRequest): Promise<MoveOutcome> {
     if (this.redis.status !== 'ready') throw queueUnavailable();
-    const now = Date.now();
-    const due = request.run_at !== undefined ? Math.max(request.run_at, now) : now + request.delay_seconds * 1_000;
-    let outcome: 'moved' | 'after-expiry' | JobChangeOutcome;
+    // The new data is written as read here, changed here (JSON.stringify keeps every number exact; the script's cjson
+    // would round them to 14 digits), and set by the script only if nobody changed it meanwhile.
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.moveOnce(jobId, principal, request);
+      if (outcome !== 'changed') return outcome;
+      if (attempt === 2) return 'running'; // moved by others three times over: say it is busy, as a lock would
+    }
+  }
+
+  private async moveOnce(
+    jobId: string,
+    principal: Principal,
+    request: RescheduleRequest,
+  ): Promise<MoveOutcome | 'changed'> {
+    let outcome: 'moved' | 'after-expiry' | 'changed' | JobChangeOutcome;
     try {
+      const raw = await withTimeout(
+        this.redis.hget(this.queue.toKey(jobId), 'data'),
+        this.timeoutMs,
+        'reading the job',
+      );
+      const data = raw === null ? undefined : parseJobData(raw);
+      if (data === undefined || !canSee(principal, data.owner)) return 'not-found';
+      const now = Date.now();
+      const due = request.run_at !== undefined ? Math.max(request.run_at, now) : now + request.delay_seconds * 1_000;
+      const moved = JSON.stringify({ ...data, delay_seconds: Math.ceil((due - now) / 1_000), run_at: due });
       outcome = await withTimeout(
         this.moveScript(
-          [...this.changeKeys(jobId), this.queue.keys.marker],
-          [jobId, visibleOwner(principal), now, due, Math.ceil((due - now) / 1_000)],
+          [...this.changeKeys(jobId), this.queue.keys.marker, tenantIndexKey(this.prefix, data.owner ?? '')],
+          [jobId, visibleOwner(principal), now, due, raw!, moved, due - now + this.indexTtlAfterDueMs],
         ),
         this.timeoutMs,
         'moving the job',
@@ -425,12 +473,14 @@ export class JobsService {
       throw queueUnavailable();
     }
     const [nextScore, nextId, ...entries] = reply;
-    const jobs = entries.map(([id, state, hash]) => {
+    const jobs: JobViewDto[] = [];
+    for (const [id, state, hash] of entries) {
       const raw: Record<string, string> = {};
       for (let i = 0; i < hash.length; i += 2) raw[hash[i]] = hash[i + 1];
       const job = Job.fromJSON<JobData>(this.queue, raw as unknown as JobJsonRaw, id);
-      return toJobView(job, state, now);
-    });
+      // A tenant's index holds only its jobs; checked anyway, as every read of a job is.
+      if (owner === undefined || job.data.owner === owner) jobs.push(toJobView(job, state, now));
+    }
     const next_cursor = nextScore && nextId ? encodeCursor({ score: nextScore, id: nextId }) : null;
     return { jobs, next_cursor };
   }
@@ -459,7 +509,12 @@ export class JobsService {
     if (this.removing.has(jobId)) return;
     this.removing.add(jobId);
     try {
-      await this.queue.remove(jobId);
+      // 0: no such job (its add never landed: the entries below are all that is left), or a worker holds it (it
+      // runs after all, the documented gap of a frozen Redis): then it keeps its entries and is shown as it is.
+      if ((await this.queue.remove(jobId)) === 0 && (await this.queue.getJobState(jobId)) !== 'unknown') {
+        this.orphans.delete(jobId);
+        return;
+      }
       const owned = owner === undefined ? [] : [pendingJobsKey, expiringJobsKey, tenantIndexKey];
       await Promise.all(
         [...owned.map((key) => key(this.prefix, owner!)), globalIndexKey(this.prefix)].map((key) =>

@@ -31,7 +31,7 @@ describe('parseListQuery', () => {
       'state must be one of the following values: delayed, waiting, active, completed, failed, expired',
     ],
     [{ cursor: 'garbage!' }, 'cursor must be a next_cursor this service gave out'],
-    [{ owner: '' }, 'owner must be 1 to 1024 characters'],
+    [{ owner: '' }, 'owner must be 1 to 1024 characters of Unicode text'],
     [{ state: ['delayed', 'failed'] }, 'state must be given once'],
     [{ page: '2' }, 'property page should not exist'],
   ])('should refuse %j', (raw, message) => {

@@ -1,6 +1,7 @@
 // The query of GET /api/dm-jobqueue/jobs (SPEC 6.4): pure, so it is tested without Nest.
 import { decodeCursor, JOB_STATES, JobState } from './job-view';
 import type { ListQuery } from './jobs.service';
+import { hasLoneSurrogate } from '../../common/unicode';
 
 export const DEFAULT_LIST_LIMIT = 20;
 export const MAX_LIST_LIMIT = 100;
@@ -37,8 +38,8 @@ export function parseListQuery(
   }
   const owner = single('owner');
   if (owner !== undefined) {
-    if (owner.length >= 1 && owner.length <= 1_024) query.owner = owner;
-    else errors.push('owner must be 1 to 1024 characters');
+    if (owner.length >= 1 && owner.length <= 1_024 && !hasLoneSurrogate(owner)) query.owner = owner;
+    else errors.push('owner must be 1 to 1024 characters of Unicode text');
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, query };
 }

@@ -10,8 +10,12 @@ import { REDIS_WORKER } from '../../redis/redis.constants';
 import { formatJobLine } from './job-line';
 import { EXPIRED_REASON, isExpired, JobData, QUEUE_NAME } from '../job';
 import { OnTimeWorker } from './on-time-worker';
-import { expiringJobsKey, pendingJobsKey } from '../tenant-keys';
+import { expiringJobsKey, pendingJobsKey, tenantIndexKey } from '../tenant-keys';
+import { indexTtlAfterDueMs } from '../job-index';
 import { AppConfig } from '../../config/app-config';
+
+/** The longest expiry set on an index (ten years): an exponential backoff can reach far beyond. */
+const MAX_EXPIRY_MS = 10 * 365 * 86_400_000;
 
 /**
  * Builds its BullMQ Worker at bootstrap rather than through @Processor(), which takes its options at
@@ -25,6 +29,8 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly prefix: string;
   /** TENANT_MAX_PENDING_JOBS is on: the tenants' pending sets are kept (and so their places released here). */
   private readonly quota: boolean;
+  private readonly backoffMs: number;
+  private readonly indexTtlAfterDueMs: number;
 
   constructor(
     @Inject(REDIS_WORKER) private readonly connection: RedisClient,
@@ -33,6 +39,8 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
   ) {
     this.prefix = config.get('QUEUE_PREFIX');
     this.quota = config.get('TENANT_MAX_PENDING_JOBS') > 0;
+    this.backoffMs = config.get('JOB_BACKOFF_MS');
+    this.indexTtlAfterDueMs = indexTtlAfterDueMs(config);
   }
 
   /** The BullMQ worker, once the application has bootstrapped. */
@@ -84,6 +92,12 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
         const expiresAt = job!.data.expires_at;
         if (expiresAt !== undefined)
           this.connection.zadd(expiringJobsKey(this.prefix, owner), expiresAt, job!.id!).catch(() => undefined);
+      }
+      if (owner !== undefined && willRetry(job, error)) {
+        // Its index entry lives until its retry (BullMQ's exponential backoff) is due and its retention is over.
+        const backoffMs = this.backoffMs * 2 ** job!.attemptsMade;
+        const ttlMs = Math.min(backoffMs + this.indexTtlAfterDueMs, MAX_EXPIRY_MS);
+        this.connection.pexpire(tenantIndexKey(this.prefix, owner), ttlMs, 'GT').catch(() => undefined);
       }
       this.logger.warn(`Job ${job?.id} failed (attempt ${job?.attemptsMade}): ${error.message}`);
     });
