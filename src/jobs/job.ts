@@ -50,3 +50,19 @@ export function dueAt(data: Pick<JobData, 'run_at' | 'delay_seconds'>, timestamp
 export function isExpired(data: Pick<JobData, 'expires_at'>, now: number): boolean {
   return data.expires_at !== undefined && now >= data.expires_at;
 }
+
+/**
+ * What Redis stores for `request`, registered by `owner` at `now` (epoch ms): its effective schedule. A run_at in the
+ * past is due now; delay_seconds is the time to the due time, rounded up to whole seconds.
+ */
+export function jobDataFor(request: JobRequest, owner: string, now: number): JobData {
+  const due = request.run_at !== undefined ? Math.max(request.run_at, now) : now + request.delay_seconds * 1_000;
+  return {
+    message: request.message,
+    delay_seconds: Math.ceil((due - now) / 1_000),
+    max_retry: request.max_retry,
+    run_at: due,
+    ...(request.expires_at !== undefined && { expires_at: request.expires_at }),
+    owner,
+  };
+}

@@ -11,6 +11,7 @@ import { RedisServer } from '../support/redis-server';
 import { untilSentinelPrinted } from '../support/sentinel';
 import { bearer, token } from '../support/tokens';
 import { eventually } from '../support/wait';
+import { idempotencyRedisKey } from '../../src/jobs/api/idempotency';
 
 jest.setTimeout(60_000);
 
@@ -530,6 +531,10 @@ describe('POST /api/dm-jobqueue/register/batch', () => {
 
       expect(repeat.statusCode).toBe(200);
       expect(repeat.body).toBe(first.body);
+      // The record keeps the seed of the batch's ids and its registration time, not every answer.
+      const record = String(await redis.command('GET', idempotencyRedisKey(PREFIX, subject, key)));
+      expect(Object.keys(JSON.parse(record).answer).sort()).toEqual(['registered_at', 'seed']);
+      expect(record.length).toBeLessThan(300);
       expect(spelledOut.statusCode).toBe(200);
       expect(spelledOut.body).toBe(first.body);
       expect(await snapshot(subject)).toEqual(before);

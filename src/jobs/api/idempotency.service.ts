@@ -13,9 +13,11 @@ import {
   idempotencyRedisKey,
   IdempotencyRecord,
   batchFingerprint,
+  batchJobIds,
   requestFingerprint,
 } from './idempotency';
-import type { JobRequest } from '../job';
+import { jobDataFor, type JobRequest } from '../job';
+import { registeredAnswer } from './job-view';
 import type { RegisteredBatchDto, RegisteredJobDto } from './dto/job-responses.dto';
 import { JobsService, queueUnavailable } from './jobs.service';
 import { defineLuaScript, LuaScript } from '../lua-script';
@@ -100,48 +102,72 @@ export class IdempotencyService {
       subject,
       key,
       requestFingerprint(request),
-      1,
-      ([jobId]) => this.jobs.register(request, subject, jobId),
-      (job) => job.run_at,
-      // A record written before answers were kept: the same request, so the same fields (delay_seconds was given).
-      (record) => ({
-        job_id: record.job_id,
-        status: 'registered',
-        delay_seconds: request.delay_seconds!,
-        max_retry: request.max_retry,
-        run_at: record.run_at!,
-        expires_at: null,
-      }),
+      () => {
+        const jobId = randomUUID();
+        return {
+          jobIds: [jobId],
+          store: () => this.jobs.register(request, subject, jobId),
+          kept: (job) => job,
+        };
+      },
+      (record) =>
+        // A record written before answers were kept: the same request, so the same fields (delay_seconds was given).
+        (record.answer as RegisteredJobDto | undefined) ?? {
+          job_id: record.job_id,
+          status: 'registered',
+          delay_seconds: request.delay_seconds!,
+          max_retry: request.max_retry,
+          run_at: record.run_at!,
+          expires_at: null,
+        },
     );
   }
 
-  /** Registers the batch unless `key` was already used by `subject`: the whole batch is replayed as one answer. */
+  /**
+   * Registers the batch unless `key` was already used by `subject`: the whole batch is replayed as one answer. Its
+   * record keeps the seed of its job ids and its registration time, from which the answer is rebuilt.
+   */
   registerBatch(subject: string, key: string, requests: JobRequest[]): Promise<IdempotentResult<RegisteredBatchDto>> {
+    const answerOf = (seed: string, registeredAt: number): RegisteredBatchDto => {
+      const jobIds = batchJobIds(seed, requests.length);
+      return {
+        jobs: requests.map((request, i) => registeredAnswer(jobIds[i], jobDataFor(request, subject, registeredAt))),
+      };
+    };
     return this.once(
       subject,
       key,
       batchFingerprint(requests),
-      requests.length,
-      (jobIds) => this.jobs.registerBatch(requests, subject, jobIds),
-      (batch) => batch.jobs[0].run_at,
       () => {
-        throw keyReusedWithAnotherRequest(); // batches were never recorded without their answer
+        const seed = randomUUID();
+        const registeredAt = Date.now();
+        const jobIds = batchJobIds(seed, requests.length);
+        return {
+          jobIds,
+          store: () => this.jobs.registerBatch(requests, subject, jobIds, registeredAt),
+          kept: (): BatchRecord => ({ seed, registered_at: registeredAt }),
+        };
+      },
+      (record) => {
+        const kept = record.answer as Partial<BatchRecord> | undefined;
+        if (typeof kept?.seed !== 'string' || typeof kept.registered_at !== 'number')
+          throw keyReusedWithAnotherRequest();
+        return answerOf(kept.seed, kept.registered_at);
       },
     );
   }
 
   /**
-   * Runs `store` once for `subject` and `key`, with `jobCount` new job ids, or replays what it answered. `runAt`
-   * marks the record finished; `fromOldRecord` answers from a record written before answers were kept.
+   * Runs a registration once for `subject` and `key`, or replays what it answered. Each attempt `prepare`s its job
+   * ids, how to store them, and what of the answer the record keeps (with the answer's first run_at, which marks the
+   * record finished); `replay` answers from a finished record.
    */
   private async once<T>(
     subject: string,
     key: string,
     fingerprint: string,
-    jobCount: number,
-    store: (jobIds: string[]) => Promise<T>,
-    runAt: (answer: T) => string,
-    fromOldRecord: (record: IdempotencyRecord) => T,
+    prepare: () => Attempt<T>,
+    replay: (record: IdempotencyRecord) => T,
   ): Promise<IdempotentResult<T>> {
     if (this.redis.status !== 'ready') throw queueUnavailable();
     const redisKey = idempotencyRedisKey(this.prefix, subject, key);
@@ -149,8 +175,8 @@ export class IdempotencyService {
 
     // Ends: each turn stores the jobs, answers from the record, throws, or saw the key given up after waiting.
     for (;;) {
-      const jobIds = Array.from({ length: jobCount }, () => randomUUID());
-      const pending = encodeRecord({ fingerprint, job_id: jobIds[0] });
+      const attempt = prepare();
+      const pending = encodeRecord({ fingerprint, job_id: attempt.jobIds[0] });
       let held: string | null;
       try {
         held = await this.call(this.claim([redisKey], [pending, this.pendingTtlMs]), 'claiming the Idempotency-Key');
@@ -160,12 +186,12 @@ export class IdempotencyService {
         throw error;
       }
       if (held === null) {
-        const answer = await this.storeClaimed(redisKey, pending, fingerprint, subject, jobIds, store, runAt);
+        const answer = await this.storeClaimed(redisKey, pending, fingerprint, subject, attempt);
         return { answer, replayed: false };
       }
       const record = await this.settled(redisKey, held, fingerprint, deadline);
       // Undefined: the first request gave the key up (it could not store its jobs); try to claim it again.
-      if (record) return { answer: (record.answer as T | undefined) ?? fromOldRecord(record), replayed: true };
+      if (record) return { answer: replay(record), replayed: true };
     }
   }
 
@@ -174,19 +200,23 @@ export class IdempotencyService {
     pending: string,
     fingerprint: string,
     owner: string,
-    jobIds: string[],
-    store: (jobIds: string[]) => Promise<T>,
-    runAt: (answer: T) => string,
+    attempt: Attempt<T>,
   ): Promise<T> {
+    const { jobIds } = attempt;
     let answer: T;
     try {
-      answer = await store(jobIds);
+      answer = await attempt.store();
     } catch (error) {
       // Not stored (503, 429): give the key up, so a retry of this request can store its jobs.
       this.release(redisKey, [pending]);
       throw error;
     }
-    const finished = encodeRecord({ fingerprint, job_id: jobIds[0], run_at: runAt(answer), answer });
+    const finished = encodeRecord({
+      fingerprint,
+      job_id: jobIds[0],
+      run_at: firstRunAt(answer),
+      answer: attempt.kept(answer),
+    });
     let completed = false;
     try {
       const reply = await withTimeout(
@@ -259,6 +289,25 @@ export class IdempotencyService {
   private releasePending(): void {
     for (const entry of this.unreleased) this.sendRelease(entry);
   }
+}
+
+/** One try at a registration under a key: its job ids, how to store them, what of the answer the record keeps. */
+interface Attempt<T> {
+  jobIds: string[];
+  store: () => Promise<T>;
+  kept: (answer: T) => unknown;
+}
+
+/** What a batch's record keeps: its job ids' seed and its registration time. */
+interface BatchRecord {
+  seed: string;
+  registered_at: number;
+}
+
+/** The first job's run_at of a register or batch answer: what marks a record finished. */
+function firstRunAt(answer: unknown): string {
+  const single = answer as RegisteredJobDto;
+  return typeof single.run_at === 'string' ? single.run_at : (answer as RegisteredBatchDto).jobs[0].run_at;
 }
 
 interface Release {

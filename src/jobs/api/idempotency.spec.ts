@@ -1,5 +1,6 @@
 import {
   batchFingerprint,
+  batchJobIds,
   decodeRecord,
   encodeRecord,
   idempotencyRedisKey,
@@ -168,5 +169,17 @@ describe('encodeRecord / decodeRecord', () => {
     '{"fingerprint":"f","job_id":"x","run_at":5}',
   ])('should refuse %j, a value this service did not write', (value) => {
     expect(decodeRecord(value)).toBeUndefined();
+  });
+});
+
+describe('batchJobIds', () => {
+  const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+  it('should draw distinct UUID v4s, the same ones for the same seed', () => {
+    const ids = batchJobIds('seed-1', 1_000);
+    expect(ids.every((id) => UUID_V4.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(1_000);
+    expect(batchJobIds('seed-1', 3)).toEqual(ids.slice(0, 3));
+    expect(batchJobIds('seed-2', 3)).not.toEqual(ids.slice(0, 3));
   });
 });

@@ -90,3 +90,17 @@ export function decodeRecord(value: string): IdempotencyRecord | undefined {
   if (typeof run_at !== 'string') return undefined;
   return answer === undefined ? { fingerprint, job_id, run_at } : { fingerprint, job_id, run_at, answer };
 }
+
+/**
+ * The job ids of a batch registered under an Idempotency-Key: UUID v4s drawn from a random seed, so that its record
+ * holds the seed rather than every id (a record the same size whatever the batch's).
+ */
+export function batchJobIds(seed: string, count: number): string[] {
+  return Array.from({ length: count }, (_, index) => {
+    const bytes = createHash('sha256').update(`${seed}:${index}`, 'utf8').digest().subarray(0, 16);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+    const hex = bytes.toString('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  });
+}

@@ -1,7 +1,7 @@
 // What GET /api/dm-jobqueue/jobs/:job_id shows of a stored job: pure, so it is tested without Redis.
 import type { Job } from 'bullmq';
 import { dueAt, EXPIRED_REASON, isExpired, type JobData } from '../job';
-import type { JobViewDto } from './dto/job-responses.dto';
+import type { JobViewDto, RegisteredJobDto } from './dto/job-responses.dto';
 
 /** The states BullMQ keeps a job in, as a client sees them; its finer waiting states are all "waiting". */
 export const QUEUE_STATES = ['delayed', 'waiting', 'active', 'completed', 'failed'] as const;
@@ -102,4 +102,16 @@ export function decodeCursor(text: string): ListCursor | undefined {
   const match = /^(\d{1,16}):(.+)$/.exec(Buffer.from(text, 'base64url').toString('utf8'));
   const id = match && parseJobId(match[2]);
   return match && id === match[2] ? { score: match[1], id } : undefined;
+}
+
+/** The register answer for the job `jobId` whose stored data is `data`. */
+export function registeredAnswer(jobId: string, data: JobData): RegisteredJobDto {
+  return {
+    job_id: jobId,
+    status: 'registered',
+    delay_seconds: data.delay_seconds,
+    max_retry: data.max_retry,
+    run_at: new Date(data.run_at!).toISOString(),
+    expires_at: data.expires_at === undefined ? null : new Date(data.expires_at).toISOString(),
+  };
 }

@@ -11,9 +11,17 @@ import { LogThrottle } from '../../common/log-throttle';
 import { withTimeout } from '../../common/timeout';
 import { JobMetrics } from '../../observability/metrics/job.metrics';
 import { REDIS_PRODUCER } from '../../redis/redis.constants';
-import { EXPIRED_REASON, JOB_NAME, JobData, JobRequest, QUEUE_NAME } from '../job';
+import { EXPIRED_REASON, JOB_NAME, JobData, jobDataFor, JobRequest, QUEUE_NAME } from '../job';
 import type { JobListDto, JobViewDto, RegisteredBatchDto, RegisteredJobDto } from './dto/job-responses.dto';
-import { encodeCursor, JobState, ListCursor, QueueState, publicJobState, toJobView } from './job-view';
+import {
+  encodeCursor,
+  JobState,
+  ListCursor,
+  QueueState,
+  publicJobState,
+  registeredAnswer,
+  toJobView,
+} from './job-view';
 import { CANCEL_JOB_LUA, CANCELLED_JOB_TTL_MS, JobChangeOutcome, MOVE_JOB_LUA } from './job-scripts';
 import { defineLuaScript, LuaScript } from '../lua-script';
 import { registerLua, RELEASE_PLACEHOLDER_LUA } from '../tenant-quota';
@@ -86,15 +94,7 @@ function canSee(principal: Principal, owner: string | undefined): boolean {
 
 /** The register answer for a stored job. */
 function registeredView(job: Job<JobData>): RegisteredJobDto {
-  const { delay_seconds, max_retry, run_at, expires_at } = job.data;
-  return {
-    job_id: job.id!,
-    status: 'registered',
-    delay_seconds,
-    max_retry,
-    run_at: new Date(run_at!).toISOString(),
-    expires_at: expires_at === undefined ? null : new Date(expires_at).toISOString(),
-  };
+  return registeredAnswer(job.id!, job.data);
 }
 
 export function queueUnavailable(): ServiceUnavailableException {
@@ -174,7 +174,7 @@ export class JobsService {
    * take it within REDIS_TIMEOUT_MS.
    */
   async register(request: JobRequest, owner: string, jobId: string = randomUUID()): Promise<RegisteredJobDto> {
-    const [job] = await this.add([request], owner, [jobId], this.timeoutMs);
+    const [job] = await this.add([request], owner, [jobId], this.timeoutMs, Date.now());
     return job;
   }
 
@@ -186,8 +186,9 @@ export class JobsService {
     requests: JobRequest[],
     owner: string,
     jobIds: string[] = requests.map(() => randomUUID()),
+    now: number = Date.now(),
   ): Promise<RegisteredBatchDto> {
-    return { jobs: await this.add(requests, owner, jobIds, this.timeoutMs + 2 * requests.length) };
+    return { jobs: await this.add(requests, owner, jobIds, this.timeoutMs + 2 * requests.length, now) };
   }
 
   private async add(
@@ -195,10 +196,10 @@ export class JobsService {
     owner: string,
     jobIds: string[],
     timeoutMs: number,
+    now: number,
   ): Promise<RegisteredJobDto[]> {
     // A disconnected producer fails at once rather than waiting for a timeout.
     if (this.redis.status !== 'ready') throw queueUnavailable();
-    const now = Date.now();
     const jobs = requests.map((request, index) => this.newJob(request, owner, jobIds[index], now));
     const adding = this.store(jobs, owner);
     let stored: StoreOutcome;
@@ -224,15 +225,8 @@ export class JobsService {
 
   /** The BullMQ job for `request`, registered at `now`: its effective schedule is what Redis stores. */
   private newJob(request: JobRequest, owner: string, jobId: string, now: number): Job<JobData> {
-    const due = request.run_at !== undefined ? Math.max(request.run_at, now) : now + request.delay_seconds * 1_000;
-    const data: JobData = {
-      message: request.message,
-      delay_seconds: Math.ceil((due - now) / 1_000),
-      max_retry: request.max_retry,
-      run_at: due,
-      ...(request.expires_at !== undefined && { expires_at: request.expires_at }),
-      owner,
-    };
+    const data = jobDataFor(request, owner, now);
+    const due = data.run_at!;
     return new Job<JobData>(
       this.queue,
       JOB_NAME,
@@ -254,8 +248,8 @@ export class JobsService {
    * goes out on the producer connection, whose auto-pipelining writes both together and in order, so Redis always
    * runs the reservation first. (A MULTI would make them one transaction, but an ioredis transaction per request
    * costs far more than auto-pipelined commands: bench/README.md.) A batch is one MULTI, so that Redis stores all of
-   * it or none. Resolves false when the quota refused the jobs: the adds found the placeholders and stored nothing,
-   * and the placeholders are removed (they also expire on their own).
+   * it or none. Resolves 'refused' when the quota refused the jobs: the adds found the placeholders and stored
+   * nothing, and the placeholders are removed (they also expire on their own).
    */
   private async store(jobs: Job<JobData>[], owner: string): Promise<StoreOutcome> {
     // BullMQ's view of the producer connection; resolved once, then the adds go out in the same tick.
