@@ -9,7 +9,7 @@ import { INDEX_GRACE_MS } from '../../src/jobs/job-index';
 import { JobProcessor } from '../../src/jobs/worker/job.processor';
 import { startApp, TestApp, testEnv } from '../support/app';
 import { JobLines } from '../support/job-lines';
-import { SERVICE_QUEUE, serviceQueue, storedJobs } from '../support/queue';
+import { manualWorker, SERVICE_QUEUE, serviceQueue, storedJobs } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { bearer, token } from '../support/tokens';
 import { eventually } from '../support/wait';
@@ -476,12 +476,7 @@ describe('GET /api/dm-jobqueue/jobs', () => {
     await eventually(async () => ((await getJob(completed, SAM)).json().state === 'completed' ? true : undefined));
 
     // Another worker (as in another process) takes a job while the app's own worker is paused.
-    const other = new Worker(SERVICE_QUEUE, null, {
-      connection: { url: redis.url, maxRetriesPerRequest: null },
-      prefix: PREFIX,
-      autorun: false,
-    });
-    other.on('error', () => undefined);
+    const other = manualWorker(redis.url, PREFIX);
     const lockToken = randomUUID();
     const waitingMessage = `waits ${randomUUID().slice(0, 8)}`;
     let waiting: string;

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { JobProcessor } from '../../src/jobs/worker/job.processor';
 import { startApp, TestApp, testEnv } from '../support/app';
 import { JobLines } from '../support/job-lines';
-import { SERVICE_QUEUE, serviceQueue, storedJobs } from '../support/queue';
+import { manualWorker, SERVICE_QUEUE, serviceQueue, storedJobs } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { untilSentinelPrinted } from '../support/sentinel';
 import { bearer, token } from '../support/tokens';
@@ -531,12 +531,7 @@ describe('run_at, expires_at and PATCH /jobs/:job_id', () => {
     it('should either move a job or let another worker take it, never both (30 races)', async () => {
       // The app's worker paused, each job waits; another worker (as in another process) asks for it while the PATCH
       // moves it, after a varying head start so that either may come first.
-      const other = new Worker(SERVICE_QUEUE, null, {
-        connection: { url: redis.url, maxRetriesPerRequest: null },
-        prefix: PREFIX,
-        autorun: false,
-      });
-      other.on('error', () => undefined);
+      const other = manualWorker(redis.url, PREFIX);
       const lockToken = randomUUID();
       const outcomes: string[] = [];
       await appWorker().pause();
@@ -570,12 +565,7 @@ describe('run_at, expires_at and PATCH /jobs/:job_id', () => {
     describe('jobs it leaves alone', () => {
       it('should refuse to move a running job, then a completed or failed one (409)', async () => {
         // Another worker (as in another process) holds the jobs while the app's own worker is paused.
-        const other = new Worker(SERVICE_QUEUE, null, {
-          connection: { url: redis.url, maxRetriesPerRequest: null },
-          prefix: PREFIX,
-          autorun: false,
-        });
-        other.on('error', () => undefined);
+        const other = manualWorker(redis.url, PREFIX);
         const lockToken = randomUUID();
         await appWorker().pause();
         try {

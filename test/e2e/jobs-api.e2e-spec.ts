@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { JobProcessor } from '../../src/jobs/worker/job.processor';
 import { startApp, TestApp, testEnv } from '../support/app';
 import { JobLines } from '../support/job-lines';
-import { SERVICE_QUEUE, serviceQueue, storedJobs } from '../support/queue';
+import { manualWorker, serviceQueue, storedJobs } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { untilSentinelPrinted } from '../support/sentinel';
 import { bearer, token } from '../support/tokens';
@@ -222,12 +222,7 @@ describe('Job API and Idempotency-Key', () => {
 
     it('should refuse to cancel a running job, and leave it to finish', async () => {
       // Another worker (as in another process) takes the job while the app's own worker is paused.
-      const other = new Worker(SERVICE_QUEUE, null, {
-        connection: { url: redis.url, maxRetriesPerRequest: null },
-        prefix: PREFIX,
-        autorun: false,
-      });
-      other.on('error', () => undefined);
+      const other = manualWorker(redis.url, PREFIX);
       const lockToken = randomUUID();
       await appWorker().pause();
       try {
