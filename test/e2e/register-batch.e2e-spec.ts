@@ -174,7 +174,7 @@ describe('POST /api/dm-jobqueue/register/batch', () => {
       const { jobs } = response.json<{ jobs: RegisteredJob[] }>();
       expect(Object.keys(response.json())).toEqual(['jobs']);
       expect(jobs).toHaveLength(items.length);
-      const registered = (delay: number, maxRetry: number, expires: string | null = null) => ({
+      const registered = (delay: unknown, maxRetry: number, expires: string | null = null) => ({
         job_id: expect.stringMatching(UUID_V4),
         status: 'registered',
         delay_seconds: delay,
@@ -184,7 +184,8 @@ describe('POST /api/dm-jobqueue/register/batch', () => {
       });
       expect(jobs).toEqual([
         registered(3600, 2),
-        registered(7200, 10),
+        // Up to 7200: seconds from the registration (which may come a second after inTwoHours was taken) to run_at.
+        registered(expect.any(Number), 10),
         registered(180, 10),
         registered(3600, 10, expiresAt),
         registered(0, 10),
@@ -197,6 +198,8 @@ describe('POST /api/dm-jobqueue/register/batch', () => {
       const registeredAt = Date.parse(jobs[4].run_at);
       expect(Date.parse(jobs[0].run_at) - registeredAt).toBe(3_600_000);
       expect(jobs[1].run_at).toBe(inTwoHours.toISOString());
+      expect(jobs[1].delay_seconds).toBe(Math.ceil((Date.parse(jobs[1].run_at) - registeredAt) / 1_000));
+      expect(jobs[1].delay_seconds).toBeGreaterThan(7_190);
       expect(Date.parse(jobs[2].run_at) - registeredAt).toBe(180_000);
       expect(jobs[5].run_at).toBe(jobs[4].run_at); // a past run_at runs now
 
