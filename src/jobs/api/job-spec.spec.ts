@@ -1,5 +1,6 @@
 import { DEFAULT_DELAY_SECONDS, DEFAULT_MAX_RETRY, DEFAULT_MESSAGE } from '../job';
-import { characterLength, JobLimits, parseInstant, resolveJobSpec, resolveReschedule } from './job-spec';
+import { characterLength, JobLimits, parseInstant, resolveBatch, resolveJobSpec, resolveReschedule } from './job-spec';
+import type { RegisterJobDto } from './dto/register-job.dto';
 
 // 30 characters: long enough for the default message (25), short enough to build messages at the limit.
 const limits: JobLimits = { maxDelaySeconds: 2_592_000, maxRetry: 100, messageMaxLength: 30 };
@@ -314,5 +315,38 @@ describe('resolveJobSpec and Unicode', () => {
 
   it('should accept a message with whole surrogate pairs', () => {
     expect(resolveJobSpec({ message: '😀😀' }, limits)).toMatchObject({ ok: true, data: { message: '😀😀' } });
+  });
+});
+
+describe('resolveBatch', () => {
+  const now = Date.UTC(2026, 11, 1, 9);
+  // Stands in for the body validation (unknown properties, types): refuses any "bad" property.
+  const validate = (item: object) =>
+    'bad' in item ? { errors: ['property bad should not exist'] } : { dto: item as RegisterJobDto };
+
+  it('should resolve every item against one clock reading', () => {
+    expect(resolveBatch([{}, { delay_seconds: 0, message: 'm' }], validate, limits, now)).toEqual({
+      ok: true,
+      requests: [
+        { message: DEFAULT_MESSAGE, delay_seconds: 180, max_retry: 10 },
+        { message: 'm', delay_seconds: 0, max_retry: 10 },
+      ],
+    });
+  });
+
+  it("should prefix every item's messages with its index, and name items that are not objects", () => {
+    expect(
+      resolveBatch([{}, { bad: 1 }, 5, null, [], { delay_seconds: 2_592_001, max_retry: 101 }], validate, limits, now),
+    ).toEqual({
+      ok: false,
+      errors: [
+        'jobs.1.property bad should not exist',
+        'jobs.2 must be a JSON object',
+        'jobs.3 must be a JSON object',
+        'jobs.4 must be a JSON object',
+        'jobs.5.delay_seconds must not be greater than 2592000',
+        'jobs.5.max_retry must not be greater than 100',
+      ],
+    });
   });
 });

@@ -129,3 +129,28 @@ export function resolveReschedule(
   const resolved = resolveSchedule(dto, limits, now, errors);
   return resolved ? { ok: true, schedule: resolved.schedule } : { ok: false, errors };
 }
+
+/**
+ * A batch's items, each checked as a register body (by `validate`: types and unknown properties, then
+ * resolveJobSpec) against one clock reading: every request, or every item's messages prefixed `jobs.<index>.`.
+ */
+export function resolveBatch(
+  items: readonly unknown[],
+  validate: (item: object) => { dto: RegisterJobDto } | { errors: string[] },
+  limits: JobLimits,
+  now: number = Date.now(),
+): { ok: true; requests: JobRequest[] } | { ok: false; errors: string[] } {
+  const errors: string[] = [];
+  const requests: JobRequest[] = [];
+  items.forEach((item, index) => {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+      errors.push(`jobs.${index} must be a JSON object`);
+      return;
+    }
+    const checked = validate(item);
+    const spec = 'errors' in checked ? checked : resolveJobSpec(checked.dto, limits, now);
+    if ('data' in spec) requests.push(spec.data);
+    else errors.push(...spec.errors.map((message) => `jobs.${index}.${message}`));
+  });
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, requests };
+}

@@ -38,12 +38,11 @@ import { RegisterJobDto } from './dto/register-job.dto';
 import { RegisterBatchDto } from './dto/register-batch.dto';
 import { RescheduleJobDto } from './dto/reschedule-job.dto';
 import { validateObject } from '../../http/body-validation.pipe';
-import type { JobRequest } from '../job';
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, parseListQuery } from './list-query';
 import { IDEMPOTENCY_HEADER, INVALID_KEY_MESSAGE, isIdempotencyKey } from './idempotency';
 import { IdempotencyService } from './idempotency.service';
 import { JobsService } from './jobs.service';
-import { JobLimits, resolveJobSpec, resolveReschedule } from './job-spec';
+import { JobLimits, resolveBatch, resolveJobSpec, resolveReschedule } from './job-spec';
 import { JOB_STATES, parseJobId } from './job-view';
 import { AppConfig } from '../../config/app-config';
 
@@ -200,23 +199,9 @@ export class JobsController {
       // A list, as every other message about the body (class-validator's wording for ArrayMaxSize).
       throw new BadRequestException([`jobs must contain no more than ${this.batchMaxSize} elements`]);
     }
-    const now = Date.now();
-    const errors: string[] = [];
-    const requests: JobRequest[] = [];
-    body.jobs.forEach((item, index) => {
-      if (item === null || typeof item !== 'object' || Array.isArray(item)) {
-        errors.push(`jobs.${index} must be a JSON object`);
-        return;
-      }
-      const checked = validateObject(item, RegisterJobDto);
-      const spec = 'errors' in checked ? undefined : resolveJobSpec(checked.dto, this.limits, now);
-      if (spec?.ok) requests.push(spec.data);
-      else {
-        const itemErrors = spec ? spec.errors : (checked as { errors: string[] }).errors;
-        errors.push(...itemErrors.map((message) => `jobs.${index}.${message}`));
-      }
-    });
-    if (errors.length > 0) throw new BadRequestException(errors);
+    const batch = resolveBatch(body.jobs, (item) => validateObject(item, RegisterJobDto), this.limits);
+    if (!batch.ok) throw new BadRequestException(batch.errors);
+    const { requests } = batch;
     const subject = request.user.subject;
     if (idempotencyKey === undefined) return this.jobs.registerBatch(requests, subject);
 
