@@ -30,22 +30,11 @@ export const INDEX_GRACE_MS = 5_000;
 export const LIST_SCAN_BUDGET = 1_000;
 
 /**
- * Expiry of a tenant's index, renewed by every registration into it: the longest a job can stay in Redis after it
- * was registered (its delay, then its retention) and a day more. An index nobody registers into disappears with its
- * jobs. (The global index is renewed by every registration of every tenant; its samples bound it.)
- */
-export function indexTtlMs(limits: {
-  maxDelaySeconds: number;
-  keepCompletedSeconds: number;
-  keepFailedSeconds: number;
-}): number {
-  return (limits.maxDelaySeconds + Math.max(limits.keepCompletedSeconds, limits.keepFailedSeconds) + 86_400) * 1_000;
-}
-
-/**
- * How long a tenant's index must still live once one of its jobs is due: the longer retention and a day. A move
- * (PATCH) or a retry's backoff that takes a job past its index's expiry extends the expiry by this much after the
- * new due time, so no job outlives its index entry.
+ * How long a tenant's index must still live once one of its jobs is due: the longer retention and a day. Every
+ * registration renews the index's expiry to JOB_MAX_DELAY_SECONDS plus this (the latest a new job can be due), and a
+ * move (PATCH) or a retry's backoff that takes a job past it extends it to this after the new due time, so no job
+ * outlives its index entry. An index nobody registers into disappears with its jobs. (The global index is renewed
+ * by every registration of every tenant; its samples bound it.)
  */
 export function indexTtlAfterDueMs(config: {
   get(key: 'JOB_KEEP_COMPLETED_SECONDS' | 'JOB_KEEP_FAILED_SECONDS'): number;
@@ -136,6 +125,13 @@ local function nextEntry()
     if cursorId == '' or score ~= cursorScore or id < cursorId then return id, score end
   end
 end
+-- The entry of a job that is gone: skipped, and dropped once past the grace (the next chunk starts one earlier).
+local function dropIfStale(id, score)
+  if tonumber(score) < graceBefore then
+    redis.call('ZREM', KEYS[1], id)
+    offset = offset - 1
+  end
+end
 local jobs, found, scanned = {}, 0, 0
 local lastId, lastScore
 while found < limit and scanned < budget do
@@ -145,10 +141,7 @@ while found < limit and scanned < budget do
   local jobKey = prefix .. id
   local hash = redis.call('HGETALL', jobKey)
   if #hash == 0 then
-    if tonumber(score) < graceBefore then
-      redis.call('ZREM', KEYS[1], id)
-      offset = offset - 1
-    end
+    dropIfStale(id, score)
   else
     local state = queueState(id)
     if passes(jobKey, state) then
@@ -158,15 +151,12 @@ while found < limit and scanned < budget do
   end
 end
 -- Nothing after the last entry examined but entries of jobs that are gone (within the budget): this was the last
--- page. Those entries are skipped (and dropped once past the grace) as above; a cursor stays where the loop stopped.
+-- page. A cursor stays where the loop stopped.
 while true do
   local id, score = nextEntry()
   if id == nil then return { false, false, unpack(jobs) } end
   if scanned >= budget or redis.call('EXISTS', prefix .. id) == 1 then return { lastScore, lastId, unpack(jobs) } end
   scanned = scanned + 1
-  if tonumber(score) < graceBefore then
-    redis.call('ZREM', KEYS[1], id)
-    offset = offset - 1
-  end
+  dropIfStale(id, score)
 end
 `;

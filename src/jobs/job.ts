@@ -52,14 +52,25 @@ export function isExpired(data: Pick<JobData, 'expires_at'>, now: number): boole
 }
 
 /**
- * What Redis stores for `request`, registered by `owner` at `now` (epoch ms): its effective schedule. A run_at in the
- * past is due now; delay_seconds is the time to the due time, rounded up to whole seconds.
+ * When a job asked for at `now` with `run_at` or `delay_seconds` is due (epoch ms; a past run_at is now), and
+ * delay_seconds, the time to it rounded up to whole seconds. On register and on a move alike.
+ */
+export function scheduledAt(
+  schedule: Pick<JobRequest, 'run_at' | 'delay_seconds'>,
+  now: number,
+): { due: number; delay_seconds: number } {
+  const due = schedule.run_at !== undefined ? Math.max(schedule.run_at, now) : now + schedule.delay_seconds! * 1_000;
+  return { due, delay_seconds: Math.ceil((due - now) / 1_000) };
+}
+
+/**
+ * What Redis stores for `request`, registered by `owner` at `now` (epoch ms): its effective schedule.
  */
 export function jobDataFor(request: JobRequest, owner: string, now: number): JobData {
-  const due = request.run_at !== undefined ? Math.max(request.run_at, now) : now + request.delay_seconds * 1_000;
+  const { due, delay_seconds } = scheduledAt(request, now);
   return {
     message: request.message,
-    delay_seconds: Math.ceil((due - now) / 1_000),
+    delay_seconds,
     max_retry: request.max_retry,
     run_at: due,
     ...(request.expires_at !== undefined && { expires_at: request.expires_at }),

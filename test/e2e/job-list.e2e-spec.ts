@@ -7,9 +7,10 @@ import type { Scope } from '../../src/auth/token';
 import { EXPIRED_REASON } from '../../src/jobs/job';
 import { INDEX_GRACE_MS } from '../../src/jobs/job-index';
 import { JobProcessor } from '../../src/jobs/worker/job.processor';
-import { startApp, TestApp, testEnv } from '../support/app';
+import type { TestApp } from '../support/app';
+import { JobsApp, startJobsApp } from '../support/jobs-app';
 import { JobLines } from '../support/job-lines';
-import { manualWorker, SERVICE_QUEUE, serviceQueue, storedJobs } from '../support/queue';
+import { manualWorker, SERVICE_QUEUE, storedJobs } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { bearer, token } from '../support/tokens';
 import { eventually } from '../support/wait';
@@ -67,33 +68,25 @@ const duplicates = (ids: readonly string[]): string[] => ids.filter((id, i) => i
 const sorted = (ids: readonly string[]): string[] => [...ids].sort();
 
 describe('GET /api/dm-jobqueue/jobs', () => {
+  let fixture: JobsApp;
   let redis: RedisServer;
   let app: TestApp;
   let queue: Queue;
   let lines: JobLines;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    lines = new JobLines();
     // No rate limit (the specs send hundreds of requests with a token); two completed jobs kept, so that retention
     // removes jobs while the index still holds their entries.
-    app = await startApp(
-      testEnv(redis.url, {
-        QUEUE_PREFIX: PREFIX,
-        RATE_LIMIT_PER_MINUTE: '0',
-        JOB_KEEP_COMPLETED_COUNT: '2',
-        REDIS_TIMEOUT_MS: '500',
-      }),
-    );
-    queue = serviceQueue(redis.url, PREFIX);
+    fixture = await startJobsApp({
+      QUEUE_PREFIX: PREFIX,
+      RATE_LIMIT_PER_MINUTE: '0',
+      JOB_KEEP_COMPLETED_COUNT: '2',
+      REDIS_TIMEOUT_MS: '500',
+    });
+    ({ redis, app, queue, lines } = fixture);
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await queue?.close();
-    lines?.restore();
-    await redis?.close();
-  });
+  afterAll(() => fixture?.close());
 
   const register = (body: object, auth: Auth) =>
     app.inject({

@@ -3,9 +3,10 @@
 import { Job, Queue, Worker } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { JobProcessor } from '../../src/jobs/worker/job.processor';
-import { startApp, TestApp, testEnv } from '../support/app';
+import type { TestApp } from '../support/app';
+import { JobsApp, startJobsApp } from '../support/jobs-app';
 import { JobLines } from '../support/job-lines';
-import { manualWorker, SERVICE_QUEUE, serviceQueue, storedJobs } from '../support/queue';
+import { manualWorker, SERVICE_QUEUE, storedJobs } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { untilSentinelPrinted } from '../support/sentinel';
 import { bearer, token } from '../support/tokens';
@@ -54,31 +55,23 @@ function rfc3339(ms: number, offset = 'Z'): string {
 const unique = (what: string) => `${what} ${randomUUID().slice(0, 8)}`;
 
 describe('run_at, expires_at and PATCH /jobs/:job_id', () => {
+  let fixture: JobsApp;
   let redis: RedisServer;
   let app: TestApp;
   let queue: Queue;
   let lines: JobLines;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    lines = new JobLines();
     // No rate limit: the race test sends many requests with one token.
-    app = await startApp(
-      testEnv(redis.url, {
-        QUEUE_PREFIX: PREFIX,
-        JOB_MAX_DELAY_SECONDS: String(MAX_DELAY_SECONDS),
-        RATE_LIMIT_PER_MINUTE: '0',
-      }),
-    );
-    queue = serviceQueue(redis.url, PREFIX);
+    fixture = await startJobsApp({
+      QUEUE_PREFIX: PREFIX,
+      JOB_MAX_DELAY_SECONDS: String(MAX_DELAY_SECONDS),
+      RATE_LIMIT_PER_MINUTE: '0',
+    });
+    ({ redis, app, queue, lines } = fixture);
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await queue?.close();
-    lines?.restore();
-    await redis?.close();
-  });
+  afterAll(() => fixture?.close());
 
   const register = (body: unknown = {}, auth = bearer()) =>
     app.inject({

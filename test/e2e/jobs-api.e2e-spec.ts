@@ -3,9 +3,10 @@
 import { Job, Queue, Worker } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { JobProcessor } from '../../src/jobs/worker/job.processor';
-import { startApp, TestApp, testEnv } from '../support/app';
+import type { TestApp } from '../support/app';
+import { JobsApp, startJobsApp } from '../support/jobs-app';
 import { JobLines } from '../support/job-lines';
-import { manualWorker, serviceQueue, storedJobs } from '../support/queue';
+import { manualWorker, storedJobs } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { untilSentinelPrinted } from '../support/sentinel';
 import { bearer, token } from '../support/tokens';
@@ -38,27 +39,19 @@ const readOnly = bearer(token({ scope: ['read'] }));
 const writeOnly = bearer(token({ scope: ['write'] }));
 
 describe('Job API and Idempotency-Key', () => {
+  let fixture: JobsApp;
   let redis: RedisServer;
   let app: TestApp;
   let queue: Queue;
   let lines: JobLines;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    lines = new JobLines();
     // No rate limit: the concurrency test sends many requests with one token.
-    app = await startApp(
-      testEnv(redis.url, { QUEUE_PREFIX: PREFIX, REDIS_TIMEOUT_MS: '500', RATE_LIMIT_PER_MINUTE: '0' }),
-    );
-    queue = serviceQueue(redis.url, PREFIX);
+    fixture = await startJobsApp({ QUEUE_PREFIX: PREFIX, REDIS_TIMEOUT_MS: '500', RATE_LIMIT_PER_MINUTE: '0' });
+    ({ redis, app, queue, lines } = fixture);
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await queue?.close();
-    lines?.restore();
-    await redis?.close();
-  });
+  afterAll(() => fixture?.close());
 
   const register = (body: object = {}, headers: Record<string, string> = {}, auth = bearer()) =>
     app.inject({

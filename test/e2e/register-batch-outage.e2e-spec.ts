@@ -3,9 +3,10 @@
 // stored survives its restart and "nothing stored" is not the restart's doing).
 import type { Queue } from 'bullmq';
 import { createHash, randomUUID } from 'node:crypto';
-import { startApp, TestApp, testEnv } from '../support/app';
+import type { TestApp } from '../support/app';
+import { JobsApp, startJobsApp } from '../support/jobs-app';
 import { JobLines } from '../support/job-lines';
-import { serviceQueue, storedJobs } from '../support/queue';
+import { storedJobs } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { untilSentinelPrinted } from '../support/sentinel';
 import { bearer, token } from '../support/tokens';
@@ -23,26 +24,21 @@ const newTenant = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
 const as = (subject: string) => bearer(token({ subject }));
 
 describe('POST /api/dm-jobqueue/register/batch while Redis fails', () => {
+  let fixture: JobsApp;
   let redis: RedisServer;
   let app: TestApp;
   let queue: Queue;
   let lines: JobLines;
 
   beforeAll(async () => {
-    redis = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-    lines = new JobLines();
-    app = await startApp(
-      testEnv(redis.url, { QUEUE_PREFIX: PREFIX, REDIS_TIMEOUT_MS: '300', RATE_LIMIT_PER_MINUTE: '0' }),
+    fixture = await startJobsApp(
+      { QUEUE_PREFIX: PREFIX, REDIS_TIMEOUT_MS: '300', RATE_LIMIT_PER_MINUTE: '0' },
+      { args: ['--appendonly', 'yes', '--appendfsync', 'always'] },
     );
-    queue = serviceQueue(redis.url, PREFIX);
+    ({ redis, app, queue, lines } = fixture);
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await queue?.close();
-    lines?.restore();
-    await redis?.close();
-  });
+  afterAll(() => fixture?.close());
 
   const post = (url: string, body: unknown, auth: Record<string, string>) =>
     app.inject({

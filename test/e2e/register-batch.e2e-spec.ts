@@ -4,9 +4,10 @@
 // (Redis failing under a batch: register-batch-outage.e2e-spec.ts.)
 import type { Queue } from 'bullmq';
 import { createHash, randomUUID } from 'node:crypto';
-import { startApp, TestApp, testEnv } from '../support/app';
+import type { TestApp } from '../support/app';
+import { JobsApp, startJobsApp } from '../support/jobs-app';
 import { JobLines } from '../support/job-lines';
-import { serviceQueue, storedJobs as countJobs } from '../support/queue';
+import { storedJobs as countJobs } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { untilSentinelPrinted } from '../support/sentinel';
 import { bearer, token } from '../support/tokens';
@@ -56,36 +57,28 @@ interface RegisteredJob {
 }
 
 describe('POST /api/dm-jobqueue/register/batch', () => {
+  let fixture: JobsApp;
   let redis: RedisServer;
   let app: TestApp;
   let queue: Queue;
   let lines: JobLines;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    lines = new JobLines();
-    app = await startApp(
-      testEnv(redis.url, {
-        QUEUE_PREFIX: PREFIX,
-        JOB_BATCH_MAX_SIZE: String(MAX_SIZE),
-        TENANT_MAX_PENDING_JOBS: String(MAX_PENDING),
-        BODY_LIMIT_BYTES: String(BODY_LIMIT),
-        BATCH_BODY_LIMIT_BYTES: String(BATCH_BODY_LIMIT),
-        JOB_MESSAGE_MAX_LENGTH: '10000',
-        REDIS_TIMEOUT_MS: '1000',
-        // The concurrency tests send many requests with one token.
-        RATE_LIMIT_PER_MINUTE: '0',
-      }),
-    );
-    queue = serviceQueue(redis.url, PREFIX);
+    fixture = await startJobsApp({
+      QUEUE_PREFIX: PREFIX,
+      JOB_BATCH_MAX_SIZE: String(MAX_SIZE),
+      TENANT_MAX_PENDING_JOBS: String(MAX_PENDING),
+      BODY_LIMIT_BYTES: String(BODY_LIMIT),
+      BATCH_BODY_LIMIT_BYTES: String(BATCH_BODY_LIMIT),
+      JOB_MESSAGE_MAX_LENGTH: '10000',
+      REDIS_TIMEOUT_MS: '1000',
+      // The concurrency tests send many requests with one token.
+      RATE_LIMIT_PER_MINUTE: '0',
+    });
+    ({ redis, app, queue, lines } = fixture);
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await queue?.close();
-    lines?.restore();
-    await redis?.close();
-  });
+  afterAll(() => fixture?.close());
 
   const post = (url: string, body: unknown, auth: Record<string, string>, headers: Record<string, string> = {}) =>
     app.inject({

@@ -5,9 +5,9 @@
 // reservation. Whatever the answer, Redis ends up holding all of the request's jobs or none.
 import type { Queue } from 'bullmq';
 import { createHash, randomUUID } from 'node:crypto';
-import { startApp, TestApp, testEnv } from '../support/app';
+import type { TestApp } from '../support/app';
+import { JobsApp, startJobsApp } from '../support/jobs-app';
 import { JobLines } from '../support/job-lines';
-import { serviceQueue } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { untilSentinelPrinted } from '../support/sentinel';
 import { bearer, token } from '../support/tokens';
@@ -20,30 +20,22 @@ const QUOTA = 3;
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 describe('register and batches after Redis lost its scripts', () => {
+  let fixture: JobsApp;
   let redis: RedisServer;
   let app: TestApp;
   let queue: Queue;
   let lines: JobLines;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    lines = new JobLines();
-    app = await startApp(
-      testEnv(redis.url, {
-        QUEUE_PREFIX: PREFIX,
-        RATE_LIMIT_PER_MINUTE: '0',
-        TENANT_MAX_PENDING_JOBS: String(QUOTA),
-      }),
-    );
-    queue = serviceQueue(redis.url, PREFIX);
+    fixture = await startJobsApp({
+      QUEUE_PREFIX: PREFIX,
+      RATE_LIMIT_PER_MINUTE: '0',
+      TENANT_MAX_PENDING_JOBS: String(QUOTA),
+    });
+    ({ redis, app, queue, lines } = fixture);
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await queue?.close();
-    lines?.restore();
-    await redis?.close();
-  });
+  afterAll(() => fixture?.close());
 
   const post = (url: string, body: unknown, subject: string) =>
     app.inject({

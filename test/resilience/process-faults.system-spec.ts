@@ -7,6 +7,7 @@ import { serviceQueue } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { timesPrinted, untilAllPrinted } from '../support/sentinel';
 import { ServerProcess } from '../support/server-process';
+import { untilStuckInAJob } from '../support/stuck-worker';
 import { eventually, sleep } from '../support/wait';
 
 jest.setTimeout(90_000);
@@ -18,12 +19,6 @@ const uniqueMessages = (count: number, label = 'job') =>
   Array.from({ length: count }, () => `${label} ${randomUUID()}`);
 
 /** Whether the process answers HTTP at all within `ms`: one blocked in a write does not. */
-const answers = (server: ServerProcess, ms: number) =>
-  server.fetch('/health/live', { signal: AbortSignal.timeout(ms) }).then(
-    () => true,
-    () => false,
-  );
-
 describe('process faults', () => {
   let redis: RedisServer;
   let queue: Queue;
@@ -78,22 +73,8 @@ describe('process faults', () => {
     // More than the pipe and the terminal buffer hold together.
     const messages = uniqueMessages(60, `${'x'.repeat(9_000)} mid-job`);
     for (const message of messages) expect((await stuck.register({ message, delay_seconds: 2 })).status).toBe(201);
-    // Stuck, not slow: a job is active, nothing has completed for longer than the lock duration, and the process
-    // does not even answer HTTP (its event loop is blocked in the write), so it cannot finish that job before
-    // the kill below. Under load a slow process can look idle for a while: hence the generous bound.
-    let completed = -1;
-    let unchangedSince = Date.now();
-    await eventually(
-      async () => {
-        const [now, active] = await Promise.all([queue.getCompletedCount(), queue.getActiveCount()]);
-        if (now !== completed) [completed, unchangedSince] = [now, Date.now()];
-        else if (active > 0 && Date.now() - unchangedSince > 1_500 && !(await answers(stuck, 1_000))) return true;
-        return undefined;
-      },
-      45_000,
-      'the service to get stuck in a job',
-      50,
-    );
+    // Stuck, not slow (see untilStuckInAJob): it cannot finish that job before the kill below.
+    await untilStuckInAJob(queue, stuck, 45_000);
     // Read what it finished and what it died in only once it is dead: before, a slow write could still let a job
     // complete between the two reads.
     await stuck.kill();

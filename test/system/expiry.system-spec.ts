@@ -8,6 +8,7 @@ import { serviceQueue, SERVICE_PREFIX } from '../support/queue';
 import { RedisServer } from '../support/redis-server';
 import { untilAllPrinted, untilSentinelPrinted } from '../support/sentinel';
 import { ServerProcess } from '../support/server-process';
+import { untilStuckInAJob } from '../support/stuck-worker';
 import { bearer, token } from '../support/tokens';
 import { eventually, sleep } from '../support/wait';
 
@@ -34,12 +35,6 @@ function sample(text: string, series: string): number | undefined {
 }
 
 /** Whether the process answers HTTP at all within `ms`: one blocked in a write does not. */
-const answers = (server: ServerProcess, ms: number) =>
-  server.fetch('/health/live', { signal: AbortSignal.timeout(ms) }).then(
-    () => true,
-    () => false,
-  );
-
 interface JobView {
   job_id: string;
   state: string;
@@ -306,21 +301,8 @@ describe('expires_at on the built server', () => {
         expect(created.status).toBe(201);
         ids.set(message, created.body.job_id);
       }
-      // Stuck, not slow: a job is active, nothing has completed for longer than the lock duration, and the process
-      // does not even answer HTTP (its event loop is blocked in the write).
-      let completed = -1;
-      let unchangedSince = Date.now();
-      await eventually(
-        async () => {
-          const [now, active] = await Promise.all([queue.getCompletedCount(), queue.getActiveCount()]);
-          if (now !== completed) [completed, unchangedSince] = [now, Date.now()];
-          else if (active > 0 && Date.now() - unchangedSince > 1_500 && !(await answers(stuck, 1_000))) return true;
-          return undefined;
-        },
-        20_000,
-        'the worker to get stuck in a job',
-        50,
-      );
+      // Stuck, not slow (see untilStuckInAJob): it cannot finish that job before the kill below.
+      await untilStuckInAJob(queue, stuck, 20_000);
       await stuck.kill();
       const [active] = await queue.getActive();
       expect(active).toBeDefined();

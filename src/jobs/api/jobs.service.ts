@@ -11,7 +11,7 @@ import { LogThrottle } from '../../common/log-throttle';
 import { withTimeout } from '../../common/timeout';
 import { JobMetrics } from '../../observability/metrics/job.metrics';
 import { REDIS_PRODUCER } from '../../redis/redis.constants';
-import { EXPIRED_REASON, JOB_NAME, JobData, jobDataFor, JobRequest, QUEUE_NAME } from '../job';
+import { EXPIRED_REASON, JOB_NAME, JobData, jobDataFor, JobRequest, QUEUE_NAME, scheduledAt } from '../job';
 import type { JobListDto, JobViewDto, RegisteredBatchDto, RegisteredJobDto } from './dto/job-responses.dto';
 import {
   encodeCursor,
@@ -30,7 +30,6 @@ import {
   globalIndexKey,
   INDEX_GRACE_MS,
   indexTtlAfterDueMs,
-  indexTtlMs,
   LIST_JOBS_LUA,
   LIST_SCAN_BUDGET,
 } from '../job-index';
@@ -92,11 +91,6 @@ function canSee(principal: Principal, owner: string | undefined): boolean {
   return principal.scopes.has('admin') || (owner !== undefined && owner === principal.subject);
 }
 
-/** The register answer for a stored job. */
-function registeredView(job: Job<JobData>): RegisteredJobDto {
-  return registeredAnswer(job.id!, job.data);
-}
-
 export function queueUnavailable(): ServiceUnavailableException {
   return withHeaders(new ServiceUnavailableException('Job queue is unavailable'), {
     'Retry-After': String(RETRY_AFTER_SECONDS),
@@ -136,11 +130,8 @@ export class JobsService {
     this.prefix = config.get('QUEUE_PREFIX');
     this.backoffMs = config.get('JOB_BACKOFF_MS');
     this.indexTtlAfterDueMs = indexTtlAfterDueMs(config);
-    const indexTtl = indexTtlMs({
-      maxDelaySeconds: config.get('JOB_MAX_DELAY_SECONDS'),
-      keepCompletedSeconds: config.get('JOB_KEEP_COMPLETED_SECONDS'),
-      keepFailedSeconds: config.get('JOB_KEEP_FAILED_SECONDS'),
-    });
+    // A job registered now is due JOB_MAX_DELAY_SECONDS ahead at the latest.
+    const indexTtl = config.get('JOB_MAX_DELAY_SECONDS') * 1_000 + this.indexTtlAfterDueMs;
     this.retention = {
       removeOnComplete: {
         age: config.get('JOB_KEEP_COMPLETED_SECONDS'),
@@ -220,7 +211,7 @@ export class JobsService {
     }
     if (stored !== 'stored') throw pendingQuotaExceeded();
     this.metrics.registered(jobs.length);
-    return jobs.map(registeredView);
+    return jobs.map((job) => registeredAnswer(job.id!, job.data));
   }
 
   /** The BullMQ job for `request`, registered at `now`: its effective schedule is what Redis stores. */
@@ -385,8 +376,8 @@ export class JobsService {
       const data = raw === null ? undefined : parseJobData(raw);
       if (data === undefined || !canSee(principal, data.owner)) return 'not-found';
       const now = Date.now();
-      const due = request.run_at !== undefined ? Math.max(request.run_at, now) : now + request.delay_seconds * 1_000;
-      const moved = JSON.stringify({ ...data, delay_seconds: Math.ceil((due - now) / 1_000), run_at: due });
+      const { due, delay_seconds } = scheduledAt(request, now);
+      const moved = JSON.stringify({ ...data, delay_seconds, run_at: due });
       outcome = await withTimeout(
         this.moveScript(
           [...this.changeKeys(jobId), this.queue.keys.marker, tenantIndexKey(this.prefix, data.owner ?? '')],

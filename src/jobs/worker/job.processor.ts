@@ -87,13 +87,14 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
       this.metrics.failedAttempt(job, error);
       // Its retry is due later: pending again until that attempt starts (or its expires_at passes).
       const owner = job?.data.owner;
-      if (this.quota && owner !== undefined && willRetry(job, error)) {
+      const retried = owner !== undefined && willRetry(job, error);
+      if (this.quota && retried) {
         this.connection.zadd(pendingJobsKey(this.prefix, owner), job!.timestamp, job!.id!).catch(() => undefined);
         const expiresAt = job!.data.expires_at;
         if (expiresAt !== undefined)
           this.connection.zadd(expiringJobsKey(this.prefix, owner), expiresAt, job!.id!).catch(() => undefined);
       }
-      if (owner !== undefined && willRetry(job, error)) {
+      if (retried) {
         // Its index entry lives until its retry (BullMQ's exponential backoff) is due and its retention is over.
         const backoffMs = this.backoffMs * 2 ** job!.attemptsMade;
         const ttlMs = Math.min(backoffMs + this.indexTtlAfterDueMs, MAX_EXPIRY_MS);
