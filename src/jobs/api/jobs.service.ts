@@ -26,13 +26,7 @@ import { CANCEL_JOB_LUA, CANCELLED_JOB_TTL_MS, JobChangeOutcome, MOVE_JOB_LUA } 
 import { defineLuaScript, LuaScript } from '../lua-script';
 import { registerLua, RELEASE_PLACEHOLDER_LUA } from '../tenant-quota';
 import { expiringJobsKey, pendingJobsKey, tenantIndexKey } from '../tenant-keys';
-import {
-  globalIndexKey,
-  INDEX_GRACE_MS,
-  indexTtlAfterDueMs,
-  LIST_JOBS_LUA,
-  LIST_SCAN_BUDGET,
-} from '../job-index';
+import { globalIndexKey, INDEX_GRACE_MS, indexTtlAfterDueMs, LIST_JOBS_LUA, LIST_SCAN_BUDGET } from '../job-index';
 import type { Schedule } from './job-spec';
 import { AppConfig } from '../../config/app-config';
 
