@@ -153,6 +153,14 @@ export class EnvironmentVariables {
   @int(0)
   TENANT_MAX_PENDING_JOBS = 100_000;
 
+  /** Live recurring schedules one tenant may have (SPEC 6.5); 0: no limit. */
+  @int(0)
+  TENANT_MAX_SCHEDULES = 100;
+
+  /** The least time between two occurrences of a schedule, for every_seconds and cron alike. */
+  @int(1, 86_400)
+  SCHEDULE_MIN_INTERVAL_SECONDS = 60;
+
   @int(0)
   JOB_KEEP_COMPLETED_SECONDS = 86_400;
 

@@ -33,3 +33,14 @@ export const expiringJobsKey = (queuePrefix: string, subject: string): string =>
 
 /** `…:jobs`, the tenant's job index (SPEC 6.4): its job ids by registration time (ms), see job-index.ts. */
 export const tenantIndexKey = (queuePrefix: string, subject: string): string => tenantKey(queuePrefix, subject, 'jobs');
+
+/**
+ * `…:schedules`, the tenant's schedule index (SPEC 6.5): its schedule ids by creation time (ms), live and ended ones
+ * (an ended one until its record expires); see schedule.ts.
+ */
+export const tenantSchedulesKey = (queuePrefix: string, subject: string): string =>
+  tenantKey(queuePrefix, subject, 'schedules');
+
+/** `…:live-schedules`: those of the tenant's schedules that have occurrences to come; bounded by TENANT_MAX_SCHEDULES. */
+export const liveSchedulesKey = (queuePrefix: string, subject: string): string =>
+  tenantKey(queuePrefix, subject, 'live-schedules');

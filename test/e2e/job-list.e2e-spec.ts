@@ -168,6 +168,7 @@ describe('GET /api/dm-jobqueue/jobs', () => {
       expect(newest).toEqual({
         job_id: alice[2],
         owner: 'alice',
+        schedule_id: null,
         state: 'delayed',
         message: 'alice 2',
         delay_seconds: HOUR,

@@ -83,6 +83,7 @@ describe('Job API and Idempotency-Key', () => {
       expect(job).toEqual({
         job_id: created.job_id,
         owner: 'e2e',
+        schedule_id: null,
         state: 'delayed',
         message: 'later',
         delay_seconds: 3600,
@@ -124,6 +125,7 @@ describe('Job API and Idempotency-Key', () => {
       expect(job).toEqual({
         job_id: created.job_id,
         owner: 'e2e',
+        schedule_id: null,
         state: 'completed',
         message,
         delay_seconds: 0,
@@ -227,6 +229,7 @@ describe('Job API and Idempotency-Key', () => {
         expect(running.json()).toEqual({
           job_id: created.job_id,
           owner: 'e2e',
+          schedule_id: null,
           state: 'active',
           message: 'held',
           delay_seconds: 0,

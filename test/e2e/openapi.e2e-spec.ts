@@ -145,7 +145,7 @@ describe('OpenAPI documentation', () => {
     expect(Object.keys(get.responses)).toEqual(expect.arrayContaining(['200', '401', '403', '404', '503']));
     const view = bodySchema(document, get, '200');
     expect(view.properties!.state.enum).toEqual(['delayed', 'waiting', 'active', 'completed', 'failed', 'expired']);
-    expect(Object.keys(view.properties!)).toHaveLength(13);
+    expect(Object.keys(view.properties!)).toHaveLength(14);
     expect(view.properties!.expires_at).toMatchObject({ type: 'string', format: 'date-time', nullable: true });
     expect(view.properties!.owner).toMatchObject({ type: 'string', nullable: true });
     expect(get.parameters).toContainEqual(expect.objectContaining({ name: 'job_id', in: 'path' }));

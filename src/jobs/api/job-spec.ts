@@ -9,7 +9,7 @@ export interface JobLimits {
   messageMaxLength: number;
 }
 
-const LONE_SURROGATE_MESSAGE = 'message must be Unicode text: it holds a lone UTF-16 surrogate';
+export const LONE_SURROGATE_MESSAGE = 'message must be Unicode text: it holds a lone UTF-16 surrogate';
 
 /** Length in characters (Unicode code points), so "é" and "😀" each count as one. */
 export function characterLength(text: string): number {
@@ -47,7 +47,7 @@ export function parseInstant(text: string): number | undefined {
   return sign === '+' ? local - offsetMs : local + offsetMs;
 }
 
-const instantMessage = (field: string): string =>
+export const instantMessage = (field: string): string =>
   `${field} must be an RFC 3339 date-time with Z or an offset, such as 2026-12-01T09:00:00Z or 2026-12-01T18:00:00+09:00`;
 
 export type JobSpecResult = { ok: true; data: JobRequest } | { ok: false; errors: string[] };

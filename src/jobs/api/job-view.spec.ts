@@ -36,8 +36,16 @@ describe('parseJobId', () => {
     ['a trailing newline', `${ID}\n`],
     ['a BullMQ key suffix', `${ID}:lock`],
     ['a glob', '*'],
+    ['an occurrence without its due time', `repeat:${ID}`],
+    ['an occurrence with a due time that is not a number', `repeat:${ID}:12a`],
+    ['an occurrence of a schedule id that is not a UUID v4', 'repeat:abc:1796182584056'],
+    ['an occurrence with a key suffix', `repeat:${ID}:1796182584056:lock`],
   ])('should refuse %s', (_, raw) => {
     expect(parseJobId(raw)).toBeUndefined();
+  });
+
+  it("should accept a schedule occurrence's id (repeat:<schedule id>:<due ms>), in any case", () => {
+    expect(parseJobId(`REPEAT:${ID.toUpperCase()}:1796182584056`)).toBe(`repeat:${ID}:1796182584056`);
   });
 });
 
@@ -62,10 +70,27 @@ describe('publicJobState', () => {
 });
 
 describe('toJobView', () => {
+  it("should show a schedule's occurrence with its schedule_id and the due time its id names", () => {
+    const due = CREATED + 60_500;
+    const view = toJobView(
+      stored({ id: `repeat:${ID}:${due}`, repeatJobKey: ID, data: { ...data, delay_seconds: 0 } }),
+      'delayed',
+      CREATED,
+    );
+    expect(view).toMatchObject({
+      job_id: `repeat:${ID}:${due}`,
+      schedule_id: ID,
+      run_at: new Date(due).toISOString(),
+      delay_seconds: 61,
+      state: 'delayed',
+    });
+  });
+
   it('should show a job that has not run with null timestamps and reason', () => {
     expect(toJobView(stored(), 'delayed')).toEqual({
       job_id: ID,
       owner: 'alice',
+      schedule_id: null,
       state: 'delayed',
       message: 'Hello, World!',
       delay_seconds: 10,

@@ -1,6 +1,7 @@
 // What GET /api/dm-jobqueue/jobs/:job_id shows of a stored job: pure, so it is tested without Redis.
 import type { Job } from 'bullmq';
 import { dueAt, EXPIRED_REASON, isExpired, type JobData } from '../job';
+import { occurrenceOf } from '../schedule';
 import type { JobViewDto, RegisteredJobDto } from './dto/job-responses.dto';
 
 /** The states BullMQ keeps a job in, as a client sees them; its finer waiting states are all "waiting". */
@@ -10,12 +11,14 @@ export type QueueState = (typeof QUEUE_STATES)[number];
 export const JOB_STATES = [...QUEUE_STATES, 'expired'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
-// RFC 4122 version 4, the only ids this service gives out (randomUUID); any letter case.
-const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+// RFC 4122 version 4, the ids this service gives out (randomUUID), or a schedule's occurrence (BullMQ's
+// `repeat:<schedule id>:<due ms>`); any letter case.
+const UUID_V4 = '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}';
+const JOB_ID = new RegExp(`^(?:${UUID_V4}|repeat:${UUID_V4}:\\d{1,16})$`, 'i');
 
 /** The job id in its stored (lower-case) form, or undefined when it cannot be one of ours. */
 export function parseJobId(raw: string | undefined): string | undefined {
-  return typeof raw === 'string' && UUID_V4.test(raw) ? raw.toLowerCase() : undefined;
+  return typeof raw === 'string' && JOB_ID.test(raw) ? raw.toLowerCase() : undefined;
 }
 
 /**
@@ -47,7 +50,7 @@ const isoOrNull = (timestamp: number | undefined | null): string | null =>
 
 export type StoredJob = Pick<
   Job<JobData>,
-  'id' | 'data' | 'timestamp' | 'attemptsMade' | 'processedOn' | 'finishedOn' | 'failedReason'
+  'id' | 'data' | 'timestamp' | 'attemptsMade' | 'processedOn' | 'finishedOn' | 'failedReason' | 'repeatJobKey'
 >;
 
 /**
@@ -64,18 +67,22 @@ export function toJobView(job: StoredJob, queueState: QueueState, now: number = 
   const state = viewState(job, queueState, now);
   const expiresAt = job.data.expires_at;
   const dropped = queueState === 'failed' && state === 'expired';
+  // A schedule's occurrence is due when its id says; the data is the schedule's, the same for all of them.
+  const occurrence = occurrenceOf(job.id!);
+  const runAt = occurrence ? occurrence.dueAt : dueAt(job.data, job.timestamp);
   return {
     job_id: job.id!,
     owner: job.data.owner ?? null,
+    schedule_id: occurrence && job.repeatJobKey ? occurrence.scheduleId : null,
     state,
     message: job.data.message,
-    delay_seconds: job.data.delay_seconds,
+    delay_seconds: occurrence ? Math.max(0, Math.ceil((runAt - job.timestamp) / 1_000)) : job.data.delay_seconds,
     max_retry: job.data.max_retry,
     // A worker's drop of an expired job is no attempt: the job did not run.
     attempts_made: Math.max(0, (job.attemptsMade ?? 0) - (dropped ? 1 : 0)),
     created_at: new Date(job.timestamp).toISOString(),
     // From the data rather than the job's "delay" field, which BullMQ overwrites with a retry's backoff.
-    run_at: new Date(dueAt(job.data, job.timestamp)).toISOString(),
+    run_at: new Date(runAt).toISOString(),
     expires_at: isoOrNull(expiresAt),
     // A drop is no start either; an earlier attempt's start was overwritten by it.
     processed_at: dropped ? null : isoOrNull(job.processedOn),

@@ -45,6 +45,7 @@ import { JobsService } from './jobs.service';
 import { JobLimits, resolveBatch, resolveJobSpec, resolveReschedule } from './job-spec';
 import { JOB_STATES, parseJobId } from './job-view';
 import { AppConfig } from '../../config/app-config';
+import { occurrenceOf } from '../schedule';
 
 /** What JwtAuthGuard leaves on every request it lets through to this controller. */
 type AuthenticatedRequest = FastifyRequest & { user: Principal };
@@ -73,12 +74,16 @@ function leftAlone(outcome: 'running' | 'finished' | 'expired'): ConflictExcepti
 }
 
 const ApiJobIdParam = (): MethodDecorator =>
-  ApiParam({ name: 'job_id', format: 'uuid', description: 'The job_id given at registration (any letter case)' });
+  ApiParam({
+    name: 'job_id',
+    description:
+      "The job_id given at registration, or a schedule occurrence's repeat:<schedule_id>:<due ms> (any case)",
+  });
 const ApiJobNotFound = (): MethodDecorator =>
   ApiError(
     404,
     '`Job not found`: no such job (also one already cancelled or expired), one of another tenant (token `sub`) unless ' +
-      'the token has scope admin, or an id that is not a UUID v4',
+      'the token has scope admin, or an id that is not one this service gives out',
   );
 
 @ApiTags('jobs')
@@ -262,10 +267,15 @@ export class JobsController {
   @ApiJobIdParam()
   @ApiNoContentResponse({ description: 'Cancelled: the job never runs and is gone' })
   @ApiJobNotFound()
-  @ApiError(409, '`Job is running` (left to finish), `Job has already finished` or `Job has expired` (left as it is)')
+  @ApiError(
+    409,
+    '`Job is running` (left to finish), `Job has already finished`, `Job has expired` (left as it is), or `Job is an ' +
+      'occurrence of a schedule` (its schedule decides when it runs: delete the schedule instead)',
+  )
   async cancelJob(@Param('job_id') rawJobId: string, @Req() request: AuthenticatedRequest): Promise<void> {
     const jobId = parseJobId(rawJobId);
     if (jobId === undefined) throw jobNotFound();
+    await this.refuseOccurrence(jobId, request.user);
     const outcome = await this.jobs.cancel(jobId, request.user);
     if (outcome === 'cancelled') return;
     if (outcome === 'not-found') throw jobNotFound();
@@ -285,7 +295,11 @@ export class JobsController {
       "unknown property, or a time not before the job's expires_at",
   )
   @ApiJobNotFound()
-  @ApiError(409, '`Job is running` (left to finish), `Job has already finished` or `Job has expired` (left as it is)')
+  @ApiError(
+    409,
+    '`Job is running` (left to finish), `Job has already finished`, `Job has expired` (left as it is), or `Job is an ' +
+      'occurrence of a schedule` (its schedule decides when it runs: delete the schedule instead)',
+  )
   async rescheduleJob(
     @Param('job_id') rawJobId: string,
     @Body() body: RescheduleJobDto,
@@ -295,10 +309,21 @@ export class JobsController {
     const resolved = resolveReschedule(body, this.limits);
     if (!resolved.ok) throw new BadRequestException(resolved.errors);
     if (jobId === undefined) throw jobNotFound();
+    await this.refuseOccurrence(jobId, request.user);
     const outcome = await this.jobs.move(jobId, request.user, resolved.schedule);
     if (typeof outcome === 'object') return outcome;
     if (outcome === 'not-found') throw jobNotFound();
     if (outcome === 'after-expiry') throw new BadRequestException(["the new time must be before the job's expires_at"]);
     throw leftAlone(outcome);
+  }
+
+  /**
+   * A schedule's occurrence is neither cancelled nor moved on its own: BullMQ adds the next occurrence when this one
+   * starts, so one taken out would end its schedule. 404 as for any job the caller cannot see.
+   */
+  private async refuseOccurrence(jobId: string, principal: Principal): Promise<void> {
+    if (occurrenceOf(jobId) === undefined) return;
+    if (!(await this.jobs.find(jobId, principal))) throw jobNotFound();
+    throw new ConflictException('Job is an occurrence of a schedule');
   }
 }

@@ -6,14 +6,17 @@ import { hasLoneSurrogate } from '../../common/unicode';
 export const DEFAULT_LIST_LIMIT = 20;
 export const MAX_LIST_LIMIT = 100;
 
-const KNOWN = new Set(['state', 'limit', 'cursor', 'owner']);
-
-/** The list request a query string asks for, or one message per bad parameter (unknown ones too). */
+/**
+ * The list request a query string asks for, or one message per bad parameter (unknown ones too). `states` are the
+ * values `state` may take; without any (the schedule list) `state` is an unknown parameter.
+ */
 export function parseListQuery(
   raw: Record<string, unknown>,
+  states: readonly string[] = JOB_STATES,
 ): { ok: true; query: ListQuery } | { ok: false; errors: string[] } {
   const errors: string[] = [];
-  for (const key of Object.keys(raw)) if (!KNOWN.has(key)) errors.push(`property ${key} should not exist`);
+  const known = ['limit', 'cursor', 'owner', ...(states.length > 0 ? ['state'] : [])];
+  for (const key of Object.keys(raw)) if (!known.includes(key)) errors.push(`property ${key} should not exist`);
   const single = (name: string): string | undefined => {
     const value = raw[name];
     if (value === undefined) return undefined;
@@ -21,10 +24,10 @@ export function parseListQuery(
     return typeof value === 'string' ? value : undefined;
   };
   const query: ListQuery = { limit: DEFAULT_LIST_LIMIT };
-  const state = single('state');
+  const state = states.length > 0 ? single('state') : undefined;
   if (state !== undefined) {
-    if ((JOB_STATES as readonly string[]).includes(state)) query.state = state as JobState;
-    else errors.push(`state must be one of the following values: ${JOB_STATES.join(', ')}`);
+    if (states.includes(state)) query.state = state as JobState;
+    else errors.push(`state must be one of the following values: ${states.join(', ')}`);
   }
   const limit = single('limit');
   if (limit !== undefined) {

@@ -10,8 +10,11 @@ import { REDIS_WORKER } from '../../redis/redis.constants';
 import { formatJobLine } from './job-line';
 import { EXPIRED_REASON, isExpired, JobData, QUEUE_NAME } from '../job';
 import { OnTimeWorker } from './on-time-worker';
-import { expiringJobsKey, pendingJobsKey, tenantIndexKey } from '../tenant-keys';
-import { indexTtlAfterDueMs } from '../job-index';
+import { expiringJobsKey, liveSchedulesKey, pendingJobsKey, tenantIndexKey, tenantSchedulesKey } from '../tenant-keys';
+import { globalIndexKey, INDEX_GRACE_MS, indexTtlAfterDueMs } from '../job-index';
+import { defineLuaScript, LuaScript } from '../lua-script';
+import { globalSchedulesKey, occurrenceOf, scheduleKey } from '../schedule';
+import { OCCURRENCE_STARTED_LUA } from '../schedule-scripts';
 import { AppConfig } from '../../config/app-config';
 
 /** The longest expiry set on an index (ten years): an exponential backoff can reach far beyond. */
@@ -31,6 +34,9 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly quota: boolean;
   private readonly backoffMs: number;
   private readonly indexTtlAfterDueMs: number;
+  /** How long an ended schedule's record stays readable: as long as a completed job. */
+  private readonly endedScheduleTtlMs: number;
+  private readonly occurrenceStartedScript: LuaScript<number>;
 
   constructor(
     @Inject(REDIS_WORKER) private readonly connection: RedisClient,
@@ -41,6 +47,8 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     this.quota = config.get('TENANT_MAX_PENDING_JOBS') > 0;
     this.backoffMs = config.get('JOB_BACKOFF_MS');
     this.indexTtlAfterDueMs = indexTtlAfterDueMs(config);
+    this.endedScheduleTtlMs = config.get('JOB_KEEP_COMPLETED_SECONDS') * 1_000;
+    this.occurrenceStartedScript = defineLuaScript(connection, 'dmScheduleOccurrence', 8, OCCURRENCE_STARTED_LUA);
   }
 
   /** The BullMQ worker, once the application has bootstrapped. */
@@ -49,21 +57,65 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     return this.bullWorker;
   }
 
-  process(job: Job<JobData>): Promise<void> {
+  async process(job: Job<JobData>): Promise<void> {
+    const owner = job.data.owner;
+    const occurrence = job.repeatJobKey ? occurrenceOf(job.id!) : undefined;
+    if (occurrence && owner !== undefined) await this.occurrenceStarted(job, occurrence, owner);
     // Started (or dropped), so no longer pending for its tenant's quota. Not awaited: it goes out on the connection
     // BullMQ then completes the job on, ahead of that; should it be lost, the quota's own check drops it later.
-    const owner = job.data.owner;
-    if (this.quota && owner !== undefined) {
+    // (A schedule's occurrences take no place: the schedule does.)
+    else if (this.quota && owner !== undefined) {
       this.connection.zrem(pendingJobsKey(this.prefix, owner), job.id!).catch(() => undefined);
       if (job.data.expires_at !== undefined)
         this.connection.zrem(expiringJobsKey(this.prefix, owner), job.id!).catch(() => undefined);
     }
     // Too late to start, whatever kept it: no line, no retry; BullMQ records it as failed, which the API shows as
     // expired.
-    if (isExpired(job.data, Date.now())) return Promise.reject(new UnrecoverableError(EXPIRED_REASON));
+    if (isExpired(job.data, Date.now())) throw new UnrecoverableError(EXPIRED_REASON);
     // One write per line: on Linux, stdout to a file or pipe is synchronous, so lines never interleave.
     process.stdout.write(`${formatJobLine(job.data.message, new Date())}\n`);
-    return Promise.resolve();
+  }
+
+  /**
+   * A schedule's occurrence starts (BullMQ has just added the next one): both go into the job list, and the schedule
+   * ends here when nothing follows (OCCURRENCE_STARTED_LUA). A failure is logged and the occurrence runs anyway: the
+   * next occurrence that starts, or a stalled retake of this one, does it again.
+   */
+  private async occurrenceStarted(
+    job: Job<JobData>,
+    occurrence: { scheduleId: string; dueAt: number },
+    owner: string,
+  ): Promise<void> {
+    const { keys } = this.worker;
+    const now = Date.now();
+    try {
+      const ended = await this.occurrenceStartedScript(
+        [
+          keys.repeat,
+          tenantIndexKey(this.prefix, owner),
+          globalIndexKey(this.prefix),
+          scheduleKey(this.prefix, occurrence.scheduleId),
+          liveSchedulesKey(this.prefix, owner),
+          tenantSchedulesKey(this.prefix, owner),
+          globalSchedulesKey(this.prefix),
+          keys.delayed,
+        ],
+        [
+          this.worker.toKey(''),
+          occurrence.scheduleId,
+          occurrence.dueAt,
+          job.id!,
+          job.timestamp,
+          now,
+          this.indexTtlAfterDueMs,
+          this.endedScheduleTtlMs,
+          now - INDEX_GRACE_MS,
+        ],
+      );
+      if (ended === 1) this.logger.log(`Schedule ${occurrence.scheduleId} ended with occurrence ${job.id}`);
+    } catch (error) {
+      this.errors.error(`Could not record the start of occurrence ${job.id}: ${(error as Error).message}`);
+    }
   }
 
   onApplicationBootstrap(): void {
@@ -88,7 +140,8 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
       // Its retry is due later: pending again until that attempt starts (or its expires_at passes).
       const owner = job?.data.owner;
       const retried = owner !== undefined && willRetry(job, error);
-      if (this.quota && retried) {
+      // An occurrence never held a place (its schedule does).
+      if (this.quota && retried && !job!.repeatJobKey) {
         this.connection.zadd(pendingJobsKey(this.prefix, owner), job!.timestamp, job!.id!).catch(() => undefined);
         const expiresAt = job!.data.expires_at;
         if (expiresAt !== undefined)

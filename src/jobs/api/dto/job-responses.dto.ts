@@ -43,7 +43,10 @@ export class RegisteredBatchDto {
 }
 
 export class JobViewDto {
-  @ApiProperty({ format: 'uuid', description: 'Always in lower case', example: '9b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b' })
+  @ApiProperty({
+    description: "Always in lower case: a UUID v4, or repeat:<schedule_id>:<due ms> for a schedule's occurrence",
+    example: '9b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b',
+  })
   job_id!: string;
 
   @ApiProperty({
@@ -53,6 +56,14 @@ export class JobViewDto {
     example: 'team-billing',
   })
   owner!: string | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The schedule this job is an occurrence of (then job_id is repeat:<schedule_id>:<due ms>); else null',
+    example: null,
+  })
+  schedule_id!: string | null;
 
   @ApiProperty({
     enum: JOB_STATES,

@@ -1,0 +1,163 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Delete,
+  ForbiddenException,
+  Get,
+  HttpCode,
+  HttpStatus,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  Req,
+} from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { RequireScope } from '../../auth/auth.decorators';
+import type { Principal } from '../../auth/principal';
+import { AppConfig } from '../../config/app-config';
+import { ApiAuthenticatedErrors, ApiError, RATE_LIMIT_HEADERS } from '../../openapi/api-responses';
+import { CreateScheduleDto } from './dto/create-schedule.dto';
+import { ScheduleListDto, ScheduleViewDto } from './dto/schedule-responses.dto';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, parseListQuery } from './list-query';
+import { resolveScheduleSpec, ScheduleLimits } from './schedule-spec';
+import { SchedulesService } from './schedules.service';
+
+type AuthenticatedRequest = FastifyRequest & { user: Principal };
+
+const scheduleNotFound = (): NotFoundException => new NotFoundException('Schedule not found');
+
+// RFC 4122 version 4, the only schedule ids this service gives out; any letter case.
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/** The schedule id in its stored (lower-case) form, or undefined when it cannot be one of ours. */
+export function parseScheduleId(raw: string | undefined): string | undefined {
+  return typeof raw === 'string' && UUID_V4.test(raw) ? raw.toLowerCase() : undefined;
+}
+
+const ApiScheduleIdParam = (): MethodDecorator =>
+  ApiParam({ name: 'schedule_id', format: 'uuid', description: 'The schedule_id given at creation (any case)' });
+const ApiScheduleNotFound = (): MethodDecorator =>
+  ApiError(
+    404,
+    '`Schedule not found`: no such schedule (also one deleted, or ended longer ago than JOB_KEEP_COMPLETED_SECONDS), ' +
+      'one of another tenant (token `sub`) unless the token has scope admin, or an id that is not a UUID v4',
+  );
+
+@ApiTags('schedules')
+@ApiBearerAuth()
+@ApiAuthenticatedErrors()
+@Controller('api/dm-jobqueue/schedules')
+export class SchedulesController {
+  private readonly limits: ScheduleLimits;
+
+  constructor(
+    private readonly schedules: SchedulesService,
+    config: AppConfig,
+  ) {
+    this.limits = {
+      maxDelaySeconds: config.get('JOB_MAX_DELAY_SECONDS'),
+      maxRetry: config.get('JOB_MAX_RETRY'),
+      messageMaxLength: config.get('JOB_MESSAGE_MAX_LENGTH'),
+      minIntervalSeconds: config.get('SCHEDULE_MIN_INTERVAL_SECONDS'),
+    };
+  }
+
+  @Post()
+  @HttpCode(HttpStatus.CREATED)
+  @RequireScope('write')
+  @ApiOperation({
+    summary: 'Create a recurring schedule (scope write)',
+    description:
+      'Each occurrence runs as a job that prints its line, once, also with many workers. An occurrence that falls ' +
+      'due while no worker runs (or Redis is away) runs once, late, when one is back; the ones after it keep to ' +
+      'the schedule (missed occurrences are not made up).',
+  })
+  @ApiBody({ type: CreateScheduleDto })
+  @ApiCreatedResponse({ type: ScheduleViewDto, description: 'The schedule is stored; next_run_at is its first' })
+  @ApiError(
+    400,
+    'Invalid body, one message per field: neither or both of cron and every_seconds, an invalid cron, an unknown ' +
+      'tz, occurrences closer than SCHEDULE_MIN_INTERVAL_SECONDS, end_at not after start_at or not in the future, ' +
+      'a wrong type or an unknown property',
+  )
+  @ApiError(
+    429,
+    '`Schedule quota exceeded`: the token subject already has TENANT_MAX_SCHEDULES (default 100) live schedules, and ' +
+      'nothing is stored; or `Too many requests` (with Retry-After)',
+    RATE_LIMIT_HEADERS,
+  )
+  @ApiError(415, 'Content-Type other than application/json, or a charset other than UTF-8')
+  async create(@Body() body: CreateScheduleDto, @Req() request: AuthenticatedRequest): Promise<ScheduleViewDto> {
+    const spec = resolveScheduleSpec(body, this.limits);
+    if (!spec.ok) throw new BadRequestException(spec.errors);
+    return this.schedules.create(spec.request, request.user.subject);
+  }
+
+  @Get()
+  @RequireScope('read')
+  @ApiOperation({
+    summary: 'List schedules, newest first (scope read)',
+    description: "The token subject's schedules (an admin's: every tenant's, or `owner`'s), live and ended ones.",
+  })
+  @ApiQuery({
+    name: 'limit',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT },
+  })
+  @ApiQuery({ name: 'cursor', required: false, description: 'The next_cursor of the previous page' })
+  @ApiQuery({ name: 'owner', required: false, description: 'Scope admin only: one tenant (token `sub`)' })
+  @ApiOkResponse({ type: ScheduleListDto })
+  @ApiError(400, 'A bad parameter: unknown, given twice, a limit out of range, a cursor not given out here')
+  async list(@Query() raw: Record<string, unknown>, @Req() request: AuthenticatedRequest): Promise<ScheduleListDto> {
+    const parsed = parseListQuery(raw, []);
+    if (!parsed.ok) throw new BadRequestException(parsed.errors);
+    const { user } = request;
+    if (parsed.query.owner !== undefined && !user.scopes.has('admin') && parsed.query.owner !== user.subject) {
+      throw new ForbiddenException('Insufficient scope');
+    }
+    return this.schedules.list(user, parsed.query);
+  }
+
+  @Get(':schedule_id')
+  @RequireScope('read')
+  @ApiOperation({ summary: 'Read a schedule: its next occurrence and how many have run (scope read)' })
+  @ApiScheduleIdParam()
+  @ApiOkResponse({ type: ScheduleViewDto })
+  @ApiScheduleNotFound()
+  async find(@Param('schedule_id') rawId: string, @Req() request: AuthenticatedRequest): Promise<ScheduleViewDto> {
+    const scheduleId = parseScheduleId(rawId);
+    if (scheduleId === undefined) throw scheduleNotFound();
+    const schedule = await this.schedules.find(scheduleId, request.user);
+    if (!schedule) throw scheduleNotFound();
+    return schedule;
+  }
+
+  @Delete(':schedule_id')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @RequireScope('write')
+  @ApiOperation({
+    summary: 'Delete a schedule (scope write)',
+    description:
+      'No occurrence starts after it; one already running finishes. Its past occurrences stay in the job list.',
+  })
+  @ApiScheduleIdParam()
+  @ApiNoContentResponse({ description: 'Deleted' })
+  @ApiScheduleNotFound()
+  async delete(@Param('schedule_id') rawId: string, @Req() request: AuthenticatedRequest): Promise<void> {
+    const scheduleId = parseScheduleId(rawId);
+    if (scheduleId === undefined || !(await this.schedules.delete(scheduleId, request.user))) throw scheduleNotFound();
+  }
+}

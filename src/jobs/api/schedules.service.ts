@@ -1,0 +1,284 @@
+// Recurring schedules (SPEC 6.5) over BullMQ's job schedulers: creates one within its owner's quota, reads, lists
+// and deletes them. The worker runs the occurrences (job.processor.ts).
+import { InjectQueue } from '@nestjs/bullmq';
+import { HttpException, HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
+import { JobsOptions, Queue, RepeatOptions } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import type { Principal } from '../../auth/principal';
+import { LogThrottle } from '../../common/log-throttle';
+import { withTimeout } from '../../common/timeout';
+import { AppConfig } from '../../config/app-config';
+import type { RedisClient } from '../../redis/redis-connection.factory';
+import { REDIS_PRODUCER } from '../../redis/redis.constants';
+import { JOB_NAME, JobData, QUEUE_NAME } from '../job';
+import { globalIndexKey, INDEX_GRACE_MS, indexTtlAfterDueMs } from '../job-index';
+import { defineLuaScript, LuaScript } from '../lua-script';
+import { globalSchedulesKey, occurrenceData, occurrenceOf, ScheduleRequest, scheduleKey } from '../schedule';
+import {
+  createScheduleLua,
+  DELETE_SCHEDULE_LUA,
+  INDEX_OCCURRENCE_LUA,
+  LIST_SCHEDULES_LUA,
+  READ_SCHEDULE_LUA,
+} from '../schedule-scripts';
+import { liveSchedulesKey, tenantIndexKey, tenantSchedulesKey } from '../tenant-keys';
+import type { ScheduleListDto, ScheduleViewDto } from './dto/schedule-responses.dto';
+import { CANCELLED_JOB_TTL_MS } from './job-scripts';
+import { encodeCursor, ListCursor } from './job-view';
+import { queueUnavailable } from './jobs.service';
+import { DescribeReply, parseDescribeReply, toScheduleView } from './schedule-view';
+
+/** A list request after validation. */
+export interface ScheduleListQuery {
+  limit: number;
+  cursor?: ListCursor;
+  /** An admin's owner filter. */
+  owner?: string;
+}
+
+type ListReply = [string | null, string | null, ...[string, string, DescribeReply][]];
+
+/** SPEC 6.3: the tenant has TENANT_MAX_SCHEDULES live schedules; nothing was stored. */
+function scheduleQuotaExceeded(): HttpException {
+  return new HttpException('Schedule quota exceeded', HttpStatus.TOO_MANY_REQUESTS);
+}
+
+@Injectable()
+export class SchedulesService {
+  private readonly logger = new Logger(SchedulesService.name);
+  private readonly errors = new LogThrottle(this.logger);
+  private readonly timeoutMs: number;
+  private readonly prefix: string;
+  private readonly jobOptions: JobsOptions;
+  private readonly indexTtlAfterDueMs: number;
+  private readonly createScript: LuaScript<number>;
+  private readonly indexScript: LuaScript<number>;
+  private readonly deleteScript: LuaScript<string | null>;
+  private readonly readScript: LuaScript<DescribeReply | null>;
+  private readonly listScript: LuaScript<ListReply>;
+  /** Schedules answered 503 whose creation may have landed in part (with their owner): deleted once Redis answers. */
+  private readonly abandoned = new Map<string, string>();
+
+  constructor(
+    @InjectQueue(QUEUE_NAME) private readonly queue: Queue<JobData>,
+    @Inject(REDIS_PRODUCER) private readonly redis: RedisClient,
+    config: AppConfig,
+  ) {
+    this.timeoutMs = config.get('REDIS_TIMEOUT_MS');
+    this.prefix = config.get('QUEUE_PREFIX');
+    this.indexTtlAfterDueMs = indexTtlAfterDueMs(config);
+    // Every occurrence is a job as a registered one: its attempts, backoff and retention.
+    this.jobOptions = {
+      backoff: { type: 'exponential', delay: config.get('JOB_BACKOFF_MS') },
+      removeOnComplete: {
+        age: config.get('JOB_KEEP_COMPLETED_SECONDS'),
+        count: config.get('JOB_KEEP_COMPLETED_COUNT'),
+      },
+      removeOnFail: { age: config.get('JOB_KEEP_FAILED_SECONDS'), count: config.get('JOB_KEEP_FAILED_COUNT') },
+    };
+    this.createScript = defineLuaScript(
+      this.redis,
+      'dmScheduleCreate',
+      5,
+      createScheduleLua({ maxSchedules: config.get('TENANT_MAX_SCHEDULES') }),
+    );
+    this.indexScript = defineLuaScript(this.redis, 'dmScheduleIndexOccurrence', 2, INDEX_OCCURRENCE_LUA);
+    this.deleteScript = defineLuaScript(this.redis, 'dmScheduleDelete', 11, DELETE_SCHEDULE_LUA);
+    this.readScript = defineLuaScript(this.redis, 'dmScheduleRead', 2, READ_SCHEDULE_LUA);
+    this.listScript = defineLuaScript(this.redis, 'dmScheduleList', 2, LIST_SCHEDULES_LUA);
+    this.redis.on('ready', () => void this.deleteAbandoned());
+  }
+
+  /**
+   * Creates the schedule: its record and quota place, then BullMQ's job scheduler with its first occurrence. 429 when
+   * the owner has TENANT_MAX_SCHEDULES live schedules, 503 (Retry-After) when Redis cannot take it in time: then
+   * whatever landed is deleted again as soon as Redis answers, so no occurrence of it runs.
+   */
+  async create(request: ScheduleRequest, owner: string): Promise<ScheduleViewDto> {
+    if (this.redis.status !== 'ready') throw queueUnavailable();
+    const scheduleId = randomUUID();
+    const now = Date.now();
+    const creating = this.store(scheduleId, request, owner, now);
+    let firstDueAt: number | undefined;
+    try {
+      firstDueAt = await withTimeout(creating, this.timeoutMs * 2, 'creating the schedule');
+    } catch (error) {
+      this.abandoned.set(scheduleId, owner);
+      const sweep = () => void this.deleteAbandoned();
+      creating.then(sweep, sweep);
+      this.errors.error(`Could not create schedule: ${(error as Error).message}`);
+      throw queueUnavailable();
+    }
+    if (firstDueAt === undefined) throw scheduleQuotaExceeded();
+    return toScheduleView(
+      scheduleId,
+      {
+        record: { owner, created_at: String(now), spec: JSON.stringify(request) },
+        nextMillis: firstDueAt,
+        created: 1,
+        pending: true,
+      },
+      now,
+    )!;
+  }
+
+  /** The first occurrence's due time, or undefined when the quota refused the schedule (nothing stored). */
+  private async store(scheduleId: string, request: ScheduleRequest, owner: string, now: number) {
+    const reserved = await this.createScript(
+      [
+        liveSchedulesKey(this.prefix, owner),
+        tenantSchedulesKey(this.prefix, owner),
+        globalSchedulesKey(this.prefix),
+        scheduleKey(this.prefix, scheduleId),
+        this.queue.keys.repeat,
+      ],
+      [scheduleId, now, owner, JSON.stringify(request), now - INDEX_GRACE_MS, scheduleKey(this.prefix, '')],
+    );
+    if (reserved !== 1) return undefined;
+    // Answered 503 meanwhile (Redis was slow): its deletion follows, and no scheduler may appear after it.
+    if (this.abandoned.has(scheduleId)) throw new Error('abandoned');
+    const repeat: RepeatOptions = {
+      ...(request.cron !== undefined
+        ? { pattern: request.cron, tz: request.tz }
+        : { every: request.every_seconds! * 1_000 }),
+      ...(request.start_at !== undefined && { startDate: request.start_at }),
+      ...(request.end_at !== undefined && { endDate: request.end_at }),
+      ...(request.limit !== undefined && { limit: request.limit }),
+    };
+    const first = await this.queue.upsertJobScheduler(scheduleId, repeat, {
+      name: JOB_NAME,
+      data: occurrenceData(request, owner),
+      opts: { ...this.jobOptions, attempts: request.max_retry + 1 },
+    });
+    const occurrence = first?.id === undefined ? undefined : occurrenceOf(first.id);
+    if (first === undefined || occurrence === undefined) throw new Error('BullMQ added no first occurrence');
+    await this.indexScript(
+      [tenantIndexKey(this.prefix, owner), globalIndexKey(this.prefix)],
+      [first.id!, first.timestamp, occurrence.dueAt - now + this.indexTtlAfterDueMs],
+    );
+    return occurrence.dueAt;
+  }
+
+  /** The schedule as `principal` may see it (an admin: any), or undefined (no such schedule, or another tenant's). */
+  async find(scheduleId: string, principal: Principal): Promise<ScheduleViewDto | undefined> {
+    if (this.redis.status !== 'ready') throw queueUnavailable();
+    let reply: DescribeReply | null;
+    try {
+      reply = await withTimeout(
+        this.readScript(
+          [scheduleKey(this.prefix, scheduleId), this.queue.keys.repeat],
+          [scheduleId, this.queue.toKey('')],
+        ),
+        this.timeoutMs,
+        'reading the schedule',
+      );
+    } catch (error) {
+      this.errors.error(`Could not read schedule: ${(error as Error).message}`);
+      throw queueUnavailable();
+    }
+    if (reply === null) return undefined;
+    const view = toScheduleView(scheduleId, parseDescribeReply(reply), Date.now());
+    return view && (principal.scopes.has('admin') || view.owner === principal.subject) ? view : undefined;
+  }
+
+  /** One page of the schedules `principal` may see, newest first. */
+  async list(principal: Principal, query: ScheduleListQuery): Promise<ScheduleListDto> {
+    if (this.redis.status !== 'ready') throw queueUnavailable();
+    const owner = principal.scopes.has('admin') ? query.owner : principal.subject;
+    const index = owner === undefined ? globalSchedulesKey(this.prefix) : tenantSchedulesKey(this.prefix, owner);
+    let reply: ListReply;
+    try {
+      reply = await withTimeout(
+        this.listScript(
+          [index, this.queue.keys.repeat],
+          [
+            query.limit,
+            query.cursor?.score ?? '',
+            query.cursor?.id ?? '',
+            scheduleKey(this.prefix, ''),
+            this.queue.toKey(''),
+          ],
+        ),
+        this.timeoutMs,
+        'listing schedules',
+      );
+    } catch (error) {
+      this.errors.error(`Could not list schedules: ${(error as Error).message}`);
+      throw queueUnavailable();
+    }
+    const [nextScore, nextId, ...entries] = reply;
+    const now = Date.now();
+    const schedules: ScheduleViewDto[] = [];
+    for (const [id, , described] of entries) {
+      const view = toScheduleView(id, parseDescribeReply(described), now);
+      // A tenant's index holds only its schedules; checked anyway, as every read is.
+      if (view && (owner === undefined || view.owner === owner)) schedules.push(view);
+    }
+    const next_cursor = nextScore && nextId ? encodeCursor({ score: nextScore, id: nextId }) : null;
+    return { schedules, next_cursor };
+  }
+
+  /**
+   * Deletes a schedule of `principal`'s (any for an admin): true, or false when there is no such schedule for them.
+   * No occurrence starts after it; one that has started finishes. 503 when Redis cannot answer in time (asking GET
+   * tells whether it is gone).
+   */
+  async delete(scheduleId: string, principal: Principal): Promise<boolean> {
+    if (this.redis.status !== 'ready') throw queueUnavailable();
+    let owner = principal.subject;
+    if (principal.scopes.has('admin')) {
+      const found = await this.find(scheduleId, principal);
+      if (found === undefined) return false;
+      owner = found.owner;
+    }
+    let takenOut: string | null;
+    try {
+      takenOut = await withTimeout(
+        this.remove(scheduleId, owner, principal.scopes.has('admin') ? '' : owner),
+        this.timeoutMs,
+        'deleting the schedule',
+      );
+    } catch (error) {
+      this.errors.error(`Could not delete schedule: ${(error as Error).message}`);
+      throw queueUnavailable();
+    }
+    return takenOut !== null;
+  }
+
+  private async remove(scheduleId: string, owner: string, visibleOwner: string): Promise<string | null> {
+    const { keys } = this.queue;
+    const takenOut = await this.deleteScript(
+      [
+        scheduleKey(this.prefix, scheduleId),
+        liveSchedulesKey(this.prefix, owner),
+        tenantSchedulesKey(this.prefix, owner),
+        globalSchedulesKey(this.prefix),
+        keys.repeat,
+        keys.delayed,
+        keys.prioritized,
+        keys.wait,
+        keys.paused,
+        tenantIndexKey(this.prefix, owner),
+        globalIndexKey(this.prefix),
+      ],
+      [scheduleId, visibleOwner, this.queue.toKey(''), CANCELLED_JOB_TTL_MS],
+    );
+    // The occurrence taken out can no longer run; BullMQ's removal only tidies up (its hash expires anyway).
+    if (takenOut) this.queue.remove(takenOut).catch(() => undefined);
+    return takenOut;
+  }
+
+  /** Deletes what the creations answered 503 may have left, now that Redis answers; what fails stays for later. */
+  private async deleteAbandoned(): Promise<void> {
+    await Promise.all(
+      [...this.abandoned].map(async ([scheduleId, owner]) => {
+        try {
+          await this.remove(scheduleId, owner, owner);
+          this.abandoned.delete(scheduleId);
+        } catch {
+          // Left for the next 'ready'.
+        }
+      }),
+    );
+  }
+}

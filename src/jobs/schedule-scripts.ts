@@ -1,0 +1,237 @@
+// The Lua scripts of recurring schedules (SPEC 6.5): the quota and the indexes kept with a schedule's record, its
+// deletion, its reading, and what the worker does when an occurrence starts. BullMQ keeps the job scheduler itself.
+import { DROP_STALE_SAMPLES_LUA, INDEX_SAMPLES } from './job-index';
+
+/** How many of a tenant's oldest live schedules a refusal checks for ones that ended or were never created. */
+export const STALE_SCHEDULES_CHECKED = 100;
+
+/**
+ * Sets `key`'s expiry to `ms` from now if it would end sooner, also on a key that has none yet (one just created by
+ * the ZADD before it).
+ */
+const KEEP_AT_LEAST_LUA = `
+local function keepAtLeast(key, ms)
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 or (ttl >= 0 and ttl < ms) then redis.call('PEXPIRE', key, ms) end
+end
+`;
+
+/**
+ * What a schedule is now, from its record and BullMQ's job scheduler: `{ record hash, next due ms or false,
+ * occurrences created or false, 1 when that next occurrence has not started yet else 0 }`. Needs `repeatKey` (the
+ * queue's job schedulers set) and `jobPrefix` (the queue's job key prefix) in scope.
+ */
+const DESCRIBE_LUA = `
+local function describe(recordKey, id)
+  local record = redis.call('HGETALL', recordKey)
+  if #record == 0 then return nil end
+  local nextMillis = redis.call('ZSCORE', repeatKey, id)
+  local created, pending = false, 0
+  if nextMillis then
+    created = redis.call('HGET', repeatKey .. ':' .. id, 'ic') or false
+    local nextKey = jobPrefix .. 'repeat:' .. id .. ':' .. nextMillis
+    if redis.call('EXISTS', nextKey) == 1 and redis.call('HEXISTS', nextKey, 'processedOn') == 0 then pending = 1 end
+  end
+  return { record, nextMillis or false, created, pending }
+end
+`;
+
+/**
+ * Creates a schedule's record and takes its place in the owner's live schedules, or refuses (returns 0) when the
+ * owner already has `maxSchedules` of them (0: no limit). Before refusing, places of schedules that ended, were
+ * deleted, or whose BullMQ scheduler never came to be (older than the grace) are given back, so that a lost update
+ * cannot shrink a quota for good. Samples the schedule indexes for entries whose record expired. BullMQ's
+ * upsertJobScheduler follows; should it fail, the schedule is deleted again.
+ *
+ * KEYS: the owner's live schedules, the owner's schedule index, the global schedule index, the new record, the
+ * queue's job schedulers set. ARGV: the schedule id, now (ms), the owner, the spec (JSON), grace before (ms), the
+ * record key prefix (`<prefix>:schedule:`).
+ */
+export function createScheduleLua(settings: { maxSchedules: number }): string {
+  return `
+local limit, id, now, prefix = ${Math.trunc(settings.maxSchedules)}, ARGV[1], ARGV[2], ARGV[6]
+local graceBefore = tonumber(ARGV[5])
+${DROP_STALE_SAMPLES_LUA}
+if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, ${STALE_SCHEDULES_CHECKED - 1}, 'WITHSCORES')
+  for i = 1, #oldest, 2 do
+    local other = oldest[i]
+    local recordKey = prefix .. other
+    if redis.call('EXISTS', recordKey) == 0 or redis.call('HEXISTS', recordKey, 'ended_at') == 1 or
+      (tonumber(oldest[i + 1]) < graceBefore and not redis.call('ZSCORE', KEYS[5], other)) then
+      redis.call('ZREM', KEYS[1], other)
+    end
+  end
+  if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+end
+dropStaleSamples(KEYS[2], ${INDEX_SAMPLES}, graceBefore, KEYS[3])
+dropStaleSamples(KEYS[3], ${INDEX_SAMPLES}, graceBefore)
+redis.call('HSET', KEYS[4], 'owner', ARGV[3], 'created_at', now, 'spec', ARGV[4])
+redis.call('ZADD', KEYS[1], now, id)
+redis.call('ZADD', KEYS[2], now, id)
+redis.call('ZADD', KEYS[3], now, id)
+return 1
+`;
+}
+
+/**
+ * Puts a schedule's first occurrence (added by BullMQ's upsertJobScheduler) into the job indexes, so that it is
+ * listed before it runs; the owner's index lives at least until retention is over after it is due.
+ *
+ * KEYS: the owner's job index, the global job index. ARGV: the job id, its registration time (ms), the index
+ * expiry (ms from now).
+ */
+export const INDEX_OCCURRENCE_LUA = `${KEEP_AT_LEAST_LUA}
+redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1])
+keepAtLeast(KEYS[1], tonumber(ARGV[3]))
+return 1
+`;
+
+/**
+ * Deletes a schedule of the caller's (any for an admin): its BullMQ job scheduler, and its next occurrence unless
+ * that has started (then it finishes); after this no occurrence can start. Its record and index entries go with it.
+ * The occurrence taken out keeps its hash for CANCELLED_JOB_TTL_MS; BullMQ's own removal of it follows.
+ *
+ * KEYS: the record, the owner's live schedules, the owner's schedule index, the global schedule index, the queue's
+ * job schedulers set, delayed, prioritized, wait, paused, the owner's job index, the global job index.
+ * ARGV: the schedule id, the owner the caller may see ("" for an admin: any), the queue's job key prefix, the
+ * lingering hash's expiry (ms).
+ * Returns false when there is no such schedule for the caller, else the id of the occurrence taken out or "".
+ */
+export const DELETE_SCHEDULE_LUA = `
+local id, jobPrefix = ARGV[1], ARGV[3]
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if not owner or (ARGV[2] ~= '' and owner ~= ARGV[2]) then return false end
+local takenOut = ''
+local nextMillis = redis.call('ZSCORE', KEYS[5], id)
+if nextMillis then
+  local jobId = 'repeat:' .. id .. ':' .. nextMillis
+  if redis.call('ZREM', KEYS[6], jobId) == 1 or redis.call('ZREM', KEYS[7], jobId) == 1
+    or redis.call('LREM', KEYS[8], 1, jobId) == 1 or redis.call('LREM', KEYS[9], 1, jobId) == 1 then
+    redis.call('PEXPIRE', jobPrefix .. jobId, ARGV[4])
+    redis.call('ZREM', KEYS[10], jobId)
+    redis.call('ZREM', KEYS[11], jobId)
+    takenOut = jobId
+  end
+end
+redis.call('ZREM', KEYS[5], id)
+redis.call('DEL', KEYS[5] .. ':' .. id)
+redis.call('DEL', KEYS[1])
+for k = 2, 4 do redis.call('ZREM', KEYS[k], id) end
+return takenOut
+`;
+
+/**
+ * One schedule as DESCRIBE_LUA tells it, or false. KEYS: the record, the queue's job schedulers set. ARGV: the
+ * schedule id, the queue's job key prefix.
+ */
+export const READ_SCHEDULE_LUA = `
+local repeatKey, jobPrefix = KEYS[2], ARGV[2]
+${DESCRIBE_LUA}
+return describe(KEYS[1], ARGV[1]) or false
+`;
+
+/**
+ * One page of a schedule index, newest first, from just after a cursor position (score and id; "" for the start):
+ * `{ next score or false, next id or false, { id, describe(id)... }... }`. Entries whose record is gone are skipped
+ * and dropped. Stops after `limit` schedules.
+ *
+ * KEYS: the index, the queue's job schedulers set. ARGV: limit, cursor score, cursor id, the record key prefix,
+ * the queue's job key prefix.
+ */
+export const LIST_SCHEDULES_LUA = `
+local limit, cursorScore, cursorId, recordPrefix = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+local repeatKey, jobPrefix = KEYS[2], ARGV[5]
+${DESCRIBE_LUA}
+local from, offset = '+inf', 0
+if cursorId ~= '' then from = cursorScore end
+local page, found = {}, 0
+while true do
+  local chunk = redis.call('ZRANGE', KEYS[1], from, '-inf', 'BYSCORE', 'REV', 'LIMIT', offset, 100, 'WITHSCORES')
+  if #chunk == 0 then return { false, false, unpack(page) } end
+  offset = offset + #chunk / 2
+  for i = 1, #chunk, 2 do
+    local id, score = chunk[i], chunk[i + 1]
+    -- Entries at the cursor's own score come in descending id order: those up to the cursor were on earlier pages.
+    if cursorId == '' or score ~= cursorScore or id < cursorId then
+      local described = describe(recordPrefix .. id, id)
+      if described == nil then
+        redis.call('ZREM', KEYS[1], id)
+        offset = offset - 1
+      elseif found == limit then
+        return { page[found][2], page[found][1], unpack(page) }
+      else
+        found = found + 1
+        page[found] = { id, score, described }
+      end
+    end
+  end
+end
+`;
+
+/**
+ * Runs when an occurrence of a schedule starts (BullMQ has just added the next one, if any): indexes it and the next
+ * one for the job list, and ends the schedule when there is no next one (its limit is reached, or its cron has no
+ * occurrence before end_at) or the next one would be due after end_at (BullMQ's `every` looks at end_at only before
+ * adding it: that one is taken out), or its record is gone. An ended schedule loses its BullMQ scheduler and its place in the owner's live
+ * schedules; its record keeps `ended_at` and `occurrences` and expires after `retention` (at once for 0). Idempotent:
+ * a stalled occurrence that starts again changes nothing.
+ *
+ * KEYS: the queue's job schedulers set, the owner's job index, the global job index, the record, the owner's live
+ * schedules, the owner's schedule index, the global schedule index, delayed.
+ * ARGV: the queue's job key prefix, the schedule id, this occurrence's due time (ms), its job id, its registration
+ * time (ms), now (ms), how long an index outlives a job's due time (ms), the ended record's retention (ms), grace
+ * before (ms).
+ * Returns 1 when the schedule ended here, else 0.
+ */
+export const OCCURRENCE_STARTED_LUA = `${KEEP_AT_LEAST_LUA}
+local prefix, id, now = ARGV[1], ARGV[2], tonumber(ARGV[6])
+local afterDue, graceBefore = tonumber(ARGV[7]), tonumber(ARGV[9])
+${DROP_STALE_SAMPLES_LUA}
+local schedulerKey = KEYS[1] .. ':' .. id
+dropStaleSamples(KEYS[2], ${INDEX_SAMPLES}, graceBefore, KEYS[3])
+dropStaleSamples(KEYS[3], ${INDEX_SAMPLES}, graceBefore)
+redis.call('ZADD', KEYS[2], 'NX', ARGV[5], ARGV[4])
+redis.call('ZADD', KEYS[3], 'NX', ARGV[5], ARGV[4])
+keepAtLeast(KEYS[2], afterDue)
+local nextMillis = redis.call('ZSCORE', KEYS[1], id)
+if not nextMillis then return 0 end
+-- A scheduler without a record (its creation was answered 503 and deleted meanwhile) ends here too.
+local orphan = redis.call('EXISTS', KEYS[4]) == 0
+local ended, takenOut = orphan or tonumber(nextMillis) == tonumber(ARGV[3]), 0
+if tonumber(nextMillis) ~= tonumber(ARGV[3]) then
+  local nextId = 'repeat:' .. id .. ':' .. nextMillis
+  local endAt = tonumber(redis.call('HGET', schedulerKey, 'endDate') or '0')
+  if orphan or (endAt > 0 and tonumber(nextMillis) > endAt) then
+    ended = true
+    if redis.call('ZREM', KEYS[8], nextId) == 1 then
+      redis.call('DEL', prefix .. nextId)
+      takenOut = 1
+    end
+  else
+    local registeredAt = redis.call('HGET', prefix .. nextId, 'timestamp')
+    if registeredAt then
+      redis.call('ZADD', KEYS[2], 'NX', registeredAt, nextId)
+      redis.call('ZADD', KEYS[3], 'NX', registeredAt, nextId)
+      keepAtLeast(KEYS[2], tonumber(nextMillis) - now + afterDue)
+    end
+  end
+end
+if not ended then return 0 end
+local occurrences = tonumber(redis.call('HGET', schedulerKey, 'ic') or '0') - takenOut
+redis.call('ZREM', KEYS[1], id)
+redis.call('DEL', schedulerKey)
+redis.call('ZREM', KEYS[5], id)
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  if tonumber(ARGV[8]) > 0 then
+    redis.call('HSET', KEYS[4], 'ended_at', now, 'occurrences', occurrences)
+    redis.call('PEXPIRE', KEYS[4], ARGV[8])
+  else
+    redis.call('DEL', KEYS[4])
+    redis.call('ZREM', KEYS[6], id)
+    redis.call('ZREM', KEYS[7], id)
+  end
+end
+return 1
+`;

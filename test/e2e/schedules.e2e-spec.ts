@@ -1,0 +1,379 @@
+// SPEC 6.5 through the real AppModule: recurring schedules on BullMQ's job schedulers, against a private
+// redis-server, with SCHEDULE_MIN_INTERVAL_SECONDS at 1 so that occurrences come every second.
+import { randomUUID } from 'node:crypto';
+import type { TestApp } from '../support/app';
+import { JobsApp, startJobsApp } from '../support/jobs-app';
+import type { JobLines } from '../support/job-lines';
+import { SERVICE_QUEUE } from '../support/queue';
+import type { RedisServer } from '../support/redis-server';
+import { untilSentinelPrinted } from '../support/sentinel';
+import { bearer, token } from '../support/tokens';
+import { eventually, sleep } from '../support/wait';
+
+jest.setTimeout(60_000);
+
+const SCHEDULES = '/api/dm-jobqueue/schedules';
+const JOBS = '/api/dm-jobqueue/jobs';
+const PREFIX = '{dm-jobqueue-schedules}';
+const MAX_SCHEDULES = 5;
+
+const NOT_FOUND = { statusCode: 404, message: 'Schedule not found', error: 'Not Found' };
+const badRequest = (message: string | string[]) => ({ statusCode: 400, message, error: 'Bad Request' });
+const unique = (what: string) => `${what} ${randomUUID().slice(0, 8)}`;
+
+const other = bearer(token({ subject: 'someone-else' }));
+const admin = bearer(token({ subject: 'ops', scope: ['read', 'write', 'admin'] }));
+const readOnly = bearer(token({ scope: ['read'] }));
+
+describe('Recurring schedules (SPEC 6.5)', () => {
+  let fixture: JobsApp;
+  let redis: RedisServer;
+  let app: TestApp;
+  let lines: JobLines;
+
+  beforeAll(async () => {
+    fixture = await startJobsApp({
+      QUEUE_PREFIX: PREFIX,
+      SCHEDULE_MIN_INTERVAL_SECONDS: '1',
+      // The daylight-saving test starts schedules in the coming year.
+      JOB_MAX_DELAY_SECONDS: String(500 * 86_400),
+      TENANT_MAX_SCHEDULES: String(MAX_SCHEDULES),
+      RATE_LIMIT_PER_MINUTE: '0',
+    });
+    ({ redis, app, lines } = fixture);
+  });
+
+  afterAll(() => fixture?.close());
+
+  const post = (body: unknown, auth = bearer()) =>
+    app.inject({
+      method: 'POST',
+      url: SCHEDULES,
+      headers: { 'content-type': 'application/json', ...auth },
+      payload: JSON.stringify(body),
+    });
+  const created = async (body: object, auth = bearer()) => {
+    const response = await post(body, auth);
+    expect(response.json()).toMatchObject({ schedule_id: expect.any(String) });
+    expect(response.statusCode).toBe(201);
+    return response.json();
+  };
+  const get = (id: string, auth = bearer()) => app.inject({ method: 'GET', url: `${SCHEDULES}/${id}`, headers: auth });
+  const remove = (id: string, auth = bearer()) =>
+    app.inject({ method: 'DELETE', url: `${SCHEDULES}/${id}`, headers: auth });
+  const list = (query = '', auth = bearer()) =>
+    app.inject({ method: 'GET', url: `${SCHEDULES}${query}`, headers: auth });
+  const register = (body: unknown) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/dm-jobqueue/register',
+      headers: { 'content-type': 'application/json', ...bearer() },
+      payload: JSON.stringify(body),
+    });
+  const printed = (message: string) => lines.printed(message).length;
+  const untilPrinted = (message: string, count: number, timeoutMs = 15_000) =>
+    lines.waitFor((line) => line.endsWith(`] ${message}`), count, timeoutMs);
+  const sentinel = () => untilSentinelPrinted(register, printed);
+  const jobsOf = async (scheduleId: string, auth = bearer()) => {
+    const response = await app.inject({ method: 'GET', url: `${JOBS}?limit=100`, headers: auth });
+    expect(response.statusCode).toBe(200);
+    return (response.json().jobs as { schedule_id: string | null }[]).filter((job) => job.schedule_id === scheduleId);
+  };
+  /** The schedule's view once it has ended (its worker recorded the end). */
+  const untilEnded = async (id: string) => {
+    let last: unknown;
+    return eventually(
+      async () => {
+        const body = (await get(id)).json();
+        last = body;
+        return body.state === 'ended' && body.ended_at !== null ? body : undefined;
+      },
+      10_000,
+      () => `the schedule to end: ${JSON.stringify(last)}`,
+    );
+  };
+  const deleteAll = async () => {
+    for (;;) {
+      const page = (await list('?limit=100')).json().schedules as { schedule_id: string }[];
+      if (page.length === 0) return;
+      for (const { schedule_id } of page) await remove(schedule_id);
+    }
+  };
+
+  describe('POST /schedules', () => {
+    afterEach(deleteAll);
+
+    it('should create an every_seconds schedule whose occurrences print once a second, and list them as jobs', async () => {
+      const message = unique('every second');
+      const started = Date.now();
+      const schedule = await created({ message, every_seconds: 1 });
+      expect(schedule).toEqual({
+        schedule_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        owner: 'e2e',
+        state: 'active',
+        message,
+        max_retry: 10,
+        cron: null,
+        every_seconds: 1,
+        tz: Intl.DateTimeFormat().resolvedOptions().timeZone,
+        start_at: null,
+        end_at: null,
+        limit: null,
+        created_at: expect.any(String),
+        next_run_at: expect.any(String),
+        occurrences: 0,
+        ended_at: null,
+      });
+      // The first occurrence is due at once.
+      expect(Math.abs(Date.parse(schedule.next_run_at) - started)).toBeLessThan(2_000);
+      await untilPrinted(message, 3);
+      const view = (await get(schedule.schedule_id)).json();
+      expect(view.state).toBe('active');
+      expect(view.occurrences).toBeGreaterThanOrEqual(3);
+      expect(Date.parse(view.next_run_at)).toBeGreaterThan(Date.now() - 1_500);
+      const jobs = await jobsOf(schedule.schedule_id);
+      expect(jobs.length).toBeGreaterThanOrEqual(3);
+      expect(jobs[0]).toMatchObject({
+        job_id: expect.stringMatching(new RegExp(`^repeat:${schedule.schedule_id}:\\d+$`)),
+        schedule_id: schedule.schedule_id,
+        owner: 'e2e',
+        message,
+      });
+      // One occurrence a second: run_at one second apart, each printed once.
+      const runAts = (jobs as unknown as { run_at: string }[]).map((job) => Date.parse(job.run_at)).sort();
+      for (let i = 1; i < runAts.length; i++) expect(runAts[i] - runAts[i - 1]).toBe(1_000);
+    });
+
+    it('should run a 6-field cron every second, in its zone', async () => {
+      const message = unique('cron seconds');
+      const schedule = await created({ message, cron: '* * * * * *', tz: 'Asia/Kathmandu' });
+      expect(schedule).toMatchObject({ cron: '* * * * * *', tz: 'Asia/Kathmandu', every_seconds: null });
+      // A cron's occurrences fall on whole seconds.
+      expect(Date.parse(schedule.next_run_at) % 1_000).toBe(0);
+      await untilPrinted(message, 2);
+    });
+
+    it('should stop after `limit` occurrences, then show the schedule as ended', async () => {
+      const message = unique('limited');
+      const schedule = await created({ message, every_seconds: 1, limit: 2 });
+      await untilPrinted(message, 2);
+      const view = await untilEnded(schedule.schedule_id);
+      expect(view).toMatchObject({ occurrences: 2, next_run_at: null, limit: 2 });
+      await sleep(1_500);
+      await sentinel();
+      expect(printed(message)).toBe(2);
+      expect(await jobsOf(schedule.schedule_id)).toHaveLength(2);
+    });
+
+    it('should have no occurrence due after end_at', async () => {
+      const message = unique('until end');
+      const endAt = Date.now() + 2_500;
+      const schedule = await created({ message, every_seconds: 1, end_at: new Date(endAt).toISOString() });
+      await untilEnded(schedule.schedule_id);
+      await sleep(1_500);
+      await sentinel();
+      const jobs = (await jobsOf(schedule.schedule_id)) as unknown as { run_at: string; state: string }[];
+      expect(jobs.length).toBeGreaterThanOrEqual(2);
+      for (const job of jobs) expect(Date.parse(job.run_at)).toBeLessThanOrEqual(endAt);
+      expect(printed(message)).toBe(jobs.length);
+      expect((await get(schedule.schedule_id)).json()).toMatchObject({ state: 'ended', next_run_at: null });
+    });
+
+    it('should start at start_at, computed in the zone across a daylight-saving change', async () => {
+      // New York moves to summer time on Sunday 14 March 2027: 9:00 is 14:00Z before and 13:00Z after.
+      const before = await created({
+        message: unique('dst'),
+        cron: '0 9 * * *',
+        tz: 'America/New_York',
+        start_at: '2027-03-13T12:00:00Z',
+      });
+      expect(before.next_run_at).toBe('2027-03-13T14:00:00.000Z');
+      const after = await created({
+        message: unique('dst'),
+        cron: '0 9 * * *',
+        tz: 'America/New_York',
+        start_at: '2027-03-14T12:00:00Z',
+      });
+      expect(after.next_run_at).toBe('2027-03-14T13:00:00.000Z');
+      // 2:30 does not exist that night: it runs at 3:30 summer time.
+      const skipped = await created({
+        message: unique('dst'),
+        cron: '30 2 * * *',
+        tz: 'America/New_York',
+        start_at: '2027-03-14T05:00:00Z',
+      });
+      expect(skipped.next_run_at).toBe('2027-03-14T07:30:00.000Z');
+      // Tokyo has no daylight-saving time: weekdays at 9:00 are 0:00Z; 2027-01-02 is a Saturday.
+      const tokyo = await created({
+        message: unique('tokyo'),
+        cron: '0 9 * * 1-5',
+        tz: 'Asia/Tokyo',
+        start_at: '2027-01-02T00:00:00+09:00',
+      });
+      expect(tokyo.next_run_at).toBe('2027-01-04T00:00:00.000Z');
+    });
+
+    it.each([
+      [{ message: 'x' }, ['cron or every_seconds is required']],
+      [{ cron: '* * * * *', every_seconds: 60 }, ['cron and every_seconds are mutually exclusive: give one of them']],
+      [
+        { cron: '61 * * * *' },
+        ['cron is not a valid cron expression: Constraint error, got value 61 expected range 0-59'],
+      ],
+      [
+        { cron: '* * * *' },
+        ['cron must be a cron expression of 5 fields, or 6 with seconds first, such as "0 9 * * 1-5"'],
+      ],
+      [
+        { cron: '@daily' },
+        ['cron must be a cron expression of 5 fields, or 6 with seconds first, such as "0 9 * * 1-5"'],
+      ],
+      [{ cron: '0 0 30 2 *' }, ['cron is not a valid cron expression: Invalid explicit day of month definition']],
+      [{ cron: '0 9 * * *', tz: 'Mars/Olympus' }, ['tz must be an IANA time zone name, such as Asia/Tokyo or UTC']],
+      [{ cron: '0 9 * * *', tz: '+09:00' }, ['tz must be an IANA time zone name, such as Asia/Tokyo or UTC']],
+      [{ every_seconds: 0 }, ['every_seconds must not be less than 1']],
+      [{ every_seconds: 1.5 }, ['every_seconds must be an integer number']],
+      [
+        { every_seconds: 60, start_at: '2027-01-02T00:00:00Z', end_at: '2027-01-01T00:00:00Z' },
+        ['end_at must be after start_at'],
+      ],
+      [{ every_seconds: 60, end_at: '2020-01-01T00:00:00Z' }, ['end_at must be in the future']],
+      [
+        { every_seconds: 60, start_at: 'tomorrow' },
+        [
+          'start_at must be an RFC 3339 date-time with Z or an offset, such as 2026-12-01T09:00:00Z or 2026-12-01T18:00:00+09:00',
+        ],
+      ],
+      [{ every_seconds: 60, limit: 0 }, ['limit must not be less than 1']],
+      [{ every_seconds: 60, colour: 'red' }, ['property colour should not exist']],
+    ])('should answer 400 naming the field for %j', async (body, message) => {
+      const response = await post(body);
+      expect(response.json()).toEqual(badRequest(message));
+      expect(response.statusCode).toBe(400);
+    });
+
+    it('should answer 403 to a token without scope write', async () => {
+      const response = await post({ every_seconds: 60 }, readOnly);
+      expect(response.statusCode).toBe(403);
+    });
+
+    it(`should refuse the tenant's schedule number ${MAX_SCHEDULES + 1} with 429, and take one again after a delete`, async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < MAX_SCHEDULES; i++) ids.push((await created({ cron: '0 9 * * *' })).schedule_id);
+      const refused = await post({ cron: '0 9 * * *' });
+      expect(refused.json()).toEqual({
+        statusCode: 429,
+        message: 'Schedule quota exceeded',
+        error: 'Too Many Requests',
+      });
+      expect(refused.statusCode).toBe(429);
+      // Another tenant has a quota of its own.
+      const theirs = await created({ cron: '0 9 * * *' }, other);
+      expect((await remove(theirs.schedule_id, other)).statusCode).toBe(204);
+      expect((await list('?limit=100')).json().schedules).toHaveLength(MAX_SCHEDULES);
+      expect((await remove(ids[0])).statusCode).toBe(204);
+      await created({ cron: '0 9 * * *' });
+    });
+
+    it('should give back the place of a schedule that ended', async () => {
+      for (let i = 0; i < MAX_SCHEDULES - 1; i++) await created({ cron: '0 9 * * *' });
+      const message = unique('ends soon');
+      const ending = await created({ message, every_seconds: 1, limit: 1 });
+      await untilPrinted(message, 1);
+      await untilEnded(ending.schedule_id);
+      await created({ cron: '0 9 * * *' });
+    });
+  });
+
+  describe('GET and DELETE', () => {
+    afterEach(deleteAll);
+
+    it("should answer another tenant's schedule exactly as an unknown one, and let an admin see and delete it", async () => {
+      const schedule = await created({ cron: '0 9 * * *' });
+      for (const id of [schedule.schedule_id, randomUUID(), 'not-a-uuid']) {
+        const read = await get(id, other);
+        expect(read.json()).toEqual(NOT_FOUND);
+        expect(read.statusCode).toBe(404);
+        const deleted = await remove(id, other);
+        expect(deleted.json()).toEqual(NOT_FOUND);
+        expect(deleted.statusCode).toBe(404);
+      }
+      expect((await list('', other)).json()).toEqual({ schedules: [], next_cursor: null });
+      expect((await get(schedule.schedule_id.toUpperCase())).json()).toEqual(schedule);
+      expect((await get(schedule.schedule_id, admin)).json()).toEqual(schedule);
+      const listed = (await list('?owner=e2e', admin)).json();
+      expect(listed.schedules.map((s: { schedule_id: string }) => s.schedule_id)).toEqual([schedule.schedule_id]);
+      expect((await list('?owner=e2e', other)).statusCode).toBe(403);
+      expect((await remove(schedule.schedule_id, admin)).statusCode).toBe(204);
+      expect((await get(schedule.schedule_id)).json()).toEqual(NOT_FOUND);
+    });
+
+    it('should run no occurrence after DELETE, also one that was due and waiting', async () => {
+      const message = unique('deleted');
+      const schedule = await created({ message, every_seconds: 1 });
+      await untilPrinted(message, 2);
+      expect((await remove(schedule.schedule_id)).statusCode).toBe(204);
+      const count = printed(message);
+      await sleep(2_000);
+      await sentinel();
+      expect(printed(message)).toBe(count);
+      expect((await remove(schedule.schedule_id)).json()).toEqual(NOT_FOUND);
+      // Its BullMQ scheduler and pending occurrence are gone; past occurrences stay in the job list.
+      expect(await redis.command('ZSCORE', `${PREFIX}:${SERVICE_QUEUE}:repeat`, schedule.schedule_id)).toBeNull();
+      const jobs = (await jobsOf(schedule.schedule_id)) as unknown as { state: string }[];
+      expect(jobs.length).toBeGreaterThanOrEqual(count);
+      for (const job of jobs) expect(job.state).not.toMatch(/delayed|waiting/);
+    });
+
+    it('should page through schedules newest first, each once', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < MAX_SCHEDULES; i++) ids.push((await created({ cron: '0 9 * * *' })).schedule_id);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { schedules: { schedule_id: string }[]; next_cursor: string | null } = (
+          await list(`?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
+        ).json();
+        expect(page.schedules.length).toBeLessThanOrEqual(2);
+        seen.push(...page.schedules.map((s: { schedule_id: string }) => s.schedule_id));
+        cursor = page.next_cursor;
+      } while (cursor);
+      expect(seen).toEqual([...ids].reverse());
+      expect((await list('?state=active')).json()).toEqual(badRequest(['property state should not exist']));
+    });
+
+    it('should answer 409 to cancelling or moving an occurrence, and 404 for another tenant', async () => {
+      const schedule = await created({ cron: '0 9 * * *' });
+      const [job] = (await jobsOf(schedule.schedule_id)) as unknown as { job_id: string; state: string }[];
+      expect(job.state).toBe('delayed');
+      const read = await app.inject({ method: 'GET', url: `${JOBS}/${job.job_id}`, headers: bearer() });
+      expect(read.json()).toMatchObject({ job_id: job.job_id, schedule_id: schedule.schedule_id, state: 'delayed' });
+      expect(read.json().run_at).toBe(schedule.next_run_at);
+      const cancel = await app.inject({ method: 'DELETE', url: `${JOBS}/${job.job_id}`, headers: bearer() });
+      expect(cancel.json()).toEqual({
+        statusCode: 409,
+        message: 'Job is an occurrence of a schedule',
+        error: 'Conflict',
+      });
+      const move = await app.inject({
+        method: 'PATCH',
+        url: `${JOBS}/${job.job_id}`,
+        headers: { 'content-type': 'application/json', ...bearer() },
+        payload: JSON.stringify({ delay_seconds: 5 }),
+      });
+      expect(move.statusCode).toBe(409);
+      const theirs = await app.inject({ method: 'DELETE', url: `${JOBS}/${job.job_id}`, headers: other });
+      expect(theirs.json()).toEqual({ statusCode: 404, message: 'Job not found', error: 'Not Found' });
+    });
+
+    it('should keep every schedule key in the queue hash tag', async () => {
+      const message = unique('keys');
+      await created({ message, every_seconds: 1 });
+      await untilPrinted(message, 1);
+      const keys = (await redis.command('KEYS', '*')) as string[];
+      expect(keys.length).toBeGreaterThan(0);
+      for (const key of keys) expect(key.startsWith(PREFIX)).toBe(true);
+      expect(keys).toEqual(expect.arrayContaining([`${PREFIX}:schedules`]));
+    });
+  });
+});
