@@ -18,6 +18,8 @@ interface OpenApiDocument {
 const REGISTER = '/api/dm-jobqueue/register';
 const JOBS = '/api/dm-jobqueue/jobs';
 const JOB = '/api/dm-jobqueue/jobs/{job_id}';
+const SCHEDULES = '/api/dm-jobqueue/schedules';
+const SCHEDULE = '/api/dm-jobqueue/schedules/{schedule_id}';
 const STRICT_SCRIPT_SRC = "script-src 'self'";
 const API_POLICY = "default-src 'none';frame-ancestors 'none'";
 
@@ -182,6 +184,40 @@ describe('OpenAPI documentation', () => {
     const remove = document.paths[JOB].delete;
     expect(Object.keys(remove.responses)).toEqual(expect.arrayContaining(['204', '401', '403', '404', '409', '503']));
     expect(remove.responses['204'].content).toBeUndefined();
+  });
+
+  it('should document the schedule routes with their bodies, bearer auth and answers', () => {
+    const create = document.paths[SCHEDULES].post as Operation & { requestBody?: { content: Record<string, unknown> } };
+    expect(Object.keys(create.responses)).toEqual(expect.arrayContaining(['201', '400', '401', '403', '429', '503']));
+    expect(bodySchema(document, create, '201')).toBe(document.components.schemas.ScheduleViewDto);
+    expect(Object.keys(document.components.schemas.CreateScheduleDto.properties!).sort()).toEqual([
+      'cron',
+      'end_at',
+      'every_seconds',
+      'limit',
+      'max_retry',
+      'message',
+      'start_at',
+      'tz',
+    ]);
+    expect(create.requestBody?.content['application/json']).toBeDefined();
+    const list = document.paths[SCHEDULES].get;
+    expect(list.parameters!.map((parameter) => `${parameter.in}:${parameter.name}`).sort()).toEqual([
+      'query:cursor',
+      'query:limit',
+      'query:owner',
+    ]);
+    expect(Object.keys(bodySchema(document, list, '200').properties!).sort()).toEqual(['next_cursor', 'schedules']);
+    const read = document.paths[SCHEDULE].get;
+    expect(Object.keys(read.responses)).toEqual(expect.arrayContaining(['200', '401', '403', '404', '503']));
+    const view = bodySchema(document, read, '200');
+    expect(Object.keys(view.properties!)).toEqual(
+      expect.arrayContaining(['schedule_id', 'next_run_at', 'occurrences']),
+    );
+    expect(view.properties!.state.enum).toEqual(['active', 'ended']);
+    const remove = document.paths[SCHEDULE].delete;
+    expect(Object.keys(remove.responses)).toEqual(expect.arrayContaining(['204', '401', '403', '404', '503']));
+    for (const operation of [create, list, read, remove]) expect(operation.security).toEqual([{ bearer: [] }]);
   });
 
   it('should document the health and metrics endpoints', () => {

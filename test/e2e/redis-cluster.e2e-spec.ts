@@ -148,6 +148,66 @@ describe('Redis Cluster', () => {
     });
   });
 
+  describe('recurring schedules (SPEC 6.5)', () => {
+    it('should run a schedule, end it at its limit, and keep its keys in the queue slot', async () => {
+      const message = `scheduled ${randomUUID().slice(0, 8)}`;
+      const created = await app.inject({
+        method: 'POST',
+        url: '/api/dm-jobqueue/schedules',
+        headers: { ...bearer(), 'content-type': 'application/json' },
+        payload: JSON.stringify({ message, cron: '* * * * * *', limit: 2 }),
+      });
+      // The default minimum interval (60 s) refuses a cron every second; a minute-level cron runs too rarely here.
+      expect(created.json()).toEqual({
+        statusCode: 400,
+        message: ['cron must not have occurrences less than 60 seconds apart (SCHEDULE_MIN_INTERVAL_SECONDS)'],
+        error: 'Bad Request',
+      });
+      const schedule = await app.inject({
+        method: 'POST',
+        url: '/api/dm-jobqueue/schedules',
+        headers: { ...bearer(), 'content-type': 'application/json' },
+        payload: JSON.stringify({ message, every_seconds: 60, limit: 1 }),
+      });
+      expect(schedule.statusCode).toBe(201);
+      const { schedule_id: scheduleId } = schedule.json();
+      await lines.waitFor((line) => line.endsWith(`] ${message}`));
+      const ended = await eventually(
+        async () => {
+          const view = (
+            await app.inject({ method: 'GET', url: `/api/dm-jobqueue/schedules/${scheduleId}`, headers: bearer() })
+          ).json();
+          return view.ended_at ? view : undefined;
+        },
+        10_000,
+        'the schedule to end',
+      );
+      expect(ended).toMatchObject({ state: 'ended', occurrences: 1, next_run_at: null });
+      const tenant = `{dm-jobqueue}:tenant:${createHash('sha256').update('e2e').digest('hex')}`;
+      const keys = [`{dm-jobqueue}:schedule:${scheduleId}`, '{dm-jobqueue}:schedules', `${tenant}:schedules`];
+      const client = new Cluster(
+        cluster.nodeList.split(',').map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })),
+      );
+      try {
+        const queueSlot = Number(await client.cluster('KEYSLOT', '{dm-jobqueue}:jobs:wait'));
+        for (const key of [...keys, `${tenant}:live-schedules`, '{dm-jobqueue}:jobs:repeat']) {
+          expect({ key, slot: Number(await client.cluster('KEYSLOT', key)) }).toEqual({ key, slot: queueSlot });
+        }
+        for (const key of keys) expect({ key, exists: await client.exists(key) }).toEqual({ key, exists: 1 });
+        // The ended schedule's record expires with the retention of a completed job.
+        expect(await client.pttl(keys[0])).toBeGreaterThan(0);
+      } finally {
+        client.disconnect();
+      }
+      const deleted = await app.inject({
+        method: 'DELETE',
+        url: `/api/dm-jobqueue/schedules/${scheduleId}`,
+        headers: bearer(),
+      });
+      expect(deleted.statusCode).toBe(204);
+    });
+  });
+
   it('should keep every queue key in one slot (the prefix is a hash tag)', async () => {
     const client = new Cluster(
       cluster.nodeList.split(',').map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })),

@@ -48,4 +48,15 @@ describe('parseListQuery', () => {
       ],
     });
   });
+
+  it('should take no state where there are no states to filter by (the schedule list)', () => {
+    expect(parseListQuery({ state: 'active', limit: '5' }, [])).toEqual({
+      ok: false,
+      errors: ['property state should not exist'],
+    });
+    expect(parseListQuery({ limit: '5', owner: 'alice' }, [])).toEqual({
+      ok: true,
+      query: { limit: 5, owner: 'alice' },
+    });
+  });
 });
