@@ -94,7 +94,8 @@ return 1
  * The occurrence taken out keeps its hash for CANCELLED_JOB_TTL_MS; BullMQ's own removal of it follows.
  *
  * KEYS: the record, the owner's live schedules, the owner's schedule index, the global schedule index, the queue's
- * job schedulers set, delayed, prioritized, wait, paused, the owner's job index, the global job index.
+ * job schedulers set, delayed, prioritized, wait, paused, the owner's job index, the global job index, the owner's
+ * ended schedules.
  * ARGV: the schedule id, the owner the caller may see ("" for an admin: any), the queue's job key prefix, the
  * lingering hash's expiry (ms).
  * Returns false when there is no such schedule for the caller, else the id of the occurrence taken out or "".
@@ -119,6 +120,7 @@ redis.call('ZREM', KEYS[5], id)
 redis.call('DEL', KEYS[5] .. ':' .. id)
 redis.call('DEL', KEYS[1])
 for k = 2, 4 do redis.call('ZREM', KEYS[k], id) end
+redis.call('ZREM', KEYS[12], id)
 return takenOut
 `;
 
@@ -175,14 +177,15 @@ end
  * one for the job list, and ends the schedule when there is no next one (its limit is reached, or its cron has no
  * occurrence before end_at) or the next one would be due after end_at (BullMQ's `every` looks at end_at only before
  * adding it: that one is taken out), or its record is gone. An ended schedule loses its BullMQ scheduler and its place in the owner's live
- * schedules; its record keeps `ended_at` and `occurrences` and expires after `retention` (at once for 0). Idempotent:
+ * schedules; its record keeps `ended_at` and `occurrences` and expires after `retention` (at once for 0); past the most
+ * ended records an owner keeps, its oldest ended ones are deleted. Idempotent:
  * a stalled occurrence that starts again changes nothing.
  *
  * KEYS: the queue's job schedulers set, the owner's job index, the global job index, the record, the owner's live
- * schedules, the owner's schedule index, the global schedule index, delayed.
+ * schedules, the owner's schedule index, the global schedule index, delayed, the owner's ended schedules.
  * ARGV: the queue's job key prefix, the schedule id, this occurrence's due time (ms), its job id, its registration
  * time (ms), now (ms), how long an index outlives a job's due time (ms), the ended record's retention (ms), grace
- * before (ms).
+ * before (ms), the most ended records the owner keeps (0: no limit but the retention), the record key prefix.
  * Returns 1 when the schedule ended here, else 0.
  */
 export const OCCURRENCE_STARTED_LUA = `${KEEP_AT_LEAST_LUA}
@@ -227,6 +230,20 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
   if tonumber(ARGV[8]) > 0 then
     redis.call('HSET', KEYS[4], 'ended_at', now, 'occurrences', occurrences)
     redis.call('PEXPIRE', KEYS[4], ARGV[8])
+    redis.call('ZADD', KEYS[9], now, id)
+    redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', now - tonumber(ARGV[8]))
+    local keep = tonumber(ARGV[10])
+    if keep > 0 and redis.call('ZCARD', KEYS[9]) > keep then
+      for _, oldest in ipairs(redis.call('ZPOPMIN', KEYS[9], redis.call('ZCARD', KEYS[9]) - keep)) do
+        -- ZPOPMIN answers member, score, member, score...: the scores are numbers, the ids are not.
+        if not tonumber(oldest) then
+          redis.call('DEL', ARGV[11] .. oldest)
+          redis.call('ZREM', KEYS[6], oldest)
+          redis.call('ZREM', KEYS[7], oldest)
+        end
+      end
+    end
+    redis.call('PEXPIRE', KEYS[9], ARGV[8])
   else
     redis.call('DEL', KEYS[4])
     redis.call('ZREM', KEYS[6], id)

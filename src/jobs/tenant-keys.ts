@@ -42,5 +42,12 @@ export const tenantSchedulesKey = (queuePrefix: string, subject: string): string
   tenantKey(queuePrefix, subject, 'schedules');
 
 /** `…:live-schedules`: those of the tenant's schedules that have occurrences to come; bounded by TENANT_MAX_SCHEDULES. */
+/**
+ * `…:ended-schedules`: the tenant's ended schedules whose records are still kept (score: when each ended, ms); the
+ * oldest go once there are more than the quota's number, so that ended records are bounded by count as well as by age.
+ */
+export const endedSchedulesKey = (queuePrefix: string, subject: string): string =>
+  tenantKey(queuePrefix, subject, 'ended-schedules');
+
 export const liveSchedulesKey = (queuePrefix: string, subject: string): string =>
   tenantKey(queuePrefix, subject, 'live-schedules');

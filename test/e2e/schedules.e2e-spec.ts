@@ -285,6 +285,28 @@ describe('Recurring schedules (SPEC 6.5)', () => {
     });
   });
 
+  describe('ended schedules', () => {
+    afterEach(deleteAll);
+
+    it(`should keep at most ${MAX_SCHEDULES} ended schedules per tenant, deleting the oldest (no unbounded records)`, async () => {
+      // The abuse: schedules with limit 1 end at once and give their place back; their records must not pile up.
+      const ids: string[] = [];
+      for (let round = 0; round < 2; round++) {
+        const batch = round === 0 ? MAX_SCHEDULES : 2;
+        const started: string[] = [];
+        for (let i = 0; i < batch; i++) started.push((await created({ every_seconds: 60, limit: 1 })).schedule_id);
+        for (const id of started) await untilEnded(id);
+        ids.push(...started);
+      }
+      const listed = (await list('?limit=100')).json().schedules.map((s: { schedule_id: string }) => s.schedule_id);
+      expect(listed).toEqual(ids.slice(2).reverse());
+      for (const id of ids.slice(0, 2)) expect((await get(id)).json()).toEqual(NOT_FOUND);
+      const records = (await redis.command('KEYS', `${PREFIX}:schedule:*`)) as string[];
+      expect(records).toHaveLength(MAX_SCHEDULES);
+      for (const record of records) expect(Number(await redis.command('PTTL', record))).toBeGreaterThan(0);
+    });
+  });
+
   describe('GET and DELETE', () => {
     afterEach(deleteAll);
 

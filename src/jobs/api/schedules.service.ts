@@ -21,7 +21,7 @@ import {
   LIST_SCHEDULES_LUA,
   READ_SCHEDULE_LUA,
 } from '../schedule-scripts';
-import { liveSchedulesKey, tenantIndexKey, tenantSchedulesKey } from '../tenant-keys';
+import { endedSchedulesKey, liveSchedulesKey, tenantIndexKey, tenantSchedulesKey } from '../tenant-keys';
 import type { ScheduleListDto, ScheduleViewDto } from './dto/schedule-responses.dto';
 import { CANCELLED_JOB_TTL_MS } from './job-scripts';
 import { encodeCursor, ListCursor } from './job-view';
@@ -83,7 +83,7 @@ export class SchedulesService {
       createScheduleLua({ maxSchedules: config.get('TENANT_MAX_SCHEDULES') }),
     );
     this.indexScript = defineLuaScript(this.redis, 'dmScheduleIndexOccurrence', 2, INDEX_OCCURRENCE_LUA);
-    this.deleteScript = defineLuaScript(this.redis, 'dmScheduleDelete', 11, DELETE_SCHEDULE_LUA);
+    this.deleteScript = defineLuaScript(this.redis, 'dmScheduleDelete', 12, DELETE_SCHEDULE_LUA);
     this.readScript = defineLuaScript(this.redis, 'dmScheduleRead', 2, READ_SCHEDULE_LUA);
     this.listScript = defineLuaScript(this.redis, 'dmScheduleList', 2, LIST_SCHEDULES_LUA);
     this.redis.on('ready', () => void this.deleteAbandoned());
@@ -260,6 +260,7 @@ export class SchedulesService {
         keys.paused,
         tenantIndexKey(this.prefix, owner),
         globalIndexKey(this.prefix),
+        endedSchedulesKey(this.prefix, owner),
       ],
       [scheduleId, visibleOwner, this.queue.toKey(''), CANCELLED_JOB_TTL_MS],
     );

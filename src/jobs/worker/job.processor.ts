@@ -10,7 +10,14 @@ import { REDIS_WORKER } from '../../redis/redis.constants';
 import { formatJobLine } from './job-line';
 import { EXPIRED_REASON, isExpired, JobData, QUEUE_NAME } from '../job';
 import { OnTimeWorker } from './on-time-worker';
-import { expiringJobsKey, liveSchedulesKey, pendingJobsKey, tenantIndexKey, tenantSchedulesKey } from '../tenant-keys';
+import {
+  endedSchedulesKey,
+  expiringJobsKey,
+  liveSchedulesKey,
+  pendingJobsKey,
+  tenantIndexKey,
+  tenantSchedulesKey,
+} from '../tenant-keys';
 import { globalIndexKey, INDEX_GRACE_MS, indexTtlAfterDueMs } from '../job-index';
 import { defineLuaScript, LuaScript } from '../lua-script';
 import { globalSchedulesKey, occurrenceOf, scheduleKey } from '../schedule';
@@ -36,6 +43,8 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly indexTtlAfterDueMs: number;
   /** How long an ended schedule's record stays readable: as long as a completed job. */
   private readonly endedScheduleTtlMs: number;
+  /** Ended schedules a tenant keeps at most: as many as it may have live (TENANT_MAX_SCHEDULES; 0: no limit). */
+  private readonly endedSchedulesKept: number;
   private readonly occurrenceStartedScript: LuaScript<number>;
 
   constructor(
@@ -48,7 +57,8 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     this.backoffMs = config.get('JOB_BACKOFF_MS');
     this.indexTtlAfterDueMs = indexTtlAfterDueMs(config);
     this.endedScheduleTtlMs = config.get('JOB_KEEP_COMPLETED_SECONDS') * 1_000;
-    this.occurrenceStartedScript = defineLuaScript(connection, 'dmScheduleOccurrence', 8, OCCURRENCE_STARTED_LUA);
+    this.endedSchedulesKept = config.get('TENANT_MAX_SCHEDULES');
+    this.occurrenceStartedScript = defineLuaScript(connection, 'dmScheduleOccurrence', 9, OCCURRENCE_STARTED_LUA);
   }
 
   /** The BullMQ worker, once the application has bootstrapped. */
@@ -99,6 +109,7 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
           tenantSchedulesKey(this.prefix, owner),
           globalSchedulesKey(this.prefix),
           keys.delayed,
+          endedSchedulesKey(this.prefix, owner),
         ],
         [
           this.worker.toKey(''),
@@ -110,6 +121,8 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
           this.indexTtlAfterDueMs,
           this.endedScheduleTtlMs,
           now - INDEX_GRACE_MS,
+          this.endedSchedulesKept,
+          scheduleKey(this.prefix, ''),
         ],
       );
       if (ended === 1) this.logger.log(`Schedule ${occurrence.scheduleId} ended with occurrence ${job.id}`);
