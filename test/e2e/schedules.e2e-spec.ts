@@ -285,6 +285,59 @@ describe('Recurring schedules (SPEC 6.5)', () => {
     });
   });
 
+  describe('Idempotency-Key', () => {
+    afterEach(deleteAll);
+
+    const postWithKey = (body: unknown, key: string) =>
+      app.inject({
+        method: 'POST',
+        url: SCHEDULES,
+        headers: { 'content-type': 'application/json', 'idempotency-key': key, ...bearer() },
+        payload: JSON.stringify(body),
+      });
+
+    it('should create one schedule for repeats of a request with the same key, and answer them 200 as the first', async () => {
+      const key = unique('schedule-key');
+      const body = { cron: '0 9 * * *', tz: 'Asia/Tokyo', message: unique('once') };
+      const first = await postWithKey(body, key);
+      expect(first.statusCode).toBe(201);
+      const repeats = await Promise.all([1, 2, 3].map(() => postWithKey(body, key)));
+      for (const repeat of repeats) {
+        expect(repeat.statusCode).toBe(200);
+        expect(repeat.json()).toEqual(first.json());
+      }
+      expect((await list()).json().schedules).toHaveLength(1);
+      // The same key with another request, or for a job registration: 409, nothing stored.
+      const other = await postWithKey({ ...body, cron: '0 10 * * *' }, key);
+      expect(other.json()).toEqual({
+        statusCode: 409,
+        message: 'Idempotency-Key was already used with a different request',
+        error: 'Conflict',
+      });
+      const asJob = await app.inject({
+        method: 'POST',
+        url: '/api/dm-jobqueue/register',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key, ...bearer() },
+        payload: JSON.stringify({ message: body.message }),
+      });
+      expect(asJob.statusCode).toBe(409);
+      expect((await list()).json().schedules).toHaveLength(1);
+    });
+
+    it('should create one schedule for concurrent first requests with the same key', async () => {
+      const key = unique('schedule-key');
+      const answers = await Promise.all([1, 2, 3, 4].map(() => postWithKey({ every_seconds: 3600 }, key)));
+      expect(answers.map((answer) => answer.statusCode).sort()).toEqual([200, 200, 200, 201]);
+      expect(new Set(answers.map((answer) => answer.json().schedule_id)).size).toBe(1);
+      expect((await list()).json().schedules).toHaveLength(1);
+    });
+
+    it('should refuse an invalid key', async () => {
+      const response = await postWithKey({ every_seconds: 3600 }, 'é');
+      expect(response.json()).toEqual(badRequest('Idempotency-Key must be 1 to 255 printable ASCII characters'));
+    });
+  });
+
   describe('ended schedules', () => {
     afterEach(deleteAll);
 

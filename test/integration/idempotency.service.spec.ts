@@ -8,6 +8,7 @@ import { IdempotencyService } from '../../src/jobs/api/idempotency.service';
 import type { JobRequest } from '../../src/jobs/job';
 import type { RegisteredJobDto } from '../../src/jobs/api/dto/job-responses.dto';
 import { JobsService, queueUnavailable } from '../../src/jobs/api/jobs.service';
+import type { SchedulesService } from '../../src/jobs/api/schedules.service';
 import type { AppConfig } from '../../src/config/app-config';
 
 const PREFIX = '{idem-spec}';
@@ -88,7 +89,8 @@ describe('IdempotencyService', () => {
 
   beforeEach(() => {
     jobs = new FakeJobs();
-    service = new IdempotencyService(client, jobs as unknown as JobsService, config);
+    // Schedules are not what this spec is about (test/e2e/schedules.e2e-spec.ts covers their keys).
+    service = new IdempotencyService(client, jobs as unknown as JobsService, {} as SchedulesService, config);
     key = `key-${++keyCounter}`;
   });
 

@@ -15,11 +15,15 @@ import {
   batchFingerprint,
   batchJobIds,
   requestFingerprint,
+  scheduleFingerprint,
 } from './idempotency';
 import { jobDataFor, type JobRequest } from '../job';
 import { registeredAnswer } from './job-view';
 import type { RegisteredBatchDto, RegisteredJobDto } from './dto/job-responses.dto';
 import { JobsService, queueUnavailable } from './jobs.service';
+import type { ScheduleRequest } from '../schedule';
+import type { ScheduleViewDto } from './dto/schedule-responses.dto';
+import { SchedulesService } from './schedules.service';
 import { defineLuaScript, LuaScript } from '../lua-script';
 import { AppConfig } from '../../config/app-config';
 
@@ -85,6 +89,7 @@ export class IdempotencyService {
   constructor(
     @Inject(REDIS_PRODUCER) private readonly redis: RedisClient,
     private readonly jobs: JobsService,
+    private readonly schedules: SchedulesService,
     config: AppConfig,
   ) {
     this.prefix = config.get('QUEUE_PREFIX');
@@ -108,6 +113,8 @@ export class IdempotencyService {
           jobIds: [jobId],
           store: () => this.jobs.register(request, subject, jobId),
           kept: (job) => job,
+          finishedAt: (job) => job.run_at,
+          discard: () => this.jobs.discard(jobId, subject),
         };
       },
       (record) =>
@@ -146,6 +153,8 @@ export class IdempotencyService {
           jobIds,
           store: () => this.jobs.registerBatch(requests, subject, jobIds, registeredAt),
           kept: (): BatchRecord => ({ seed, registered_at: registeredAt }),
+          finishedAt: (batch) => batch.jobs[0].run_at,
+          discard: () => jobIds.forEach((jobId) => this.jobs.discard(jobId, subject)),
         };
       },
       (record) => {
@@ -153,6 +162,32 @@ export class IdempotencyService {
         if (typeof kept?.seed !== 'string' || typeof kept.registered_at !== 'number')
           throw keyReusedWithAnotherRequest();
         return answerOf(kept.seed, kept.registered_at);
+      },
+    );
+  }
+
+  /**
+   * Creates the schedule unless `key` was already used by `subject`; a repeat answers the schedule as it was created.
+   */
+  createSchedule(subject: string, key: string, request: ScheduleRequest): Promise<IdempotentResult<ScheduleViewDto>> {
+    return this.once(
+      subject,
+      key,
+      scheduleFingerprint(request),
+      () => {
+        const scheduleId = randomUUID();
+        return {
+          jobIds: [scheduleId],
+          store: () => this.schedules.create(request, subject, scheduleId),
+          kept: (schedule) => schedule,
+          finishedAt: (schedule) => schedule.created_at,
+          discard: () => this.schedules.discard(scheduleId, subject),
+        };
+      },
+      (record) => {
+        const kept = record.answer as ScheduleViewDto | undefined;
+        if (typeof kept?.schedule_id !== 'string') throw keyReusedWithAnotherRequest();
+        return kept;
       },
     );
   }
@@ -186,7 +221,7 @@ export class IdempotencyService {
         throw error;
       }
       if (held === null) {
-        const answer = await this.storeClaimed(redisKey, pending, fingerprint, subject, attempt);
+        const answer = await this.storeClaimed(redisKey, pending, fingerprint, attempt);
         return { answer, replayed: false };
       }
       const record = await this.settled(redisKey, held, fingerprint, deadline);
@@ -199,7 +234,6 @@ export class IdempotencyService {
     redisKey: string,
     pending: string,
     fingerprint: string,
-    owner: string,
     attempt: Attempt<T>,
   ): Promise<T> {
     const { jobIds } = attempt;
@@ -214,7 +248,7 @@ export class IdempotencyService {
     const finished = encodeRecord({
       fingerprint,
       job_id: jobIds[0],
-      run_at: firstRunAt(answer),
+      run_at: attempt.finishedAt(answer),
       answer: attempt.kept(answer),
     });
     let completed = false;
@@ -231,7 +265,7 @@ export class IdempotencyService {
     if (!completed) {
       // A 201 whose key Redis does not remember would let a retry store its jobs twice; so they go (the client
       // hears 503, as if Redis had failed a moment earlier) and the key is given up.
-      for (const jobId of jobIds) this.jobs.discard(jobId, owner);
+      attempt.discard();
       this.release(redisKey, [pending, finished]);
       throw queueUnavailable();
     }
@@ -291,23 +325,23 @@ export class IdempotencyService {
   }
 }
 
-/** One try at a registration under a key: its job ids, how to store them, what of the answer the record keeps. */
+/**
+ * One try at a registration under a key: its job ids (or schedule id), how to store them, what of the answer the
+ * record keeps, the instant that marks the record finished (the first run_at, a schedule's created_at), and how to
+ * undo a stored attempt whose key Redis does not remember.
+ */
 interface Attempt<T> {
   jobIds: string[];
   store: () => Promise<T>;
   kept: (answer: T) => unknown;
+  finishedAt: (answer: T) => string;
+  discard: () => void;
 }
 
 /** What a batch's record keeps: its job ids' seed and its registration time. */
 interface BatchRecord {
   seed: string;
   registered_at: number;
-}
-
-/** The first job's run_at of a register or batch answer: what marks a record finished. */
-function firstRunAt(answer: unknown): string {
-  const single = answer as RegisteredJobDto;
-  return typeof single.run_at === 'string' ? single.run_at : (answer as RegisteredBatchDto).jobs[0].run_at;
 }
 
 interface Release {

@@ -1,6 +1,7 @@
 // The pure parts of Idempotency-Key handling: key format, request fingerprint, Redis key and stored record.
 import { createHash } from 'node:crypto';
 import type { JobRequest } from '../job';
+import type { ScheduleRequest } from '../schedule';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 /** How long a key is remembered after the first request with it was stored (SPEC 6.1: 24 h). */
@@ -44,6 +45,23 @@ export function requestFingerprint(request: JobRequest): string {
 /** The fingerprint of a batch: its items' canonical fields, in order. */
 export function batchFingerprint(requests: readonly JobRequest[]): string {
   return sha256(JSON.stringify(['register-batch/v1', ...requests.map(canonical)]));
+}
+
+/** The fingerprint of a schedule request, after the defaults (the zone included), times as instants. */
+export function scheduleFingerprint(request: ScheduleRequest): string {
+  return sha256(
+    JSON.stringify([
+      'schedule/v1',
+      request.message,
+      request.max_retry,
+      request.cron ?? null,
+      request.every_seconds ?? null,
+      request.tz,
+      request.start_at ?? null,
+      request.end_at ?? null,
+      request.limit ?? null,
+    ]),
+  );
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   Delete,
   ForbiddenException,
   Get,
+  Headers,
   HttpCode,
   HttpStatus,
   NotFoundException,
@@ -12,11 +13,13 @@ import {
   Post,
   Query,
   Req,
+  Res,
 } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBody,
   ApiCreatedResponse,
+  ApiHeader,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
@@ -24,7 +27,7 @@ import {
   ApiQuery,
   ApiTags,
 } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RequireScope } from '../../auth/auth.decorators';
 import type { Principal } from '../../auth/principal';
 import { AppConfig } from '../../config/app-config';
@@ -34,6 +37,8 @@ import { ScheduleListDto, ScheduleViewDto } from './dto/schedule-responses.dto';
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, parseListQuery } from './list-query';
 import { resolveScheduleSpec, ScheduleLimits } from './schedule-spec';
 import { SchedulesService } from './schedules.service';
+import { IDEMPOTENCY_HEADER, INVALID_KEY_MESSAGE, isIdempotencyKey } from './idempotency';
+import { IdempotencyService } from './idempotency.service';
 
 type AuthenticatedRequest = FastifyRequest & { user: Principal };
 
@@ -65,6 +70,7 @@ export class SchedulesController {
 
   constructor(
     private readonly schedules: SchedulesService,
+    private readonly idempotency: IdempotencyService,
     config: AppConfig,
   ) {
     this.limits = {
@@ -86,13 +92,23 @@ export class SchedulesController {
       'the schedule (missed occurrences are not made up).',
   })
   @ApiBody({ type: CreateScheduleDto })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    schema: { type: 'string', minLength: 1, maxLength: 255 },
+    description:
+      'Makes the request safe to retry: the same key from the same token subject within 24 h creates one schedule ' +
+      '(200 with the first answer, as it was then).',
+  })
   @ApiCreatedResponse({ type: ScheduleViewDto, description: 'The schedule is stored; next_run_at is its first' })
+  @ApiOkResponse({ type: ScheduleViewDto, description: "Idempotency-Key replay: the first request's answer" })
   @ApiError(
     400,
     'Invalid body, one message per field: neither or both of cron and every_seconds, an invalid cron, an unknown ' +
       'tz, occurrences closer than SCHEDULE_MIN_INTERVAL_SECONDS, end_at not after start_at or not in the future, ' +
-      'a wrong type or an unknown property',
+      'a wrong type or an unknown property; an invalid Idempotency-Key',
   )
+  @ApiError(409, 'Idempotency-Key already used with a different request, or that request is still in progress')
   @ApiError(
     429,
     '`Schedule quota exceeded`: the token subject already has TENANT_MAX_SCHEDULES (default 100) live schedules, and ' +
@@ -100,10 +116,22 @@ export class SchedulesController {
     RATE_LIMIT_HEADERS,
   )
   @ApiError(415, 'Content-Type other than application/json, or a charset other than UTF-8')
-  async create(@Body() body: CreateScheduleDto, @Req() request: AuthenticatedRequest): Promise<ScheduleViewDto> {
+  async create(
+    @Body() body: CreateScheduleDto,
+    @Headers(IDEMPOTENCY_HEADER) idempotencyKey: string | undefined,
+    @Req() request: AuthenticatedRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ScheduleViewDto> {
+    if (idempotencyKey !== undefined && !isIdempotencyKey(idempotencyKey)) {
+      throw new BadRequestException(INVALID_KEY_MESSAGE);
+    }
     const spec = resolveScheduleSpec(body, this.limits);
     if (!spec.ok) throw new BadRequestException(spec.errors);
-    return this.schedules.create(spec.request, request.user.subject);
+    const subject = request.user.subject;
+    if (idempotencyKey === undefined) return this.schedules.create(spec.request, subject);
+    const { answer, replayed } = await this.idempotency.createSchedule(subject, idempotencyKey, spec.request);
+    if (replayed) void reply.status(HttpStatus.OK);
+    return answer;
   }
 
   @Get()

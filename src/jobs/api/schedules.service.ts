@@ -94,9 +94,8 @@ export class SchedulesService {
    * the owner has TENANT_MAX_SCHEDULES live schedules, 503 (Retry-After) when Redis cannot take it in time: then
    * whatever landed is deleted again as soon as Redis answers, so no occurrence of it runs.
    */
-  async create(request: ScheduleRequest, owner: string): Promise<ScheduleViewDto> {
+  async create(request: ScheduleRequest, owner: string, scheduleId: string = randomUUID()): Promise<ScheduleViewDto> {
     if (this.redis.status !== 'ready') throw queueUnavailable();
-    const scheduleId = randomUUID();
     const now = Date.now();
     const creating = this.store(scheduleId, request, owner, now);
     let firstDueAt: number | undefined;
@@ -267,6 +266,12 @@ export class SchedulesService {
     // The occurrence taken out can no longer run; BullMQ's removal only tidies up (its hash expires anyway).
     if (takenOut) this.queue.remove(takenOut).catch(() => undefined);
     return takenOut;
+  }
+
+  /** Makes sure a created schedule never runs after all (its answer could not be kept): deleted once Redis answers. */
+  discard(scheduleId: string, owner: string): void {
+    this.abandoned.set(scheduleId, owner);
+    void this.deleteAbandoned();
   }
 
   /** Deletes what the creations answered 503 may have left, now that Redis answers; what fails stays for later. */
