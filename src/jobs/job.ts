@@ -1,3 +1,6 @@
+import type { JobsOptions } from 'bullmq';
+import type { AppConfig } from '../config/app-config';
+
 /** The BullMQ queue every job goes through; shared by the module, the producer, the worker and the tests. */
 export const QUEUE_NAME = 'jobs';
 /** BullMQ job name of a registered message job. */
@@ -75,5 +78,20 @@ export function jobDataFor(request: JobRequest, owner: string, now: number): Job
     run_at: due,
     ...(request.expires_at !== undefined && { expires_at: request.expires_at }),
     owner,
+  };
+}
+
+/** RFC 4122 version 4, the ids this service gives out (randomUUID), for jobs and schedules alike; any letter case. */
+export const UUID_V4_PATTERN = '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}';
+
+/**
+ * The BullMQ options every job gets, registered or a schedule's occurrence, besides its attempts (`max_retry` + 1):
+ * exponential backoff from JOB_BACKOFF_MS, and the retention of finished jobs (JOB_KEEP_*).
+ */
+export function jobOptions(config: AppConfig): Pick<JobsOptions, 'backoff' | 'removeOnComplete' | 'removeOnFail'> {
+  return {
+    backoff: { type: 'exponential', delay: config.get('JOB_BACKOFF_MS') },
+    removeOnComplete: { age: config.get('JOB_KEEP_COMPLETED_SECONDS'), count: config.get('JOB_KEEP_COMPLETED_COUNT') },
+    removeOnFail: { age: config.get('JOB_KEEP_FAILED_SECONDS'), count: config.get('JOB_KEEP_FAILED_COUNT') },
   };
 }

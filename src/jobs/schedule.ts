@@ -1,7 +1,7 @@
 // A recurring schedule (SPEC 6.5): what a client asks for, what Redis keeps of it, and how its occurrences, which
 // are BullMQ job scheduler jobs, are named. Shared by the API (which creates and reads schedules) and the worker
 // (which runs their occurrences).
-import { JobData } from './job';
+import { JobData, UUID_V4_PATTERN } from './job';
 
 /** A schedule as a client asks for it, after the defaults: what the record keeps. Times are epoch ms. */
 export interface ScheduleRequest {
@@ -28,7 +28,7 @@ export const globalSchedulesKey = (queuePrefix: string): string => `${queuePrefi
  */
 export const scheduleKey = (queuePrefix: string, scheduleId: string): string => `${queuePrefix}:schedule:${scheduleId}`;
 
-const OCCURRENCE_ID = /^repeat:([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}):(\d{1,16})$/;
+const OCCURRENCE_ID = new RegExp(`^repeat:(${UUID_V4_PATTERN}):(\\d{1,16})$`);
 
 /**
  * The schedule and due time (ms) of an occurrence's job id (BullMQ names them `repeat:<scheduler id>:<due ms>`), or

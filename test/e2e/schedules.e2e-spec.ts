@@ -179,38 +179,48 @@ describe('Recurring schedules (SPEC 6.5)', () => {
       expect((await get(schedule.schedule_id)).json()).toMatchObject({ state: 'ended', next_run_at: null });
     });
 
-    it('should start at start_at, computed in the zone across a daylight-saving change', async () => {
-      // New York moves to summer time on Sunday 14 March 2027: 9:00 is 14:00Z before and 13:00Z after.
-      const before = await created({
-        message: unique('dst'),
-        cron: '0 9 * * *',
-        tz: 'America/New_York',
-        start_at: '2027-03-13T12:00:00Z',
-      });
-      expect(before.next_run_at).toBe('2027-03-13T14:00:00.000Z');
-      const after = await created({
-        message: unique('dst'),
-        cron: '0 9 * * *',
-        tz: 'America/New_York',
-        start_at: '2027-03-14T12:00:00Z',
-      });
-      expect(after.next_run_at).toBe('2027-03-14T13:00:00.000Z');
-      // 2:30 does not exist that night: it runs at 3:30 summer time.
-      const skipped = await created({
-        message: unique('dst'),
-        cron: '30 2 * * *',
-        tz: 'America/New_York',
-        start_at: '2027-03-14T05:00:00Z',
-      });
-      expect(skipped.next_run_at).toBe('2027-03-14T07:30:00.000Z');
-      // Tokyo has no daylight-saving time: weekdays at 9:00 are 0:00Z; 2027-01-02 is a Saturday.
-      const tokyo = await created({
-        message: unique('tokyo'),
-        cron: '0 9 * * 1-5',
-        tz: 'Asia/Tokyo',
-        start_at: '2027-01-02T00:00:00+09:00',
-      });
-      expect(tokyo.next_run_at).toBe('2027-01-04T00:00:00.000Z');
+    // Next year's dates, so that the start_at stay ahead: New York moves to summer time on the second Sunday of March
+    // at 2:00 (9:00 is 14:00Z before it and 13:00Z after); Tokyo has no daylight-saving time.
+    const year = new Date().getUTCFullYear() + 1;
+    const day = (month: number, date: number) => Date.UTC(year, month, date);
+    const firstSunday = (month: number) => 1 + ((7 - new Date(day(month, 1)).getUTCDay()) % 7);
+    const dstSunday = firstSunday(2) + 7;
+    const firstSaturday = 1 + ((13 - new Date(day(0, 1)).getUTCDay()) % 7);
+    const at = (date: number, hours: number, minutes = 0) =>
+      new Date(date + (hours * 60 + minutes) * 60_000).toISOString();
+    it.each([
+      [
+        '9:00 the day before the change is 14:00Z',
+        '0 9 * * *',
+        'America/New_York',
+        at(day(2, dstSunday - 1), 12),
+        at(day(2, dstSunday - 1), 14),
+      ],
+      [
+        '9:00 on the day of the change is 13:00Z',
+        '0 9 * * *',
+        'America/New_York',
+        at(day(2, dstSunday), 12),
+        at(day(2, dstSunday), 13),
+      ],
+      [
+        '2:30, which does not exist that night, runs at 3:30 summer time',
+        '30 2 * * *',
+        'America/New_York',
+        at(day(2, dstSunday), 5),
+        at(day(2, dstSunday), 7, 30),
+      ],
+      [
+        'weekdays at 9:00 in Tokyo: from a Saturday, the Monday at 0:00Z',
+        '0 9 * * 1-5',
+        'Asia/Tokyo',
+        at(day(0, firstSaturday), -9),
+        at(day(0, firstSaturday + 2), 0),
+      ],
+    ])('should compute the first occurrence in the zone: %s', async (_, cron, tz, startAt, nextRunAt) => {
+      const schedule = await created({ message: unique('zoned'), cron, tz, start_at: startAt });
+      expect(schedule).toMatchObject({ cron, tz, start_at: startAt, next_run_at: nextRunAt });
+      expect((await get(schedule.schedule_id)).json().next_run_at).toBe(nextRunAt);
     });
 
     it.each([

@@ -1,6 +1,6 @@
 // What GET /api/dm-jobqueue/jobs/:job_id shows of a stored job: pure, so it is tested without Redis.
 import type { Job } from 'bullmq';
-import { dueAt, EXPIRED_REASON, isExpired, type JobData } from '../job';
+import { dueAt, EXPIRED_REASON, isExpired, type JobData, UUID_V4_PATTERN } from '../job';
 import { occurrenceOf } from '../schedule';
 import type { JobViewDto, RegisteredJobDto } from './dto/job-responses.dto';
 
@@ -13,12 +13,17 @@ export type JobState = (typeof JOB_STATES)[number];
 
 // RFC 4122 version 4, the ids this service gives out (randomUUID), or a schedule's occurrence (BullMQ's
 // `repeat:<schedule id>:<due ms>`); any letter case.
-const UUID_V4 = '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}';
-const JOB_ID = new RegExp(`^(?:${UUID_V4}|repeat:${UUID_V4}:\\d{1,16})$`, 'i');
+const JOB_ID = new RegExp(`^(?:${UUID_V4_PATTERN}|repeat:${UUID_V4_PATTERN}:\\d{1,16})$`, 'i');
+const UUID_V4 = new RegExp(`^${UUID_V4_PATTERN}$`, 'i');
 
 /** The job id in its stored (lower-case) form, or undefined when it cannot be one of ours. */
 export function parseJobId(raw: string | undefined): string | undefined {
   return typeof raw === 'string' && JOB_ID.test(raw) ? raw.toLowerCase() : undefined;
+}
+
+/** A schedule id in its stored (lower-case) form, or undefined when it cannot be one of ours. */
+export function parseScheduleId(raw: string | undefined): string | undefined {
+  return typeof raw === 'string' && UUID_V4.test(raw) ? raw.toLowerCase() : undefined;
 }
 
 /**

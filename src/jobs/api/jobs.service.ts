@@ -2,7 +2,7 @@
 // reads a job back and cancels one that has not started.
 import { InjectQueue } from '@nestjs/bullmq';
 import { HttpException, HttpStatus, Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
-import { Job, JobJsonRaw, JobsOptions, Queue } from 'bullmq';
+import { Job, JobJsonRaw, Queue } from 'bullmq';
 import type { RedisClient } from '../../redis/redis-connection.factory';
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../auth/principal';
@@ -11,7 +11,7 @@ import { LogThrottle } from '../../common/log-throttle';
 import { withTimeout } from '../../common/timeout';
 import { JobMetrics } from '../../observability/metrics/job.metrics';
 import { REDIS_PRODUCER } from '../../redis/redis.constants';
-import { EXPIRED_REASON, JOB_NAME, JobData, jobDataFor, JobRequest, QUEUE_NAME, scheduledAt } from '../job';
+import { EXPIRED_REASON, JOB_NAME, JobData, jobDataFor, jobOptions, JobRequest, QUEUE_NAME, scheduledAt } from '../job';
 import type { JobListDto, JobViewDto, RegisteredBatchDto, RegisteredJobDto } from './dto/job-responses.dto';
 import {
   encodeCursor,
@@ -97,8 +97,8 @@ export class JobsService {
   private readonly errors = new LogThrottle(this.logger);
   private readonly timeoutMs: number;
   private readonly prefix: string;
-  private readonly retention: Pick<JobsOptions, 'removeOnComplete' | 'removeOnFail'>;
-  private readonly backoffMs: number;
+  /** Backoff and retention, the same for every job. */
+  private readonly jobOptions: ReturnType<typeof jobOptions>;
   /** How long a tenant's index must outlive a job's due time: its retention, and a day more. */
   private readonly indexTtlAfterDueMs: number;
   /** `<prefix>:<queue>:`, what a job id follows in its key. */
@@ -122,17 +122,10 @@ export class JobsService {
   ) {
     this.timeoutMs = config.get('REDIS_TIMEOUT_MS');
     this.prefix = config.get('QUEUE_PREFIX');
-    this.backoffMs = config.get('JOB_BACKOFF_MS');
     this.indexTtlAfterDueMs = indexTtlAfterDueMs(config);
     // A job registered now is due JOB_MAX_DELAY_SECONDS ahead at the latest.
     const indexTtl = config.get('JOB_MAX_DELAY_SECONDS') * 1_000 + this.indexTtlAfterDueMs;
-    this.retention = {
-      removeOnComplete: {
-        age: config.get('JOB_KEEP_COMPLETED_SECONDS'),
-        count: config.get('JOB_KEEP_COMPLETED_COUNT'),
-      },
-      removeOnFail: { age: config.get('JOB_KEEP_FAILED_SECONDS'), count: config.get('JOB_KEEP_FAILED_COUNT') },
-    };
+    this.jobOptions = jobOptions(config);
     this.cancelScript = defineLuaScript(this.redis, 'dmJobQueueCancel', 13, CANCEL_JOB_LUA);
     this.moveScript = defineLuaScript(this.redis, 'dmJobQueueMove', 11, MOVE_JOB_LUA);
     this.listScript = defineLuaScript(this.redis, 'dmJobQueueList', 5, LIST_JOBS_LUA);
@@ -221,8 +214,7 @@ export class JobsService {
         timestamp: now,
         delay: due - now,
         attempts: data.max_retry + 1,
-        backoff: { type: 'exponential', delay: this.backoffMs },
-        ...this.retention,
+        ...this.jobOptions,
       },
       jobId,
     );

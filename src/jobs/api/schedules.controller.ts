@@ -37,20 +37,13 @@ import { ScheduleListDto, ScheduleViewDto } from './dto/schedule-responses.dto';
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, parseListQuery } from './list-query';
 import { resolveScheduleSpec, ScheduleLimits } from './schedule-spec';
 import { SchedulesService } from './schedules.service';
+import { parseScheduleId } from './job-view';
 import { IDEMPOTENCY_HEADER, INVALID_KEY_MESSAGE, isIdempotencyKey } from './idempotency';
 import { IdempotencyService } from './idempotency.service';
 
 type AuthenticatedRequest = FastifyRequest & { user: Principal };
 
 const scheduleNotFound = (): NotFoundException => new NotFoundException('Schedule not found');
-
-// RFC 4122 version 4, the only schedule ids this service gives out; any letter case.
-const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
-
-/** The schedule id in its stored (lower-case) form, or undefined when it cannot be one of ours. */
-export function parseScheduleId(raw: string | undefined): string | undefined {
-  return typeof raw === 'string' && UUID_V4.test(raw) ? raw.toLowerCase() : undefined;
-}
 
 const ApiScheduleIdParam = (): MethodDecorator =>
   ApiParam({ name: 'schedule_id', format: 'uuid', description: 'The schedule_id given at creation (any case)' });

@@ -2,7 +2,7 @@
 // and deletes them. The worker runs the occurrences (job.processor.ts).
 import { InjectQueue } from '@nestjs/bullmq';
 import { HttpException, HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
-import { JobsOptions, Queue, RepeatOptions } from 'bullmq';
+import { Queue, RepeatOptions } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../auth/principal';
 import { LogThrottle } from '../../common/log-throttle';
@@ -10,7 +10,7 @@ import { withTimeout } from '../../common/timeout';
 import { AppConfig } from '../../config/app-config';
 import type { RedisClient } from '../../redis/redis-connection.factory';
 import { REDIS_PRODUCER } from '../../redis/redis.constants';
-import { JOB_NAME, JobData, QUEUE_NAME } from '../job';
+import { JOB_NAME, JobData, jobOptions, QUEUE_NAME } from '../job';
 import { globalIndexKey, INDEX_GRACE_MS, indexTtlAfterDueMs } from '../job-index';
 import { defineLuaScript, LuaScript } from '../lua-script';
 import { globalSchedulesKey, occurrenceData, occurrenceOf, ScheduleRequest, scheduleKey } from '../schedule';
@@ -49,7 +49,7 @@ export class SchedulesService {
   private readonly errors = new LogThrottle(this.logger);
   private readonly timeoutMs: number;
   private readonly prefix: string;
-  private readonly jobOptions: JobsOptions;
+  private readonly jobOptions: ReturnType<typeof jobOptions>;
   private readonly indexTtlAfterDueMs: number;
   private readonly createScript: LuaScript<number>;
   private readonly indexScript: LuaScript<number>;
@@ -68,14 +68,7 @@ export class SchedulesService {
     this.prefix = config.get('QUEUE_PREFIX');
     this.indexTtlAfterDueMs = indexTtlAfterDueMs(config);
     // Every occurrence is a job as a registered one: its attempts, backoff and retention.
-    this.jobOptions = {
-      backoff: { type: 'exponential', delay: config.get('JOB_BACKOFF_MS') },
-      removeOnComplete: {
-        age: config.get('JOB_KEEP_COMPLETED_SECONDS'),
-        count: config.get('JOB_KEEP_COMPLETED_COUNT'),
-      },
-      removeOnFail: { age: config.get('JOB_KEEP_FAILED_SECONDS'), count: config.get('JOB_KEEP_FAILED_COUNT') },
-    };
+    this.jobOptions = jobOptions(config);
     this.createScript = defineLuaScript(
       this.redis,
       'dmScheduleCreate',
