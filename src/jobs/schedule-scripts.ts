@@ -17,12 +17,45 @@ end
 `;
 
 /**
+ * Removes a schedule's BullMQ job scheduler and takes its next occurrence out of the list it waits in (delayed,
+ * prioritized, wait or paused; one that has started is left to finish), as BullMQ's removeJobScheduler does for the
+ * delayed set only. The occurrence's hash expires after `lingerMs`, and its job index entries go. Returns the id of
+ * the occurrence taken out, or ''. Needs `repeatKey` and `jobPrefix` in scope.
+ */
+const RETIRE_SCHEDULER_LUA = `
+local function retireScheduler(id, lists, indexes, lingerMs)
+  local takenOut = ''
+  local nextMillis = redis.call('ZSCORE', repeatKey, id)
+  if nextMillis then
+    local jobId = 'repeat:' .. id .. ':' .. nextMillis
+    if redis.call('ZREM', lists[1], jobId) == 1 or redis.call('ZREM', lists[2], jobId) == 1
+      or redis.call('LREM', lists[3], 1, jobId) == 1 or redis.call('LREM', lists[4], 1, jobId) == 1 then
+      redis.call('PEXPIRE', jobPrefix .. jobId, lingerMs)
+      for _, index in ipairs(indexes) do redis.call('ZREM', index, jobId) end
+      takenOut = jobId
+    end
+  end
+  redis.call('ZREM', repeatKey, id)
+  redis.call('DEL', repeatKey .. ':' .. id)
+  return takenOut
+end
+`;
+
+/** Whether a schedule record is one whose occurrences may run: it exists and its creation was not given up. */
+const LIVE_RECORD_LUA = `
+local function liveRecord(recordKey)
+  return redis.call('EXISTS', recordKey) == 1 and redis.call('HEXISTS', recordKey, 'abandoned') == 0
+end
+`;
+
+/**
  * What a schedule is now, from its record and BullMQ's job scheduler: `{ record hash, next due ms or false,
  * occurrences created or false, 1 when that next occurrence has not started yet else 0 }`. Needs `repeatKey` (the
  * queue's job schedulers set) and `jobPrefix` (the queue's job key prefix) in scope.
  */
 const DESCRIBE_LUA = `
 local function describe(recordKey, id)
+  if redis.call('HEXISTS', recordKey, 'abandoned') == 1 then return nil end
   local record = redis.call('HGETALL', recordKey)
   if #record == 0 then return nil end
   local nextMillis = redis.call('ZSCORE', repeatKey, id)
@@ -45,19 +78,22 @@ end
  *
  * KEYS: the owner's live schedules, the owner's schedule index, the global schedule index, the new record, the
  * queue's job schedulers set. ARGV: the schedule id, now (ms), the owner, the spec (JSON), grace before (ms), the
- * record key prefix (`<prefix>:schedule:`).
+ * record key prefix (`<prefix>:schedule:`). Returns 1 (created), 0 (quota full) or 2 (given up already).
  */
 export function createScheduleLua(settings: { maxSchedules: number }): string {
   return `
 local limit, id, now, prefix = ${Math.trunc(settings.maxSchedules)}, ARGV[1], ARGV[2], ARGV[6]
 local graceBefore = tonumber(ARGV[5])
 ${DROP_STALE_SAMPLES_LUA}
+-- Its creation was given up (answered 503) before this script ran: nothing is created.
+if redis.call('EXISTS', KEYS[4]) == 1 then return 2 end
 if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, ${STALE_SCHEDULES_CHECKED - 1}, 'WITHSCORES')
   for i = 1, #oldest, 2 do
     local other = oldest[i]
     local recordKey = prefix .. other
     if redis.call('EXISTS', recordKey) == 0 or redis.call('HEXISTS', recordKey, 'ended_at') == 1 or
+      redis.call('HEXISTS', recordKey, 'abandoned') == 1 or
       (tonumber(oldest[i + 1]) < graceBefore and not redis.call('ZSCORE', KEYS[5], other)) then
       redis.call('ZREM', KEYS[1], other)
     end
@@ -75,23 +111,46 @@ return 1
 }
 
 /**
- * Puts a schedule's first occurrence (added by BullMQ's upsertJobScheduler) into the job indexes, so that it is
- * listed before it runs; the owner's index lives at least until retention is over after it is due.
+ * Ends a creation after BullMQ's upsertJobScheduler: puts the first occurrence into the job indexes (so that it is
+ * listed before it runs; the owner's index lives at least until retention is over after it is due), or, when the
+ * record is gone (a DELETE came in between) or its creation was given up (answered 503), retires the scheduler it
+ * would have run. Returns 1 when the schedule stands, else 0.
  *
- * KEYS: the owner's job index, the global job index. ARGV: the job id, its registration time (ms), the index
- * expiry (ms from now).
+ * KEYS: the record, the owner's job index, the global job index, the queue's job schedulers set, delayed,
+ * prioritized, wait, paused. ARGV: the schedule id, the first occurrence's job id, its registration time (ms), the
+ * index expiry (ms from now), the queue's job key prefix, the lingering hash's expiry (ms).
  */
-export const INDEX_OCCURRENCE_LUA = `${KEEP_AT_LEAST_LUA}
-redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1])
-keepAtLeast(KEYS[1], tonumber(ARGV[3]))
+export const CONFIRM_SCHEDULE_LUA = `${KEEP_AT_LEAST_LUA}
+local repeatKey, jobPrefix = KEYS[4], ARGV[5]
+${RETIRE_SCHEDULER_LUA}${LIVE_RECORD_LUA}
+if not liveRecord(KEYS[1]) then
+  retireScheduler(ARGV[1], { KEYS[5], KEYS[6], KEYS[7], KEYS[8] }, { KEYS[2], KEYS[3] }, ARGV[6])
+  return 0
+end
+redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[2])
+keepAtLeast(KEYS[2], tonumber(ARGV[4]))
 return 1
 `;
 
 /**
- * Deletes a schedule of the caller's (any for an admin): its BullMQ job scheduler, and its next occurrence unless
- * that has started (then it finishes); after this no occurrence can start. Its record and index entries go with it.
- * The occurrence taken out keeps its hash for CANCELLED_JOB_TTL_MS; BullMQ's own removal of it follows.
+ * Gives a creation up (it was answered 503): marks its record, creating a marker if the record is not there yet (the
+ * creation's own script then creates nothing), so that no occurrence of it starts from now on, whatever reaches
+ * Redis later and even if this process stops before it deletes the rest. Expires after `ttl` ms: by then a missing
+ * record stops occurrences just as well. KEYS: the record. ARGV: the owner, the expiry (ms).
+ */
+export const ABANDON_SCHEDULE_LUA = `
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'abandoned', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+/**
+ * Deletes a schedule of the caller's (any for an admin; also one whose creation was given up): its BullMQ job
+ * scheduler, and its next occurrence unless that has started (then it finishes); its record and index entries go
+ * with it. After this no occurrence starts: a retry or a stalled retake of an earlier one finds no record (see
+ * OCCURRENCE_STARTED_LUA). The occurrence taken out keeps its hash for CANCELLED_JOB_TTL_MS; BullMQ's own removal
+ * of it follows.
  *
  * KEYS: the record, the owner's live schedules, the owner's schedule index, the global schedule index, the queue's
  * job schedulers set, delayed, prioritized, wait, paused, the owner's job index, the global job index, the owner's
@@ -101,23 +160,11 @@ return 1
  * Returns false when there is no such schedule for the caller, else the id of the occurrence taken out or "".
  */
 export const DELETE_SCHEDULE_LUA = `
-local id, jobPrefix = ARGV[1], ARGV[3]
+local id, repeatKey, jobPrefix = ARGV[1], KEYS[5], ARGV[3]
+${RETIRE_SCHEDULER_LUA}
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if not owner or (ARGV[2] ~= '' and owner ~= ARGV[2]) then return false end
-local takenOut = ''
-local nextMillis = redis.call('ZSCORE', KEYS[5], id)
-if nextMillis then
-  local jobId = 'repeat:' .. id .. ':' .. nextMillis
-  if redis.call('ZREM', KEYS[6], jobId) == 1 or redis.call('ZREM', KEYS[7], jobId) == 1
-    or redis.call('LREM', KEYS[8], 1, jobId) == 1 or redis.call('LREM', KEYS[9], 1, jobId) == 1 then
-    redis.call('PEXPIRE', jobPrefix .. jobId, ARGV[4])
-    redis.call('ZREM', KEYS[10], jobId)
-    redis.call('ZREM', KEYS[11], jobId)
-    takenOut = jobId
-  end
-end
-redis.call('ZREM', KEYS[5], id)
-redis.call('DEL', KEYS[5] .. ':' .. id)
+local takenOut = retireScheduler(id, { KEYS[6], KEYS[7], KEYS[8], KEYS[9] }, { KEYS[10], KEYS[11] }, ARGV[4])
 redis.call('DEL', KEYS[1])
 for k = 2, 4 do redis.call('ZREM', KEYS[k], id) end
 redis.call('ZREM', KEYS[12], id)
@@ -182,31 +229,38 @@ end
  * a stalled occurrence that starts again changes nothing.
  *
  * KEYS: the queue's job schedulers set, the owner's job index, the global job index, the record, the owner's live
- * schedules, the owner's schedule index, the global schedule index, delayed, the owner's ended schedules.
+ * schedules, the owner's schedule index, the global schedule index, delayed, the owner's ended schedules,
+ * prioritized, wait, paused.
  * ARGV: the queue's job key prefix, the schedule id, this occurrence's due time (ms), its job id, its registration
  * time (ms), now (ms), how long an index outlives a job's due time (ms), the ended record's retention (ms), grace
  * before (ms), the most ended records the owner keeps (0: no limit but the retention), the record key prefix.
- * Returns 1 when the schedule ended here, else 0.
+ * Returns 1 when the schedule ended here, -1 when this occurrence must not start (its record is gone or given up),
+ * else 0.
  */
 export const OCCURRENCE_STARTED_LUA = `${KEEP_AT_LEAST_LUA}
 local prefix, id, now = ARGV[1], ARGV[2], tonumber(ARGV[6])
 local afterDue, graceBefore = tonumber(ARGV[7]), tonumber(ARGV[9])
-${DROP_STALE_SAMPLES_LUA}
+local repeatKey, jobPrefix = KEYS[1], ARGV[1]
+${DROP_STALE_SAMPLES_LUA}${RETIRE_SCHEDULER_LUA}${LIVE_RECORD_LUA}
 local schedulerKey = KEYS[1] .. ':' .. id
 dropStaleSamples(KEYS[2], ${INDEX_SAMPLES}, graceBefore, KEYS[3])
 dropStaleSamples(KEYS[3], ${INDEX_SAMPLES}, graceBefore)
 redis.call('ZADD', KEYS[2], 'NX', ARGV[5], ARGV[4])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[5], ARGV[4])
 keepAtLeast(KEYS[2], afterDue)
+-- The schedule was deleted (or its creation given up, or it ended so long ago that its record expired): this
+-- occurrence, a retry or a retake, does not start, and a scheduler left behind goes.
+if not liveRecord(KEYS[4]) then
+  retireScheduler(id, { KEYS[8], KEYS[10], KEYS[11], KEYS[12] }, { KEYS[2], KEYS[3] }, 0)
+  return -1
+end
 local nextMillis = redis.call('ZSCORE', KEYS[1], id)
 if not nextMillis then return 0 end
--- A scheduler without a record (its creation was answered 503 and deleted meanwhile) ends here too.
-local orphan = redis.call('EXISTS', KEYS[4]) == 0
-local ended, takenOut = orphan or tonumber(nextMillis) == tonumber(ARGV[3]), 0
-if tonumber(nextMillis) ~= tonumber(ARGV[3]) then
+local ended, takenOut = tonumber(nextMillis) == tonumber(ARGV[3]), 0
+if not ended then
   local nextId = 'repeat:' .. id .. ':' .. nextMillis
   local endAt = tonumber(redis.call('HGET', schedulerKey, 'endDate') or '0')
-  if orphan or (endAt > 0 and tonumber(nextMillis) > endAt) then
+  if endAt > 0 and tonumber(nextMillis) > endAt then
     ended = true
     if redis.call('ZREM', KEYS[8], nextId) == 1 then
       redis.call('DEL', prefix .. nextId)

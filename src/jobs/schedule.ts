@@ -18,6 +18,12 @@ export interface ScheduleRequest {
   limit?: number;
 }
 
+/**
+ * The failure a worker records for an occurrence it takes after its schedule was deleted (a retry, or one taken
+ * back from a dead worker), or that would be due after the schedule's end_at: it did not start, and never runs.
+ */
+export const SCHEDULE_GONE_REASON = 'Its schedule was deleted or had ended';
+
 /** `<prefix>:schedules`, every tenant's schedule ids by creation time (ms): what an admin lists. */
 export const globalSchedulesKey = (queuePrefix: string): string => `${queuePrefix}:schedules`;
 

@@ -1,6 +1,9 @@
 // SPEC 6.5 through the real AppModule: recurring schedules on BullMQ's job schedulers, against a private
 // redis-server, with SCHEDULE_MIN_INTERVAL_SECONDS at 1 so that occurrences come every second.
+import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
+import { SchedulesService } from '../../src/jobs/api/schedules.service';
+import { JobProcessor } from '../../src/jobs/worker/job.processor';
 import type { TestApp } from '../support/app';
 import { JobsApp, startJobsApp } from '../support/jobs-app';
 import type { JobLines } from '../support/job-lines';
@@ -255,6 +258,7 @@ describe('Recurring schedules (SPEC 6.5)', () => {
         ],
       ],
       [{ every_seconds: 60, limit: 0 }, ['limit must not be less than 1']],
+      [{ every_seconds: 60, limit: 1e300 }, ['limit must not be greater than 1000000000']],
       [{ every_seconds: 60, colour: 'red' }, ['property colour should not exist']],
     ])('should answer 400 naming the field for %j', async (body, message) => {
       const response = await post(body);
@@ -345,6 +349,90 @@ describe('Recurring schedules (SPEC 6.5)', () => {
     it('should refuse an invalid key', async () => {
       const response = await postWithKey({ every_seconds: 3600 }, 'é');
       expect(response.json()).toEqual(badRequest('Idempotency-Key must be 1 to 255 printable ASCII characters'));
+    });
+  });
+
+  describe('races and failures', () => {
+    const spies: jest.SpyInstance[] = [];
+    afterEach(async () => {
+      for (const spy of spies.splice(0)) spy.mockRestore();
+      await deleteAll();
+    });
+    /** BullMQ's upsertJobScheduler as the service calls it, made slow before or after it reaches Redis. */
+    const slowUpsert = (before: number, after: number) => {
+      const queue = app.app.get<SchedulesService, { queue: Queue }>(SchedulesService).queue;
+      const upsert = queue.upsertJobScheduler.bind(queue);
+      spies.push(
+        jest.spyOn(queue, 'upsertJobScheduler').mockImplementation(async (...args) => {
+          await sleep(before);
+          const first = await upsert(...args);
+          await sleep(after);
+          return first;
+        }),
+      );
+    };
+
+    it('should not run the retry of a failed occurrence after DELETE answered 204', async () => {
+      const processor = app.app.get(JobProcessor);
+      const process = processor.process.bind(processor);
+      const message = unique('retried');
+      spies.push(
+        jest.spyOn(processor, 'process').mockImplementation(async (job) => {
+          await process(job);
+          // The first attempt prints, then fails: its retry is due after the backoff (JOB_BACKOFF_MS, 1 s).
+          if (job.data.message === message && job.attemptsMade === 0) throw new Error('first attempt fails');
+        }),
+      );
+      const schedule = await created({ message, every_seconds: 3600, max_retry: 2 });
+      await untilPrinted(message, 1);
+      expect((await remove(schedule.schedule_id)).statusCode).toBe(204);
+      await sleep(2_000);
+      await sentinel();
+      expect(printed(message)).toBe(1);
+      const [job] = (await jobsOf(schedule.schedule_id)) as unknown as { state: string; failed_reason: string }[];
+      expect(job).toMatchObject({ state: 'failed', failed_reason: 'Its schedule was deleted or had ended' });
+    });
+
+    it('should answer 409 and run nothing when a DELETE comes while the schedule is being created', async () => {
+      slowUpsert(400, 0);
+      const message = unique('deleted while created');
+      const creating = post({ message, every_seconds: 3600 });
+      const listed = await eventually(
+        async () =>
+          ((await list()).json().schedules as { schedule_id: string; message: string }[]).find(
+            (schedule) => schedule.message === message,
+          ),
+        2_000,
+        'the schedule being created to be listed',
+      );
+      expect((await remove(listed.schedule_id)).statusCode).toBe(204);
+      const answer = await creating;
+      expect(answer.json()).toEqual({
+        statusCode: 409,
+        message: 'Schedule was deleted while it was being created',
+        error: 'Conflict',
+      });
+      await sleep(1_000);
+      await sentinel();
+      expect(printed(message)).toBe(0);
+      expect(await redis.command('ZSCORE', `${PREFIX}:${SERVICE_QUEUE}:repeat`, listed.schedule_id)).toBeNull();
+    });
+
+    it('should run no occurrence after a 503 once Redis has the mark, and leave nothing behind', async () => {
+      // The upsert lands, its answer comes after the create timeout (2 × REDIS_TIMEOUT_MS): 503.
+      slowUpsert(0, 1_500);
+      const message = unique('after 503');
+      // A cron due every second: occurrences follow each other, one of them due right after the 503.
+      const answer = await post({ message, cron: '* * * * * *' });
+      expect(answer.statusCode).toBe(503);
+      const at503 = printed(message);
+      await sleep(2_500);
+      await sentinel();
+      // The first occurrence may have run before the 503 was sent (as a job due at once can); none after it.
+      expect(at503).toBeLessThanOrEqual(1);
+      expect(printed(message)).toBe(at503);
+      expect((await list()).json().schedules).toEqual([]);
+      expect(await redis.command('ZCARD', `${PREFIX}:${SERVICE_QUEUE}:repeat`)).toBe(0);
     });
   });
 

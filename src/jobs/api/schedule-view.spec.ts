@@ -84,6 +84,14 @@ describe('toScheduleView', () => {
     });
   });
 
+  it('should show a schedule being created (no BullMQ scheduler yet) as active, with no next run', () => {
+    expect(toScheduleView(ID, stored({ nextMillis: null, created: null, pending: false }), CREATED)).toMatchObject({
+      state: 'active',
+      next_run_at: null,
+      occurrences: 0,
+    });
+  });
+
   it('should show the cron and its zone', () => {
     const view = toScheduleView(ID, stored({}, { every_seconds: undefined, cron: '0 9 * * 1-5', tz: 'Asia/Tokyo' }), 0);
     expect(view).toMatchObject({ cron: '0 9 * * 1-5', every_seconds: null, tz: 'Asia/Tokyo' });

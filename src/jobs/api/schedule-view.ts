@@ -47,10 +47,11 @@ export function toScheduleView(id: string, stored: StoredSchedule, now: number):
   // The last occurrence added has started and no other follows: the schedule is over (the worker that started it
   // records that a moment later), unless its limit and end are still ahead, when the next is being added right now.
   const created = stored.created ?? 0;
+  // No scheduler and no recorded end: it is being created (or its creation failed and it is being deleted).
   const over =
     endedAt !== undefined ||
-    stored.nextMillis === null ||
-    (!stored.pending &&
+    (stored.nextMillis !== null &&
+      !stored.pending &&
       ((spec.limit !== undefined && created >= spec.limit) || (spec.end_at !== undefined && now > spec.end_at)));
   const occurrences =
     endedAt !== undefined ? Number(record.occurrences ?? 0) : Math.max(0, created - (stored.pending ? 1 : 0));

@@ -1,7 +1,7 @@
 // Recurring schedules (SPEC 6.5) over BullMQ's job schedulers: creates one within its owner's quota, reads, lists
 // and deletes them. The worker runs the occurrences (job.processor.ts).
 import { InjectQueue } from '@nestjs/bullmq';
-import { HttpException, HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
+import { ConflictException, HttpException, HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import { Queue, RepeatOptions } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../auth/principal';
@@ -17,7 +17,8 @@ import { globalSchedulesKey, occurrenceData, occurrenceOf, ScheduleRequest, sche
 import {
   createScheduleLua,
   DELETE_SCHEDULE_LUA,
-  INDEX_OCCURRENCE_LUA,
+  ABANDON_SCHEDULE_LUA,
+  CONFIRM_SCHEDULE_LUA,
   LIST_SCHEDULES_LUA,
   READ_SCHEDULE_LUA,
 } from '../schedule-scripts';
@@ -38,6 +39,9 @@ export interface ScheduleListQuery {
 
 type ListReply = [string | null, string | null, ...[string, string, DescribeReply][]];
 
+/** How long the mark of a creation given up outlives it: long enough for the deletion that follows. */
+const ABANDONED_TTL_MS = 60_000;
+
 /** SPEC 6.3: the tenant has TENANT_MAX_SCHEDULES live schedules; nothing was stored. */
 function scheduleQuotaExceeded(): HttpException {
   return new HttpException('Schedule quota exceeded', HttpStatus.TOO_MANY_REQUESTS);
@@ -52,10 +56,16 @@ export class SchedulesService {
   private readonly jobOptions: ReturnType<typeof jobOptions>;
   private readonly indexTtlAfterDueMs: number;
   private readonly createScript: LuaScript<number>;
-  private readonly indexScript: LuaScript<number>;
+  private readonly confirmScript: LuaScript<number>;
+  private readonly abandonScript: LuaScript<number>;
   private readonly deleteScript: LuaScript<string | null>;
   private readonly readScript: LuaScript<DescribeReply | null>;
   private readonly listScript: LuaScript<ListReply>;
+  /**
+   * How old a live schedule without a BullMQ scheduler must be before the quota takes its place back: older than
+   * any creation still on its way (its upsert follows its record within the create timeout).
+   */
+  private readonly creationGraceMs: number;
   /** Schedules answered 503 whose creation may have landed in part (with their owner): deleted once Redis answers. */
   private readonly abandoned = new Map<string, string>();
 
@@ -67,6 +77,7 @@ export class SchedulesService {
     this.timeoutMs = config.get('REDIS_TIMEOUT_MS');
     this.prefix = config.get('QUEUE_PREFIX');
     this.indexTtlAfterDueMs = indexTtlAfterDueMs(config);
+    this.creationGraceMs = 2 * this.timeoutMs + INDEX_GRACE_MS;
     // Every occurrence is a job as a registered one: its attempts, backoff and retention.
     this.jobOptions = jobOptions(config);
     this.createScript = defineLuaScript(
@@ -75,7 +86,8 @@ export class SchedulesService {
       5,
       createScheduleLua({ maxSchedules: config.get('TENANT_MAX_SCHEDULES') }),
     );
-    this.indexScript = defineLuaScript(this.redis, 'dmScheduleIndexOccurrence', 2, INDEX_OCCURRENCE_LUA);
+    this.confirmScript = defineLuaScript(this.redis, 'dmScheduleConfirm', 8, CONFIRM_SCHEDULE_LUA);
+    this.abandonScript = defineLuaScript(this.redis, 'dmScheduleAbandon', 1, ABANDON_SCHEDULE_LUA);
     this.deleteScript = defineLuaScript(this.redis, 'dmScheduleDelete', 12, DELETE_SCHEDULE_LUA);
     this.readScript = defineLuaScript(this.redis, 'dmScheduleRead', 2, READ_SCHEDULE_LUA);
     this.listScript = defineLuaScript(this.redis, 'dmScheduleList', 2, LIST_SCHEDULES_LUA);
@@ -84,24 +96,29 @@ export class SchedulesService {
 
   /**
    * Creates the schedule: its record and quota place, then BullMQ's job scheduler with its first occurrence. 429 when
-   * the owner has TENANT_MAX_SCHEDULES live schedules, 503 (Retry-After) when Redis cannot take it in time: then
-   * whatever landed is deleted again as soon as Redis answers, so no occurrence of it runs.
+   * the owner has TENANT_MAX_SCHEDULES live schedules; 409 when a DELETE of it came while it was being created; 503
+   * (Retry-After) when Redis cannot take it in time: then no occurrence of it starts once Redis has the mark sent at
+   * once, and whatever landed is deleted as soon as Redis answers.
    */
   async create(request: ScheduleRequest, owner: string, scheduleId: string = randomUUID()): Promise<ScheduleViewDto> {
     if (this.redis.status !== 'ready') throw queueUnavailable();
     const now = Date.now();
     const creating = this.store(scheduleId, request, owner, now);
-    let firstDueAt: number | undefined;
+    let firstDueAt: number | 'refused' | 'deleted';
     try {
       firstDueAt = await withTimeout(creating, this.timeoutMs * 2, 'creating the schedule');
     } catch (error) {
+      // The client hears 503: from the moment Redis runs the mark no occurrence of it starts (one due at once that a
+      // worker took before may have run, as a job due at once can after a 503), and the rest is deleted.
       this.abandoned.set(scheduleId, owner);
+      this.abandonScript([scheduleKey(this.prefix, scheduleId)], [owner, ABANDONED_TTL_MS]).catch(() => undefined);
       const sweep = () => void this.deleteAbandoned();
       creating.then(sweep, sweep);
       this.errors.error(`Could not create schedule: ${(error as Error).message}`);
       throw queueUnavailable();
     }
-    if (firstDueAt === undefined) throw scheduleQuotaExceeded();
+    if (firstDueAt === 'refused') throw scheduleQuotaExceeded();
+    if (firstDueAt === 'deleted') throw new ConflictException('Schedule was deleted while it was being created');
     return toScheduleView(
       scheduleId,
       {
@@ -114,8 +131,16 @@ export class SchedulesService {
     )!;
   }
 
-  /** The first occurrence's due time, or undefined when the quota refused the schedule (nothing stored). */
-  private async store(scheduleId: string, request: ScheduleRequest, owner: string, now: number) {
+  /**
+   * The first occurrence's due time; 'refused' when the quota refused the schedule (nothing stored), 'deleted' when a
+   * DELETE came while it was being created (its scheduler is retired).
+   */
+  private async store(
+    scheduleId: string,
+    request: ScheduleRequest,
+    owner: string,
+    now: number,
+  ): Promise<number | 'refused' | 'deleted'> {
     const reserved = await this.createScript(
       [
         liveSchedulesKey(this.prefix, owner),
@@ -124,11 +149,11 @@ export class SchedulesService {
         scheduleKey(this.prefix, scheduleId),
         this.queue.keys.repeat,
       ],
-      [scheduleId, now, owner, JSON.stringify(request), now - INDEX_GRACE_MS, scheduleKey(this.prefix, '')],
+      [scheduleId, now, owner, JSON.stringify(request), now - this.creationGraceMs, scheduleKey(this.prefix, '')],
     );
-    if (reserved !== 1) return undefined;
+    if (reserved === 0) return 'refused';
     // Answered 503 meanwhile (Redis was slow): its deletion follows, and no scheduler may appear after it.
-    if (this.abandoned.has(scheduleId)) throw new Error('abandoned');
+    if (reserved !== 1 || this.abandoned.has(scheduleId)) throw new Error('the creation was given up');
     const repeat: RepeatOptions = {
       ...(request.cron !== undefined
         ? { pattern: request.cron, tz: request.tz }
@@ -144,11 +169,30 @@ export class SchedulesService {
     });
     const occurrence = first?.id === undefined ? undefined : occurrenceOf(first.id);
     if (first === undefined || occurrence === undefined) throw new Error('BullMQ added no first occurrence');
-    await this.indexScript(
-      [tenantIndexKey(this.prefix, owner), globalIndexKey(this.prefix)],
-      [first.id!, first.timestamp, occurrence.dueAt - now + this.indexTtlAfterDueMs],
+    const { keys } = this.queue;
+    const stands = await this.confirmScript(
+      [
+        scheduleKey(this.prefix, scheduleId),
+        tenantIndexKey(this.prefix, owner),
+        globalIndexKey(this.prefix),
+        keys.repeat,
+        keys.delayed,
+        keys.prioritized,
+        keys.wait,
+        keys.paused,
+      ],
+      [
+        scheduleId,
+        first.id!,
+        first.timestamp,
+        occurrence.dueAt - now + this.indexTtlAfterDueMs,
+        this.queue.toKey(''),
+        CANCELLED_JOB_TTL_MS,
+      ],
     );
-    return occurrence.dueAt;
+    if (stands === 1) return occurrence.dueAt;
+    if (this.abandoned.has(scheduleId)) throw new Error('the creation was given up');
+    return 'deleted';
   }
 
   /** The schedule as `principal` may see it (an admin: any), or undefined (no such schedule, or another tenant's). */

@@ -20,7 +20,7 @@ import {
 } from '../tenant-keys';
 import { globalIndexKey, INDEX_GRACE_MS, indexTtlAfterDueMs } from '../job-index';
 import { defineLuaScript, LuaScript } from '../lua-script';
-import { globalSchedulesKey, occurrenceOf, scheduleKey } from '../schedule';
+import { globalSchedulesKey, occurrenceOf, SCHEDULE_GONE_REASON, scheduleKey } from '../schedule';
 import { OCCURRENCE_STARTED_LUA } from '../schedule-scripts';
 import { AppConfig } from '../../config/app-config';
 
@@ -58,7 +58,7 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     this.indexTtlAfterDueMs = indexTtlAfterDueMs(config);
     this.endedScheduleTtlMs = config.get('JOB_KEEP_COMPLETED_SECONDS') * 1_000;
     this.endedSchedulesKept = config.get('TENANT_MAX_SCHEDULES');
-    this.occurrenceStartedScript = defineLuaScript(connection, 'dmScheduleOccurrence', 9, OCCURRENCE_STARTED_LUA);
+    this.occurrenceStartedScript = defineLuaScript(connection, 'dmScheduleOccurrence', 12, OCCURRENCE_STARTED_LUA);
   }
 
   /** The BullMQ worker, once the application has bootstrapped. */
@@ -70,7 +70,17 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
   async process(job: Job<JobData>): Promise<void> {
     const owner = job.data.owner;
     const occurrence = job.repeatJobKey ? occurrenceOf(job.id!) : undefined;
-    if (occurrence && owner !== undefined) await this.occurrenceStarted(job, occurrence, owner);
+    if (occurrence && owner !== undefined) {
+      // Its schedule was deleted, or it is due after its schedule's end_at (should the script below not have taken
+      // it out): it does not start.
+      const endAt = job.opts.repeat?.endDate;
+      if (endAt !== undefined && occurrence.dueAt > new Date(endAt).getTime()) {
+        throw new UnrecoverableError(SCHEDULE_GONE_REASON);
+      }
+      if ((await this.occurrenceStarted(job, occurrence, owner)) === 'gone') {
+        throw new UnrecoverableError(SCHEDULE_GONE_REASON);
+      }
+    }
     // Started (or dropped), so no longer pending for its tenant's quota. Not awaited: it goes out on the connection
     // BullMQ then completes the job on, ahead of that; should it be lost, the quota's own check drops it later.
     // (A schedule's occurrences take no place: the schedule does.)
@@ -95,7 +105,7 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     job: Job<JobData>,
     occurrence: { scheduleId: string; dueAt: number },
     owner: string,
-  ): Promise<void> {
+  ): Promise<'gone' | undefined> {
     const { keys } = this.worker;
     const now = Date.now();
     try {
@@ -110,6 +120,9 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
           globalSchedulesKey(this.prefix),
           keys.delayed,
           endedSchedulesKey(this.prefix, owner),
+          keys.prioritized,
+          keys.wait,
+          keys.paused,
         ],
         [
           this.worker.toKey(''),
@@ -126,9 +139,11 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
         ],
       );
       if (ended === 1) this.logger.log(`Schedule ${occurrence.scheduleId} ended with occurrence ${job.id}`);
+      if (ended === -1) return 'gone';
     } catch (error) {
       this.errors.error(`Could not record the start of occurrence ${job.id}: ${(error as Error).message}`);
     }
+    return undefined;
   }
 
   onApplicationBootstrap(): void {
@@ -144,6 +159,10 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     this.bullWorker.on('error', (error) => this.errors.error(`Worker error: ${error.message}`));
     this.bullWorker.on('completed', () => this.metrics.completed());
     this.bullWorker.on('failed', (job, error) => {
+      if (error.message === SCHEDULE_GONE_REASON && error.name === 'UnrecoverableError') {
+        this.logger.log(`Occurrence ${job?.id} did not start: its schedule was deleted or had ended`);
+        return;
+      }
       if (error.message === EXPIRED_REASON && error.name === 'UnrecoverableError') {
         this.metrics.expired();
         this.logger.log(`Job ${job?.id} expired before it started; it did not run`);

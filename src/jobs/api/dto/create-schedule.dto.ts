@@ -1,6 +1,9 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsOptional, IsString, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import { DEFAULT_MAX_RETRY, DEFAULT_MESSAGE } from '../../job';
+
+/** The largest `limit`: BullMQ keeps it in a hash field, which it reads back with parseInt. */
+const MAX_LIMIT = 1_000_000_000;
 
 /**
  * Body of POST /api/dm-jobqueue/schedules. Types and lower bounds are checked here; the rest (exactly one of cron and
@@ -80,10 +83,12 @@ export class CreateScheduleDto {
   @ApiPropertyOptional({
     type: 'integer',
     minimum: 1,
+    maximum: MAX_LIMIT,
     description: 'The most occurrences the schedule has; then it ends. Absent: no limit.',
     example: 10,
   })
   @IsOptional()
+  @Max(MAX_LIMIT)
   @Min(1)
   @IsInt()
   limit?: number | null;
