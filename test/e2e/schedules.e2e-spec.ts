@@ -289,6 +289,14 @@ describe('Recurring schedules (SPEC 6.5)', () => {
       await created({ cron: '0 9 * * *' });
     });
 
+    it('should keep the quota exact under 20 concurrent creations', async () => {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => post({ cron: '0 9 * * *' })));
+      const statuses = answers.map((answer) => answer.statusCode).sort();
+      expect(statuses).toEqual([...Array(MAX_SCHEDULES).fill(201), ...Array(20 - MAX_SCHEDULES).fill(429)]);
+      expect((await list('?limit=100')).json().schedules).toHaveLength(MAX_SCHEDULES);
+      expect(await redis.command('ZCARD', `${PREFIX}:${SERVICE_QUEUE}:repeat`)).toBe(MAX_SCHEDULES);
+    });
+
     it('should give back the place of a schedule that ended', async () => {
       for (let i = 0; i < MAX_SCHEDULES - 1; i++) await created({ cron: '0 9 * * *' });
       const message = unique('ends soon');
