@@ -401,6 +401,20 @@ describe('Recurring schedules (SPEC 6.5)', () => {
       expect(job).toMatchObject({ state: 'failed', failed_reason: 'Its schedule was deleted or had ended' });
     });
 
+    it("should not print an occurrence due after end_at even when the worker's script could not take it out", async () => {
+      const processor = app.app.get<JobProcessor, { occurrenceStarted: () => Promise<undefined> }>(JobProcessor);
+      // The script that takes out the occurrence after end_at (and ends the schedule) never reaches Redis.
+      spies.push(jest.spyOn(processor, 'occurrenceStarted').mockResolvedValue(undefined));
+      const message = unique('past end');
+      const endAt = Date.now() + 2_500;
+      const schedule = await created({ message, every_seconds: 1, end_at: new Date(endAt).toISOString() });
+      const first = Date.parse(schedule.next_run_at);
+      const due = Math.floor((endAt - first) / 1_000) + 1;
+      await sleep(endAt - Date.now() + 1_500);
+      await sentinel();
+      expect(printed(message)).toBe(due);
+    });
+
     it('should answer 409 and run nothing when a DELETE comes while the schedule is being created', async () => {
       slowUpsert(400, 0);
       const message = unique('deleted while created');

@@ -71,13 +71,11 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     const owner = job.data.owner;
     const occurrence = job.repeatJobKey ? occurrenceOf(job.id!) : undefined;
     if (occurrence && owner !== undefined) {
-      // Its schedule was deleted, or it is due after its schedule's end_at (should the script below not have taken
-      // it out): it does not start.
+      // Its schedule was deleted, or it is due after its schedule's end_at (one the script, which also ends the
+      // schedule, could not take out in time): it does not start.
+      const gone = (await this.occurrenceStarted(job, occurrence, owner)) === 'gone';
       const endAt = job.opts.repeat?.endDate;
-      if (endAt !== undefined && occurrence.dueAt > new Date(endAt).getTime()) {
-        throw new UnrecoverableError(SCHEDULE_GONE_REASON);
-      }
-      if ((await this.occurrenceStarted(job, occurrence, owner)) === 'gone') {
+      if (gone || (endAt !== undefined && occurrence.dueAt > new Date(endAt).getTime())) {
         throw new UnrecoverableError(SCHEDULE_GONE_REASON);
       }
     }
