@@ -41,10 +41,16 @@ local function retireScheduler(id, lists, indexes, lingerMs)
 end
 `;
 
-/** Whether a schedule record is one whose occurrences may run: it exists and its creation was not given up. */
-const LIVE_RECORD_LUA = `
-local function liveRecord(recordKey)
-  return redis.call('EXISTS', recordKey) == 1 and redis.call('HEXISTS', recordKey, 'abandoned') == 0
+/**
+ * Whether a schedule was taken back: deleted (its record is then a tombstone with `deleted`) or its creation given up
+ * (`abandoned`), or its record is gone while its BullMQ scheduler is still there (a creation that never finished:
+ * the record's provisional expiry passed). A record gone with its scheduler is an ended schedule whose record
+ * expired: not taken back, so a late retry of its last occurrence still runs. Needs `repeatKey` in scope.
+ */
+const TAKEN_BACK_LUA = `
+local function takenBack(recordKey, id)
+  if redis.call('EXISTS', recordKey) == 0 then return redis.call('ZSCORE', repeatKey, id) ~= false end
+  return redis.call('HEXISTS', recordKey, 'deleted') == 1 or redis.call('HEXISTS', recordKey, 'abandoned') == 1
 end
 `;
 
@@ -55,7 +61,9 @@ end
  */
 const DESCRIBE_LUA = `
 local function describe(recordKey, id)
-  if redis.call('HEXISTS', recordKey, 'abandoned') == 1 then return nil end
+  if redis.call('HEXISTS', recordKey, 'deleted') == 1 or redis.call('HEXISTS', recordKey, 'abandoned') == 1 then
+    return nil
+  end
   local record = redis.call('HGETALL', recordKey)
   if #record == 0 then return nil end
   local nextMillis = redis.call('ZSCORE', repeatKey, id)
@@ -78,7 +86,8 @@ end
  *
  * KEYS: the owner's live schedules, the owner's schedule index, the global schedule index, the new record, the
  * queue's job schedulers set. ARGV: the schedule id, now (ms), the owner, the spec (JSON), grace before (ms), the
- * record key prefix (`<prefix>:schedule:`). Returns 1 (created), 0 (quota full) or 2 (given up already).
+ * record key prefix (`<prefix>:schedule:`), the record's provisional expiry (ms). Returns 1 (created), 0 (quota
+ * full) or 2 (given up already).
  */
 export function createScheduleLua(settings: { maxSchedules: number }): string {
   return `
@@ -93,7 +102,7 @@ if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then
     local other = oldest[i]
     local recordKey = prefix .. other
     if redis.call('EXISTS', recordKey) == 0 or redis.call('HEXISTS', recordKey, 'ended_at') == 1 or
-      redis.call('HEXISTS', recordKey, 'abandoned') == 1 or
+      redis.call('HEXISTS', recordKey, 'abandoned') == 1 or redis.call('HEXISTS', recordKey, 'deleted') == 1 or
       (tonumber(oldest[i + 1]) < graceBefore and not redis.call('ZSCORE', KEYS[5], other)) then
       redis.call('ZREM', KEYS[1], other)
     end
@@ -103,6 +112,8 @@ end
 dropStaleSamples(KEYS[2], ${INDEX_SAMPLES}, graceBefore, KEYS[3])
 dropStaleSamples(KEYS[3], ${INDEX_SAMPLES}, graceBefore)
 redis.call('HSET', KEYS[4], 'owner', ARGV[3], 'created_at', now, 'spec', ARGV[4])
+-- Provisional: should the creation never finish (its process died), the record goes, and with it the schedule.
+redis.call('PEXPIRE', KEYS[4], ARGV[7])
 redis.call('ZADD', KEYS[1], now, id)
 redis.call('ZADD', KEYS[2], now, id)
 redis.call('ZADD', KEYS[3], now, id)
@@ -114,7 +125,7 @@ return 1
  * Ends a creation after BullMQ's upsertJobScheduler: puts the first occurrence into the job indexes (so that it is
  * listed before it runs; the owner's index lives at least until retention is over after it is due), or, when the
  * record is gone (a DELETE came in between) or its creation was given up (answered 503), retires the scheduler it
- * would have run. Returns 1 when the schedule stands, else 0.
+ * would have run. A schedule that stands loses its record's provisional expiry. Returns 1 when it stands, else 0.
  *
  * KEYS: the record, the owner's job index, the global job index, the queue's job schedulers set, delayed,
  * prioritized, wait, paused. ARGV: the schedule id, the first occurrence's job id, its registration time (ms), the
@@ -122,11 +133,12 @@ return 1
  */
 export const CONFIRM_SCHEDULE_LUA = `${KEEP_AT_LEAST_LUA}
 local repeatKey, jobPrefix = KEYS[4], ARGV[5]
-${RETIRE_SCHEDULER_LUA}${LIVE_RECORD_LUA}
-if not liveRecord(KEYS[1]) then
+${RETIRE_SCHEDULER_LUA}${TAKEN_BACK_LUA}
+if takenBack(KEYS[1], ARGV[1]) then
   retireScheduler(ARGV[1], { KEYS[5], KEYS[6], KEYS[7], KEYS[8] }, { KEYS[2], KEYS[3] }, ARGV[6])
   return 0
 end
+redis.call('PERSIST', KEYS[1])
 redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[2])
 keepAtLeast(KEYS[2], tonumber(ARGV[4]))
@@ -148,7 +160,8 @@ return 1
 /**
  * Deletes a schedule of the caller's (any for an admin; also one whose creation was given up): its BullMQ job
  * scheduler, and its next occurrence unless that has started (then it finishes); its record and index entries go
- * with it. After this no occurrence starts: a retry or a stalled retake of an earlier one finds no record (see
+ * with it, the record becoming a tombstone (`owner`, `deleted`) that outlives the retries of its occurrences. After
+ * this no occurrence starts: a retry or a stalled retake of an earlier one finds the tombstone (see
  * OCCURRENCE_STARTED_LUA). The occurrence taken out keeps its hash for CANCELLED_JOB_TTL_MS; BullMQ's own removal
  * of it follows.
  *
@@ -156,7 +169,7 @@ return 1
  * job schedulers set, delayed, prioritized, wait, paused, the owner's job index, the global job index, the owner's
  * ended schedules.
  * ARGV: the schedule id, the owner the caller may see ("" for an admin: any), the queue's job key prefix, the
- * lingering hash's expiry (ms).
+ * lingering hash's expiry (ms), JOB_BACKOFF_MS, the stalled-retake margin (ms), the tombstone's longest life (ms).
  * Returns false when there is no such schedule for the caller, else the id of the occurrence taken out or "".
  */
 export const DELETE_SCHEDULE_LUA = `
@@ -164,8 +177,16 @@ local id, repeatKey, jobPrefix = ARGV[1], KEYS[5], ARGV[3]
 ${RETIRE_SCHEDULER_LUA}
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if not owner or (ARGV[2] ~= '' and owner ~= ARGV[2]) then return false end
+if redis.call('HEXISTS', KEYS[1], 'deleted') == 1 then return false end
 local takenOut = retireScheduler(id, { KEYS[6], KEYS[7], KEYS[8], KEYS[9] }, { KEYS[10], KEYS[11] }, ARGV[4])
+-- The tombstone outlives the retries of its occurrences: BullMQ's exponential backoff doubles JOB_BACKOFF_MS each
+-- time, and a stalled occurrence is taken back within the margin.
+local decoded, spec = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'spec') or '')
+local maxRetry = decoded and type(spec) == 'table' and tonumber(spec.max_retry) or 0
+local keep = math.min(tonumber(ARGV[5]) * 2 ^ math.min(maxRetry, 60) + tonumber(ARGV[6]), tonumber(ARGV[7]))
 redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'owner', owner, 'deleted', '1')
+redis.call('PEXPIRE', KEYS[1], math.floor(keep))
 for k = 2, 4 do redis.call('ZREM', KEYS[k], id) end
 redis.call('ZREM', KEYS[12], id)
 return takenOut
@@ -223,7 +244,7 @@ end
  * Runs when an occurrence of a schedule starts (BullMQ has just added the next one, if any): indexes it and the next
  * one for the job list, and ends the schedule when there is no next one (its limit is reached, or its cron has no
  * occurrence before end_at) or the next one would be due after end_at (BullMQ's `every` looks at end_at only before
- * adding it: that one is taken out), or its record is gone. An ended schedule loses its BullMQ scheduler and its place in the owner's live
+ * adding it: that one is taken out). An ended schedule loses its BullMQ scheduler and its place in the owner's live
  * schedules; its record keeps `ended_at` and `occurrences` and expires after `retention` (at once for 0); past the most
  * ended records an owner keeps, its oldest ended ones are deleted. Idempotent:
  * a stalled occurrence that starts again changes nothing.
@@ -234,37 +255,39 @@ end
  * ARGV: the queue's job key prefix, the schedule id, this occurrence's due time (ms), its job id, its registration
  * time (ms), now (ms), how long an index outlives a job's due time (ms), the ended record's retention (ms), grace
  * before (ms), the most ended records the owner keeps (0: no limit but the retention), the record key prefix.
- * Returns 1 when the schedule ended here, -1 when this occurrence must not start (its record is gone or given up),
+ * Returns 1 when the schedule ended here, -1 when this occurrence must not start (its schedule was taken back),
  * else 0.
  */
 export const OCCURRENCE_STARTED_LUA = `${KEEP_AT_LEAST_LUA}
 local prefix, id, now = ARGV[1], ARGV[2], tonumber(ARGV[6])
 local afterDue, graceBefore = tonumber(ARGV[7]), tonumber(ARGV[9])
 local repeatKey, jobPrefix = KEYS[1], ARGV[1]
-${DROP_STALE_SAMPLES_LUA}${RETIRE_SCHEDULER_LUA}${LIVE_RECORD_LUA}
+${DROP_STALE_SAMPLES_LUA}${RETIRE_SCHEDULER_LUA}${TAKEN_BACK_LUA}
 local schedulerKey = KEYS[1] .. ':' .. id
+-- The schedule was deleted or its creation given up: this occurrence, a retry or a retake, does not start, and a
+-- scheduler left behind goes.
+if takenBack(KEYS[4], id) then
+  retireScheduler(id, { KEYS[8], KEYS[10], KEYS[11], KEYS[12] }, { KEYS[2], KEYS[3] }, 0)
+  return -1
+end
 dropStaleSamples(KEYS[2], ${INDEX_SAMPLES}, graceBefore, KEYS[3])
 dropStaleSamples(KEYS[3], ${INDEX_SAMPLES}, graceBefore)
 redis.call('ZADD', KEYS[2], 'NX', ARGV[5], ARGV[4])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[5], ARGV[4])
 keepAtLeast(KEYS[2], afterDue)
--- The schedule was deleted (or its creation given up, or it ended so long ago that its record expired): this
--- occurrence, a retry or a retake, does not start, and a scheduler left behind goes.
-if not liveRecord(KEYS[4]) then
-  retireScheduler(id, { KEYS[8], KEYS[10], KEYS[11], KEYS[12] }, { KEYS[2], KEYS[3] }, 0)
-  return -1
-end
 local nextMillis = redis.call('ZSCORE', KEYS[1], id)
 if not nextMillis then return 0 end
+local endAt = tonumber(redis.call('HGET', schedulerKey, 'endDate') or '0')
+-- This occurrence itself due after end_at (the script did not run for the one before): it does not run, nor count.
 local ended, takenOut = tonumber(nextMillis) == tonumber(ARGV[3]), 0
+if endAt > 0 and tonumber(ARGV[3]) > endAt then takenOut = 1 end
 if not ended then
   local nextId = 'repeat:' .. id .. ':' .. nextMillis
-  local endAt = tonumber(redis.call('HGET', schedulerKey, 'endDate') or '0')
   if endAt > 0 and tonumber(nextMillis) > endAt then
     ended = true
     if redis.call('ZREM', KEYS[8], nextId) == 1 then
       redis.call('DEL', prefix .. nextId)
-      takenOut = 1
+      takenOut = takenOut + 1
     end
   else
     local registeredAt = redis.call('HGET', prefix .. nextId, 'timestamp')

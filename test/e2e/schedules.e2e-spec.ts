@@ -401,6 +401,44 @@ describe('Recurring schedules (SPEC 6.5)', () => {
       expect(job).toMatchObject({ state: 'failed', failed_reason: 'Its schedule was deleted or had ended' });
     });
 
+    it("should still run the retry of an ended schedule's last occurrence once its record is gone", async () => {
+      const processor = app.app.get(JobProcessor);
+      const process = processor.process.bind(processor);
+      const message = unique('late retry');
+      spies.push(
+        jest.spyOn(processor, 'process').mockImplementation(async (job) => {
+          // The first attempt fails before its line: the retry is due after the backoff (JOB_BACKOFF_MS, 1 s).
+          if (job.data.message === message && job.attemptsMade === 0) {
+            await process({ ...job, data: { ...job.data, message: 'not this time' } } as typeof job).catch(() => {});
+            throw new Error('first attempt fails');
+          }
+          return process(job);
+        }),
+      );
+      const schedule = await created({ message, every_seconds: 3600, limit: 1, max_retry: 1 });
+      const ended = await untilEnded(schedule.schedule_id);
+      expect(ended.occurrences).toBe(1);
+      // Its record expires (retention, or the cap on ended records) before the retry is due.
+      await redis.command('DEL', `${PREFIX}:schedule:${schedule.schedule_id}`);
+      await untilPrinted(message, 1);
+      await sentinel();
+      expect(printed(message)).toBe(1);
+    });
+
+    it('should leave a tombstone on DELETE that lives as long as the retries, and answer 404 after it', async () => {
+      const schedule = await created({ cron: '0 9 * * *', max_retry: 3 });
+      expect((await remove(schedule.schedule_id)).statusCode).toBe(204);
+      const record = `${PREFIX}:schedule:${schedule.schedule_id}`;
+      expect(await redis.command('HGETALL', record)).toEqual(['owner', 'e2e', 'deleted', '1']);
+      // JOB_BACKOFF_MS (1 s) × 2^3, and the stalled-retake margin (30 s lock + 2 × 30 s stalled interval).
+      const ttl = Number(await redis.command('PTTL', record));
+      expect(ttl).toBeGreaterThan(90_000);
+      expect(ttl).toBeLessThanOrEqual(98_000);
+      expect((await get(schedule.schedule_id)).json()).toEqual(NOT_FOUND);
+      expect((await remove(schedule.schedule_id)).json()).toEqual(NOT_FOUND);
+      expect((await list()).json().schedules).toEqual([]);
+    });
+
     it("should not print an occurrence due after end_at even when the worker's script could not take it out", async () => {
       const processor = app.app.get<JobProcessor, { occurrenceStarted: () => Promise<undefined> }>(JobProcessor);
       // The script that takes out the occurrence after end_at (and ends the schedule) never reaches Redis.
@@ -474,9 +512,14 @@ describe('Recurring schedules (SPEC 6.5)', () => {
       const listed = (await list('?limit=100')).json().schedules.map((s: { schedule_id: string }) => s.schedule_id);
       expect(listed).toEqual(ids.slice(2).reverse());
       for (const id of ids.slice(0, 2)) expect((await get(id)).json()).toEqual(NOT_FOUND);
+      // Every record left is bounded: the ended ones by count and retention, the tombstones of deleted ones by time.
       const records = (await redis.command('KEYS', `${PREFIX}:schedule:*`)) as string[];
-      expect(records).toHaveLength(MAX_SCHEDULES);
-      for (const record of records) expect(Number(await redis.command('PTTL', record))).toBeGreaterThan(0);
+      const ended: string[] = [];
+      for (const record of records) {
+        expect(Number(await redis.command('PTTL', record))).toBeGreaterThan(0);
+        if (Number(await redis.command('HEXISTS', record, 'ended_at')) === 1) ended.push(record);
+      }
+      expect(ended).toHaveLength(MAX_SCHEDULES);
     });
   });
 

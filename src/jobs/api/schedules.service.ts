@@ -39,8 +39,14 @@ export interface ScheduleListQuery {
 
 type ListReply = [string | null, string | null, ...[string, string, DescribeReply][]];
 
-/** How long the mark of a creation given up outlives it: long enough for the deletion that follows. */
+/**
+ * How long the mark of a creation given up outlives it: long enough for the deletion that follows (which leaves a
+ * tombstone); should that never come, a record gone while its scheduler stays stops the occurrences as well.
+ */
 const ABANDONED_TTL_MS = 60_000;
+
+/** The longest a deleted schedule's tombstone stops late retries of its occurrences (a week). */
+const TOMBSTONE_MAX_MS = 7 * 86_400_000;
 
 /** SPEC 6.3: the tenant has TENANT_MAX_SCHEDULES live schedules; nothing was stored. */
 function scheduleQuotaExceeded(): HttpException {
@@ -66,6 +72,9 @@ export class SchedulesService {
    * any creation still on its way (its upsert follows its record within the create timeout).
    */
   private readonly creationGraceMs: number;
+  private readonly backoffMs: number;
+  /** How long a dead worker's occurrence may take to be taken back and started again (stalled-job recovery). */
+  private readonly stalledRetakeMs: number;
   /** Schedules answered 503 whose creation may have landed in part (with their owner): deleted once Redis answers. */
   private readonly abandoned = new Map<string, string>();
 
@@ -78,6 +87,8 @@ export class SchedulesService {
     this.prefix = config.get('QUEUE_PREFIX');
     this.indexTtlAfterDueMs = indexTtlAfterDueMs(config);
     this.creationGraceMs = 2 * this.timeoutMs + INDEX_GRACE_MS;
+    this.backoffMs = config.get('JOB_BACKOFF_MS');
+    this.stalledRetakeMs = config.get('WORKER_LOCK_DURATION_MS') + 2 * config.get('WORKER_STALLED_INTERVAL_MS');
     // Every occurrence is a job as a registered one: its attempts, backoff and retention.
     this.jobOptions = jobOptions(config);
     this.createScript = defineLuaScript(
@@ -149,7 +160,15 @@ export class SchedulesService {
         scheduleKey(this.prefix, scheduleId),
         this.queue.keys.repeat,
       ],
-      [scheduleId, now, owner, JSON.stringify(request), now - this.creationGraceMs, scheduleKey(this.prefix, '')],
+      [
+        scheduleId,
+        now,
+        owner,
+        JSON.stringify(request),
+        now - this.creationGraceMs,
+        scheduleKey(this.prefix, ''),
+        4 * this.creationGraceMs,
+      ],
     );
     if (reserved === 0) return 'refused';
     // Answered 503 meanwhile (Redis was slow): its deletion follows, and no scheduler may appear after it.
@@ -298,7 +317,15 @@ export class SchedulesService {
         globalIndexKey(this.prefix),
         endedSchedulesKey(this.prefix, owner),
       ],
-      [scheduleId, visibleOwner, this.queue.toKey(''), CANCELLED_JOB_TTL_MS],
+      [
+        scheduleId,
+        visibleOwner,
+        this.queue.toKey(''),
+        CANCELLED_JOB_TTL_MS,
+        this.backoffMs,
+        this.stalledRetakeMs,
+        TOMBSTONE_MAX_MS,
+      ],
     );
     // The occurrence taken out can no longer run; BullMQ's removal only tidies up (its hash expires anyway).
     if (takenOut) this.queue.remove(takenOut).catch(() => undefined);
