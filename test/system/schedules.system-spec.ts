@@ -195,9 +195,16 @@ describe('Recurring schedules on an API process and two workers', () => {
       // None started after its schedule's DELETE was answered.
       for (const job of jobs) expect(at(job.processed_at)).toBeLessThanOrEqual(deletedAt[schedule.schedule_id]);
       expect(await readSchedule(api, schedule.schedule_id, who)).toEqual({ status: 404, body: NOT_FOUND });
-      // Gone from Redis too: no job scheduler left to add an occurrence, no record.
+      // Gone from Redis too: no job scheduler left to add an occurrence.
       expect(await redis.command('ZSCORE', REPEAT_KEY, schedule.schedule_id)).toBeNull();
-      expect(await redis.command('EXISTS', recordKey(schedule.schedule_id))).toBe(0);
+      // Its record is a tombstone that stops late retries of its occurrences, and expires.
+      expect(await redis.command('HGETALL', recordKey(schedule.schedule_id))).toEqual([
+        'owner',
+        'sched-two-workers',
+        'deleted',
+        '1',
+      ]);
+      expect(Number(await redis.command('PTTL', recordKey(schedule.schedule_id)))).toBeGreaterThan(0);
     }
     expect(api.jobLines).toEqual([]);
     // Both workers took some of them.
