@@ -125,7 +125,7 @@ return 1
  * Ends a creation after BullMQ's upsertJobScheduler: puts the first occurrence into the job indexes (so that it is
  * listed before it runs; the owner's index lives at least until retention is over after it is due), or, when the
  * record is gone (a DELETE came in between) or its creation was given up (answered 503), retires the scheduler it
- * would have run. A schedule that stands loses its record's provisional expiry. Returns 1 when it stands, else 0.
+ * would have run. A schedule that stands loses its record's provisional expiry (unless it has ended already). Returns 1 when it stands, else 0.
  *
  * KEYS: the record, the owner's job index, the global job index, the queue's job schedulers set, delayed,
  * prioritized, wait, paused. ARGV: the schedule id, the first occurrence's job id, its registration time (ms), the
@@ -138,7 +138,8 @@ if takenBack(KEYS[1], ARGV[1]) then
   retireScheduler(ARGV[1], { KEYS[5], KEYS[6], KEYS[7], KEYS[8] }, { KEYS[2], KEYS[3] }, ARGV[6])
   return 0
 end
-redis.call('PERSIST', KEYS[1])
+-- A first occurrence due at once may have ended the schedule already (limit 1): its record keeps the retention.
+if redis.call('HEXISTS', KEYS[1], 'ended_at') == 0 then redis.call('PERSIST', KEYS[1]) end
 redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[2])
 keepAtLeast(KEYS[2], tonumber(ARGV[4]))

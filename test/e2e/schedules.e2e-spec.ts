@@ -453,6 +453,16 @@ describe('Recurring schedules (SPEC 6.5)', () => {
       expect(printed(message)).toBe(due);
     });
 
+    it('should keep the expiry of a schedule that ended before its creation was confirmed', async () => {
+      // The first occurrence, due at once, runs and ends the schedule (limit 1) while BullMQ's answer is on its way.
+      slowUpsert(0, 600);
+      const message = unique('ends first');
+      const schedule = await created({ message, every_seconds: 60, limit: 1 });
+      await untilEnded(schedule.schedule_id);
+      expect(Number(await redis.command('PTTL', `${PREFIX}:schedule:${schedule.schedule_id}`))).toBeGreaterThan(0);
+      expect(printed(message)).toBe(1);
+    });
+
     it('should answer 409 and run nothing when a DELETE comes while the schedule is being created', async () => {
       slowUpsert(400, 0);
       const message = unique('deleted while created');
