@@ -182,6 +182,13 @@ export class EnvironmentVariables {
   @int(100)
   WORKER_STALLED_INTERVAL_MS = 30_000;
 
+  /**
+   * Readiness fails when the worker has free slots but its fetch loop has shown no sign of life for this long (a wedged
+   * loop, say after a reconnect); an idle worker shows one at least every 11 s.
+   */
+  @int(15_000)
+  WORKER_FETCH_STALL_MS = 30_000;
+
   @int(10, 60_000)
   REDIS_TIMEOUT_MS = 500;
 

@@ -42,6 +42,10 @@ const { ok: READY_OK, ...READY_DOWN } = {
     summary: "This process's worker is not running",
     value: body('error', redisUp, { worker: { status: 'down', message: 'worker is not running' } }),
   },
+  workerWedged: {
+    summary: "This process's worker runs but has fetched nothing for WORKER_FETCH_STALL_MS while it had a free slot",
+    value: body('error', redisUp, { worker: { status: 'down', message: 'worker has not fetched jobs for 31 s' } }),
+  },
   shuttingDown: { summary: 'Shutdown has begun', value: body('shutting_down', {}, {}) },
 };
 

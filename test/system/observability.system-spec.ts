@@ -1,7 +1,8 @@
 // Metrics, structured logs and request ids (SPEC 6.2) on the built server (node dist/main.js) as a user runs it.
 import { RedisServer } from '../support/redis-server';
 import { ServerProcess } from '../support/server-process';
-import { eventually } from '../support/wait';
+import { eventually, sleep } from '../support/wait';
+import { QUEUE_READ_CACHE_MS } from '../../src/observability/metrics/queue.metrics';
 import { testEnv } from '../support/app';
 import { bearer, token } from '../support/tokens';
 import { JOB_LINE } from '../support/job-lines';
@@ -105,7 +106,13 @@ describe('observability of the built server', () => {
     it('should answer Prometheus text without a token: job counters, queue depth, HTTP durations, process metrics', async () => {
       await server.waitForOutput(/\] observability job\n/);
 
-      const text = await scrapeUntil(server, (body) => (sample(body, 'dm_jobqueue_jobs_completed_total') ?? 0) >= 1);
+      // The queue gauges are read at most once a second: until the job shows as completed there too.
+      const text = await scrapeUntil(
+        server,
+        (body) =>
+          (sample(body, 'dm_jobqueue_jobs_completed_total') ?? 0) >= 1 &&
+          (sample(body, 'dm_jobqueue_queue_jobs{state="completed"}') ?? 0) >= 1,
+      );
 
       expect(sample(text, 'dm_jobqueue_jobs_registered_total')).toBeGreaterThanOrEqual(1);
       expect(sample(text, 'dm_jobqueue_jobs_completed_total')).toBeGreaterThanOrEqual(1);
@@ -115,6 +122,13 @@ describe('observability of the built server', () => {
         expect(sample(text, `dm_jobqueue_queue_jobs{state="${state}"}`)).toBe(0);
       }
       expect(sample(text, 'dm_jobqueue_queue_jobs{state="completed"}')).toBeGreaterThanOrEqual(1);
+      // The pain points: the job started on time, none stalled, none waits.
+      expect(sample(text, 'dm_jobqueue_job_lateness_seconds_count')).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'dm_jobqueue_job_lateness_seconds_bucket{le="1"}')).toBe(
+        sample(text, 'dm_jobqueue_job_lateness_seconds_count'),
+      );
+      expect(sample(text, 'dm_jobqueue_jobs_stalled_total')).toBe(0);
+      expect(sample(text, 'dm_jobqueue_oldest_waiting_job_age_seconds{queue="jobs"}')).toBe(0);
       expect(
         sample(
           text,
@@ -163,11 +177,14 @@ describe('observability of the built server', () => {
     it('should still answer, within REDIS_TIMEOUT_MS, without the queue depth while Redis is frozen', async () => {
       redis.freeze();
       try {
+        // A read of the queue serves the scrapes of the next second (QUEUE_READ_CACHE_MS): past it, none is left.
+        await sleep(QUEUE_READ_CACHE_MS + 100);
         const started = performance.now();
         const text = await scrape(server);
 
         expect(performance.now() - started).toBeLessThan(1_500);
         expect(text).not.toContain('dm_jobqueue_queue_jobs{');
+        expect(text).not.toMatch(/^dm_jobqueue_oldest_waiting_job_age_seconds\{/m);
         expect(sample(text, 'dm_jobqueue_jobs_registered_total')).toBeGreaterThanOrEqual(1);
       } finally {
         redis.resume();

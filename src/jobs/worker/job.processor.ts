@@ -8,7 +8,7 @@ import { TimeoutError, withTimeout } from '../../common/timeout';
 import { JobMetrics, willRetry } from '../../observability/metrics/job.metrics';
 import { REDIS_WORKER } from '../../redis/redis.constants';
 import { formatJobLine } from './job-line';
-import { EXPIRED_REASON, isExpired, JobData, QUEUE_NAME } from '../job';
+import { dueAt, EXPIRED_REASON, isExpired, JobData, QUEUE_NAME } from '../job';
 import { OnTimeWorker } from './on-time-worker';
 import {
   endedSchedulesKey,
@@ -24,6 +24,15 @@ import { globalSchedulesKey, occurrenceOf, SCHEDULE_GONE_REASON, scheduleKey } f
 import { OCCURRENCE_STARTED_LUA } from '../schedule-scripts';
 import { AppConfig } from '../../config/app-config';
 
+/** Field of a job's hash that holds when its pending retry falls due (ms), for its lateness. */
+const RETRY_DUE_FIELD = 'dmRetryDueAt';
+
+/** HSET on a job's hash that never creates one (a job removed meanwhile stays removed). KEYS: the hash. */
+const SET_IF_EXISTS_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 0
+`;
+
 /** The longest expiry set on an index (ten years): an exponential backoff can reach far beyond. */
 const MAX_EXPIRY_MS = 10 * 365 * 86_400_000;
 
@@ -35,7 +44,11 @@ const MAX_EXPIRY_MS = 10 * 365 * 86_400_000;
 export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(JobProcessor.name);
   private readonly errors = new LogThrottle(this.logger);
-  private bullWorker?: Worker<JobData>;
+  private bullWorker?: OnTimeWorker<JobData>;
+  /** Jobs this process is running now: with every slot busy the worker does not fetch, and is not wedged. */
+  private inFlight = 0;
+  private readonly concurrency: number;
+  private readonly fetchStallMs: number;
   private readonly prefix: string;
   /** TENANT_MAX_PENDING_JOBS is on: the tenants' pending sets are kept (and so their places released here). */
   private readonly quota: boolean;
@@ -46,6 +59,7 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
   /** Ended schedules a tenant keeps at most: as many as it may have live (TENANT_MAX_SCHEDULES; 0: no limit). */
   private readonly endedSchedulesKept: number;
   private readonly occurrenceStartedScript: LuaScript<number>;
+  private readonly retryDueScript: LuaScript<number>;
 
   constructor(
     @Inject(REDIS_WORKER) private readonly connection: RedisClient,
@@ -56,8 +70,11 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     this.quota = config.get('TENANT_MAX_PENDING_JOBS') > 0;
     this.backoffMs = config.get('JOB_BACKOFF_MS');
     this.indexTtlAfterDueMs = indexTtlAfterDueMs(config);
+    this.concurrency = config.get('WORKER_CONCURRENCY');
+    this.fetchStallMs = config.get('WORKER_FETCH_STALL_MS');
     this.endedScheduleTtlMs = config.get('JOB_KEEP_COMPLETED_SECONDS') * 1_000;
     this.endedSchedulesKept = config.get('TENANT_MAX_SCHEDULES');
+    this.retryDueScript = defineLuaScript(connection, 'dmJobRetryDue', 1, SET_IF_EXISTS_LUA);
     this.occurrenceStartedScript = defineLuaScript(connection, 'dmScheduleOccurrence', 12, OCCURRENCE_STARTED_LUA);
   }
 
@@ -67,9 +84,19 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     return this.bullWorker;
   }
 
+  private async run(job: Job<JobData>): Promise<void> {
+    this.inFlight++;
+    try {
+      await this.process(job);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
   async process(job: Job<JobData>): Promise<void> {
     const owner = job.data.owner;
     const occurrence = job.repeatJobKey ? occurrenceOf(job.id!) : undefined;
+    this.observeLateness(job, occurrence?.dueAt, Date.now());
     if (occurrence && owner !== undefined) {
       // Its schedule was deleted, or it is due after its schedule's end_at (one the script, which also ends the
       // schedule, could not take out in time): it does not start.
@@ -92,6 +119,22 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
     if (isExpired(job.data, Date.now())) throw new UnrecoverableError(EXPIRED_REASON);
     // One write per line: on Linux, stdout to a file or pipe is synchronous, so lines never interleave.
     process.stdout.write(`${formatJobLine(job.data.message, new Date())}\n`);
+  }
+
+  /**
+   * dm_jobqueue_job_lateness_seconds for the attempt that starts at `startedAt`: a first attempt was due at its run_at
+   * (an occurrence: the time its id names), a retry when its backoff ended, which the 'failed' handler wrote into the
+   * job's hash (read here without delaying the job).
+   */
+  private observeLateness(job: Job<JobData>, occurrenceDueAt: number | undefined, startedAt: number): void {
+    if (job.attemptsMade === 0) {
+      this.metrics.started((startedAt - (occurrenceDueAt ?? dueAt(job.data, job.timestamp))) / 1_000);
+      return;
+    }
+    this.connection
+      .hget(this.worker.toKey(job.id!), RETRY_DUE_FIELD)
+      .then((due) => due !== null && this.metrics.started((startedAt - Number(due)) / 1_000))
+      .catch(() => undefined);
   }
 
   /**
@@ -146,16 +189,20 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
 
   onApplicationBootstrap(): void {
     const lockDuration = this.config.get('WORKER_LOCK_DURATION_MS');
-    this.bullWorker = new OnTimeWorker<JobData>(QUEUE_NAME, (job) => this.process(job), {
+    this.bullWorker = new OnTimeWorker<JobData>(QUEUE_NAME, (job) => this.run(job), {
       connection: this.connection,
       prefix: this.config.get('QUEUE_PREFIX'),
       name: `${hostname()}:${process.pid}`,
-      concurrency: this.config.get('WORKER_CONCURRENCY'),
+      concurrency: this.concurrency,
       lockDuration,
       stalledInterval: this.config.get('WORKER_STALLED_INTERVAL_MS'),
     });
     this.bullWorker.on('error', (error) => this.errors.error(`Worker error: ${error.message}`));
     this.bullWorker.on('completed', () => this.metrics.completed());
+    this.bullWorker.on('stalled', (jobId) => {
+      this.metrics.stalled();
+      this.logger.warn(`Job ${jobId} stalled (its worker stopped renewing its lock): taken back to run again`);
+    });
     this.bullWorker.on('failed', (job, error) => {
       if (error.message === SCHEDULE_GONE_REASON && error.name === 'UnrecoverableError') {
         this.logger.log(`Occurrence ${job?.id} did not start: its schedule was deleted or had ended`);
@@ -176,6 +223,11 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
         const expiresAt = job!.data.expires_at;
         if (expiresAt !== undefined)
           this.connection.zadd(expiringJobsKey(this.prefix, owner), expiresAt, job!.id!).catch(() => undefined);
+      }
+      if (job && willRetry(job, error)) {
+        // When its retry falls due, for its lateness: BullMQ's exponential backoff after this attempt.
+        const retryDueAt = Date.now() + this.backoffMs * 2 ** (job.attemptsMade - 1);
+        this.retryDueScript([this.worker.toKey(job.id!)], [RETRY_DUE_FIELD, retryDueAt]).catch(() => undefined);
       }
       if (retried) {
         // Its index entry lives until its retry (BullMQ's exponential backoff) is due and its retention is over.
@@ -205,5 +257,15 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
 
   isRunning(): boolean {
     return this.bullWorker?.isRunning() === true && !this.bullWorker.closing;
+  }
+
+  /**
+   * How long (ms) the running worker's fetch loop has shown no sign of life while it had a free slot, or 0 when it is
+   * fetching as it should (or every slot is busy): more than WORKER_FETCH_STALL_MS means it is wedged.
+   */
+  fetchStalledForMs(now: number = Date.now()): number {
+    if (!this.bullWorker || this.inFlight >= this.concurrency) return 0;
+    const silent = now - this.bullWorker.lastFetchActivityAt;
+    return silent > this.fetchStallMs ? silent : 0;
   }
 }

@@ -18,9 +18,27 @@ const WAIT_SLACK_MS = 50;
  */
 export class OnTimeWorker<T> extends Worker<T> {
   private wakeTimer?: NodeJS.Timeout;
+  private lastFetchAt = Date.now();
+
+  /**
+   * When the fetch loop last showed it is alive (epoch ms): it began a wait for jobs, or asked Redis for one. An idle
+   * worker does so at least every 11 s (BullMQ waits at most 10 s, and its watchdog 1 s more); a worker whose every
+   * slot is busy does not fetch until one frees.
+   */
+  get lastFetchActivityAt(): number {
+    return this.lastFetchAt;
+  }
+
+  protected override moveToActive(
+    ...args: Parameters<Worker<T>['moveToActive']>
+  ): ReturnType<Worker<T>['moveToActive']> {
+    this.lastFetchAt = Date.now();
+    return super.moveToActive(...args);
+  }
 
   // Called by BullMQ right before each blocking wait, with the due time of the next delayed job (or 0).
   protected override getBlockTimeout(blockUntil: number): number {
+    this.lastFetchAt = Date.now();
     const dueIn = blockUntil - Date.now();
     const timeout = super.getBlockTimeout(blockUntil);
     clearTimeout(this.wakeTimer);

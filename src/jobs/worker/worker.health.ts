@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { JobProcessor } from './job.processor';
 
-/** Up while this process's BullMQ worker is running and not closing. */
+/** Up while this process's BullMQ worker is running, not closing, and fetching (not wedged). */
 @Injectable()
 export class WorkerHealthIndicator {
   constructor(
@@ -12,6 +12,11 @@ export class WorkerHealthIndicator {
 
   isHealthy(key = 'worker') {
     const indicator = this.health.check(key);
-    return this.processor.isRunning() ? indicator.up() : indicator.down({ message: 'worker is not running' });
+    if (!this.processor.isRunning()) return indicator.down({ message: 'worker is not running' });
+    const stalledMs = this.processor.fetchStalledForMs();
+    if (stalledMs > 0) {
+      return indicator.down({ message: `worker has not fetched jobs for ${Math.floor(stalledMs / 1_000)} s` });
+    }
+    return indicator.up();
   }
 }

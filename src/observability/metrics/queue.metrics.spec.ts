@@ -1,6 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { Registry } from 'prom-client';
-import { JobCounter, QueueMetrics } from './queue.metrics';
+import { JobCounter, QUEUE_READ_CACHE_MS, QueueMetrics } from './queue.metrics';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 import type { AppConfig } from '../../config/app-config';
 
 const config = { get: () => 100 } as unknown as AppConfig;
@@ -17,7 +19,10 @@ describe('QueueMetrics', () => {
 
   it('should report the queue depth per state at scrape time', async () => {
     const counts = { waiting: 2, delayed: 5, active: 1, completed: 7, failed: 0 };
-    const { registry } = metricsFor({ getJobCounts: jest.fn().mockResolvedValue(counts) });
+    const { registry } = metricsFor({
+      getJobCounts: jest.fn().mockResolvedValue(counts),
+      getWaiting: jest.fn().mockResolvedValue([]),
+    });
 
     const text = await registry.metrics();
 
@@ -30,8 +35,12 @@ describe('QueueMetrics', () => {
       .fn()
       .mockResolvedValueOnce({ waiting: 3 })
       .mockRejectedValueOnce(new Error('Connection is closed.'));
-    const { registry } = metricsFor({ getJobCounts });
+    const { registry } = metricsFor({
+      getJobCounts,
+      getWaiting: jest.fn().mockResolvedValue([]),
+    });
     await registry.metrics();
+    await sleep(QUEUE_READ_CACHE_MS + 50);
 
     const text = await registry.metrics();
 
@@ -40,12 +49,44 @@ describe('QueueMetrics', () => {
   });
 
   it('should answer within REDIS_TIMEOUT_MS when Redis does not answer at all', async () => {
-    const { registry } = metricsFor({ getJobCounts: () => new Promise(() => undefined) });
+    const { registry } = metricsFor({
+      getJobCounts: () => new Promise(() => undefined),
+      getWaiting: () => new Promise(() => undefined),
+    } as unknown as JobCounter);
 
     const started = performance.now();
     const text = await registry.metrics();
 
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(text).not.toContain('dm_jobqueue_queue_jobs{');
+  });
+
+  it('should report how long the oldest waiting job has waited since it was due, and 0 when none waits', async () => {
+    const due = Date.now() - 42_000;
+    const getWaiting = jest
+      .fn()
+      .mockResolvedValueOnce([{ id: 'a', timestamp: due - 10_000, data: { delay_seconds: 10 } }])
+      .mockResolvedValueOnce([]);
+    const getJobCounts = jest.fn().mockResolvedValue({ waiting: 1 });
+    const { registry } = metricsFor({ getJobCounts, getWaiting });
+
+    const age = Number(
+      /^dm_jobqueue_oldest_waiting_job_age_seconds{queue="jobs"} (\S+)$/m.exec(await registry.metrics())![1],
+    );
+    expect(age).toBeGreaterThanOrEqual(42);
+    expect(age).toBeLessThan(44);
+    await sleep(QUEUE_READ_CACHE_MS + 50);
+    expect(await registry.metrics()).toContain('dm_jobqueue_oldest_waiting_job_age_seconds{queue="jobs"} 0');
+  });
+
+  it('should read Redis once for scrapes within a second of each other', async () => {
+    const getJobCounts = jest.fn().mockResolvedValue({ waiting: 1 });
+    const getWaiting = jest.fn().mockResolvedValue([]);
+    const { registry } = metricsFor({ getJobCounts, getWaiting });
+
+    await Promise.all([registry.metrics(), registry.metrics(), registry.metrics()]);
+
+    expect(getJobCounts).toHaveBeenCalledTimes(1);
+    expect(getWaiting).toHaveBeenCalledTimes(1);
   });
 });

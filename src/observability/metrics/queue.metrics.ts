@@ -1,22 +1,40 @@
-// Queue depth per state, read from Redis when Prometheus scrapes (never on a timer, never on a request).
+// Queue depth per state and the oldest waiting job's age, read from Redis when Prometheus scrapes (never on a timer,
+// never on a request), at most once a second however many scrapers there are.
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Queue } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import { Gauge, Registry } from 'prom-client';
 import { withTimeout } from '../../common/timeout';
-import { QUEUE_NAME } from '../../jobs/job';
+import { dueAt, type JobData, QUEUE_NAME } from '../../jobs/job';
+import { occurrenceOf } from '../../jobs/schedule';
 import { METRICS_REGISTRY } from './metrics.registry';
 import { AppConfig } from '../../config/app-config';
 
 export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'completed', 'failed'] as const;
 
-/** What the gauge needs of a BullMQ queue. */
-export type JobCounter = Pick<Queue, 'getJobCounts'>;
+/** What the gauges need of a BullMQ queue: the counts per state, and the oldest waiting job. */
+export type JobCounter = Pick<Queue, 'getJobCounts' | 'getWaiting'>;
+
+/** How long one read of Redis serves the scrapes that follow it. */
+export const QUEUE_READ_CACHE_MS = 1_000;
+
+interface QueueReading {
+  counts: Record<string, number>;
+  /** Seconds the oldest waiting job has waited since it was due; 0 when none waits. */
+  oldestWaitingSeconds: number;
+}
+
+/** Since when `job` has been due (ms): its run_at, or the time its id names for a schedule's occurrence. */
+function dueSince(job: Pick<Job<JobData>, 'id' | 'data' | 'timestamp'>): number {
+  const occurrence = job.id === undefined ? undefined : occurrenceOf(job.id);
+  return occurrence ? occurrence.dueAt : dueAt(job.data, job.timestamp);
+}
 
 @Injectable()
 export class QueueMetrics {
   private readonly logger = new Logger(QueueMetrics.name);
   private readonly timeoutMs: number;
+  private reading?: { at: number; value: Promise<QueueReading> };
 
   constructor(
     @Inject(METRICS_REGISTRY) registry: Registry,
@@ -24,26 +42,57 @@ export class QueueMetrics {
     @InjectQueue(QUEUE_NAME) private readonly queue: JobCounter,
   ) {
     this.timeoutMs = config.get('REDIS_TIMEOUT_MS');
-    const gauge: Gauge<'state'> = new Gauge({
+    const depth: Gauge<'state'> = new Gauge({
       name: 'dm_jobqueue_queue_jobs',
       help: 'Jobs in the queue per state (all processes), read from Redis at scrape time; absent when Redis did not answer.',
       labelNames: ['state'],
       registers: [registry],
-      collect: () => this.collect(gauge),
+      collect: () =>
+        this.collect(depth, (gauge, reading) => {
+          for (const state of QUEUE_STATES) gauge.set({ state }, reading.counts[state] ?? 0);
+        }),
+    });
+    // Labelled by queue: prom-client gives a gauge without labels a 0 sample even when reset, which would read as
+    // "none waits" while Redis does not answer.
+    const oldest: Gauge<'queue'> = new Gauge({
+      name: 'dm_jobqueue_oldest_waiting_job_age_seconds',
+      labelNames: ['queue'],
+      help: 'How long the oldest job that is due and waiting for a worker has waited (all processes), 0 when none waits; absent when Redis did not answer.',
+      registers: [registry],
+      collect: () =>
+        this.collect(oldest, (gauge, reading) => gauge.set({ queue: QUEUE_NAME }, reading.oldestWaitingSeconds)),
     });
   }
 
   /**
-   * Bounded by REDIS_TIMEOUT_MS, so a scrape never hangs on a frozen Redis. When Redis does not answer the
-   * gauge is emptied rather than left stale, and the other metrics are still served.
+   * Bounded by REDIS_TIMEOUT_MS, so a scrape never hangs on a frozen Redis. When Redis does not answer the gauge is
+   * emptied rather than left stale, and the other metrics are still served.
    */
-  async collect(gauge: Gauge<'state'>): Promise<void> {
+  async collect<G extends Gauge<string>>(gauge: G, fill: (gauge: G, reading: QueueReading) => void): Promise<void> {
     try {
-      const counts = await withTimeout(this.queue.getJobCounts(...QUEUE_STATES), this.timeoutMs, 'counting the jobs');
-      for (const state of QUEUE_STATES) gauge.set({ state }, counts[state] ?? 0);
+      fill(gauge, await this.read());
     } catch (error) {
       gauge.reset();
-      this.logger.debug(`Queue depth unavailable: ${(error as Error).message}`);
+      this.logger.debug(`Queue metrics unavailable: ${(error as Error).message}`);
     }
+  }
+
+  private read(): Promise<QueueReading> {
+    const now = Date.now();
+    if (this.reading && now - this.reading.at < QUEUE_READ_CACHE_MS) return this.reading.value;
+    const value = withTimeout(
+      Promise.all([this.queue.getJobCounts(...QUEUE_STATES), this.queue.getWaiting(0, 0)]),
+      this.timeoutMs,
+      'reading the queue',
+    ).then(([counts, [oldest]]) => ({
+      counts,
+      oldestWaitingSeconds: oldest ? Math.max(0, (Date.now() - dueSince(oldest as Job<JobData>)) / 1_000) : 0,
+    }));
+    this.reading = { at: now, value };
+    // A failed read is not kept: the next scrape asks again.
+    value.catch(() => {
+      if (this.reading?.value === value) this.reading = undefined;
+    });
+    return value;
   }
 }
