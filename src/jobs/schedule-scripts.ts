@@ -41,16 +41,23 @@ local function retireScheduler(id, lists, indexes, lingerMs)
 end
 `;
 
+/** Whether a schedule record is a deleted one's tombstone (`deleted`) or a creation given up (`abandoned`). */
+const WITHDRAWN_LUA = `
+local function withdrawn(recordKey)
+  return redis.call('HEXISTS', recordKey, 'deleted') == 1 or redis.call('HEXISTS', recordKey, 'abandoned') == 1
+end
+`;
+
 /**
  * Whether a schedule was taken back: deleted (its record is then a tombstone with `deleted`) or its creation given up
  * (`abandoned`), or its record is gone while its BullMQ scheduler is still there (a creation that never finished:
  * the record's provisional expiry passed). A record gone with its scheduler is an ended schedule whose record
  * expired: not taken back, so a late retry of its last occurrence still runs. Needs `repeatKey` in scope.
  */
-const TAKEN_BACK_LUA = `
+const TAKEN_BACK_LUA = `${WITHDRAWN_LUA}
 local function takenBack(recordKey, id)
   if redis.call('EXISTS', recordKey) == 0 then return redis.call('ZSCORE', repeatKey, id) ~= false end
-  return redis.call('HEXISTS', recordKey, 'deleted') == 1 or redis.call('HEXISTS', recordKey, 'abandoned') == 1
+  return withdrawn(recordKey)
 end
 `;
 
@@ -59,11 +66,9 @@ end
  * occurrences created or false, 1 when that next occurrence has not started yet else 0 }`. Needs `repeatKey` (the
  * queue's job schedulers set) and `jobPrefix` (the queue's job key prefix) in scope.
  */
-const DESCRIBE_LUA = `
+const DESCRIBE_LUA = `${WITHDRAWN_LUA}
 local function describe(recordKey, id)
-  if redis.call('HEXISTS', recordKey, 'deleted') == 1 or redis.call('HEXISTS', recordKey, 'abandoned') == 1 then
-    return nil
-  end
+  if withdrawn(recordKey) then return nil end
   local record = redis.call('HGETALL', recordKey)
   if #record == 0 then return nil end
   local nextMillis = redis.call('ZSCORE', repeatKey, id)
@@ -93,7 +98,7 @@ export function createScheduleLua(settings: { maxSchedules: number }): string {
   return `
 local limit, id, now, prefix = ${Math.trunc(settings.maxSchedules)}, ARGV[1], ARGV[2], ARGV[6]
 local graceBefore = tonumber(ARGV[5])
-${DROP_STALE_SAMPLES_LUA}
+${DROP_STALE_SAMPLES_LUA}${WITHDRAWN_LUA}
 -- Its creation was given up (answered 503) before this script ran: nothing is created.
 if redis.call('EXISTS', KEYS[4]) == 1 then return 2 end
 if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then
@@ -102,8 +107,7 @@ if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then
     local other = oldest[i]
     local recordKey = prefix .. other
     if redis.call('EXISTS', recordKey) == 0 or redis.call('HEXISTS', recordKey, 'ended_at') == 1 or
-      redis.call('HEXISTS', recordKey, 'abandoned') == 1 or redis.call('HEXISTS', recordKey, 'deleted') == 1 or
-      (tonumber(oldest[i + 1]) < graceBefore and not redis.call('ZSCORE', KEYS[5], other)) then
+      withdrawn(recordKey) or (tonumber(oldest[i + 1]) < graceBefore and not redis.call('ZSCORE', KEYS[5], other)) then
       redis.call('ZREM', KEYS[1], other)
     end
   end

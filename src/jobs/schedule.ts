@@ -1,7 +1,7 @@
 // A recurring schedule (SPEC 6.5): what a client asks for, what Redis keeps of it, and how its occurrences, which
 // are BullMQ job scheduler jobs, are named. Shared by the API (which creates and reads schedules) and the worker
 // (which runs their occurrences).
-import { JobData, UUID_V4_PATTERN } from './job';
+import { dueAt, JobData, UUID_V4_PATTERN } from './job';
 
 /** A schedule as a client asks for it, after the defaults: what the record keeps. Times are epoch ms. */
 export interface ScheduleRequest {
@@ -49,4 +49,17 @@ export function occurrenceOf(jobId: string): { scheduleId: string; dueAt: number
 export function occurrenceData(request: ScheduleRequest, owner: string): JobData {
   // delay_seconds and run_at differ per occurrence: the job view reads them from the occurrence's id.
   return { message: request.message, delay_seconds: 0, max_retry: request.max_retry, owner };
+}
+
+/**
+ * When a stored job is (or was first) due, epoch ms: a schedule's occurrence when its id says (its data is the
+ * schedule's, the same for all of them), any other job at its run_at.
+ */
+export function jobDueAt(job: {
+  id?: string;
+  data: Pick<JobData, 'run_at' | 'delay_seconds'>;
+  timestamp: number;
+}): number {
+  const occurrence = job.id === undefined ? undefined : occurrenceOf(job.id);
+  return occurrence ? occurrence.dueAt : dueAt(job.data, job.timestamp);
 }

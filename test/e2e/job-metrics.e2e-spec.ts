@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
 import { JobProcessor } from '../../src/jobs/worker/job.processor';
+import { failFirstAttempt } from '../support/failing-attempt';
 import { JobsApp, startJobsApp } from '../support/jobs-app';
 import { SERVICE_QUEUE } from '../support/queue';
 import { bearer } from '../support/tokens';
@@ -54,15 +55,8 @@ describe('Pain-point metrics', () => {
     fixture.lines.waitFor((line) => line.endsWith(`] ${message}`), count, 15_000);
 
   it('should observe the lateness of a first attempt and of a retry, each measured from when it was due', async () => {
-    const processor = fixture.app.app.get(JobProcessor);
-    const process = processor.process.bind(processor);
     const message = unique('retried');
-    spies.push(
-      jest.spyOn(processor, 'process').mockImplementation(async (job) => {
-        await process(job);
-        if (job.data.message === message && job.attemptsMade === 0) throw new Error('first attempt fails');
-      }),
-    );
+    spies.push(failFirstAttempt(fixture.app.app.get(JobProcessor), message));
     const [count, onTime] = await Promise.all([metric('dm_jobqueue_job_lateness_seconds_count'), lateness('1')]);
     await register({ message, delay_seconds: 1, max_retry: 1 });
     // The first attempt when due (1 s), the retry after the backoff (1 s): both start well within a second of that.

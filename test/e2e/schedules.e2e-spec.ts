@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { SchedulesService } from '../../src/jobs/api/schedules.service';
 import { JobProcessor } from '../../src/jobs/worker/job.processor';
+import { failFirstAttempt } from '../support/failing-attempt';
 import type { TestApp } from '../support/app';
 import { JobsApp, startJobsApp } from '../support/jobs-app';
 import type { JobLines } from '../support/job-lines';
@@ -381,16 +382,9 @@ describe('Recurring schedules (SPEC 6.5)', () => {
     };
 
     it('should not run the retry of a failed occurrence after DELETE answered 204', async () => {
-      const processor = app.app.get(JobProcessor);
-      const process = processor.process.bind(processor);
       const message = unique('retried');
-      spies.push(
-        jest.spyOn(processor, 'process').mockImplementation(async (job) => {
-          await process(job);
-          // The first attempt prints, then fails: its retry is due after the backoff (JOB_BACKOFF_MS, 1 s).
-          if (job.data.message === message && job.attemptsMade === 0) throw new Error('first attempt fails');
-        }),
-      );
+      // The first attempt prints, then fails: its retry is due after the backoff (JOB_BACKOFF_MS, 1 s).
+      spies.push(failFirstAttempt(app.app.get(JobProcessor), message));
       const schedule = await created({ message, every_seconds: 3600, max_retry: 2 });
       await untilPrinted(message, 1);
       expect((await remove(schedule.schedule_id)).statusCode).toBe(204);
@@ -402,19 +396,9 @@ describe('Recurring schedules (SPEC 6.5)', () => {
     });
 
     it("should still run the retry of an ended schedule's last occurrence once its record is gone", async () => {
-      const processor = app.app.get(JobProcessor);
-      const process = processor.process.bind(processor);
       const message = unique('late retry');
-      spies.push(
-        jest.spyOn(processor, 'process').mockImplementation(async (job) => {
-          // The first attempt fails before its line: the retry is due after the backoff (JOB_BACKOFF_MS, 1 s).
-          if (job.data.message === message && job.attemptsMade === 0) {
-            await process({ ...job, data: { ...job.data, message: 'not this time' } } as typeof job).catch(() => {});
-            throw new Error('first attempt fails');
-          }
-          return process(job);
-        }),
-      );
+      // The first attempt fails without its line: the retry is due after the backoff (JOB_BACKOFF_MS, 1 s).
+      spies.push(failFirstAttempt(app.app.get(JobProcessor), message, { printed: false }));
       const schedule = await created({ message, every_seconds: 3600, limit: 1, max_retry: 1 });
       const ended = await untilEnded(schedule.schedule_id);
       expect(ended.occurrences).toBe(1);

@@ -1,7 +1,7 @@
 // What GET /api/dm-jobqueue/jobs/:job_id shows of a stored job: pure, so it is tested without Redis.
 import type { Job } from 'bullmq';
-import { dueAt, EXPIRED_REASON, isExpired, type JobData, UUID_V4_PATTERN } from '../job';
-import { occurrenceOf } from '../schedule';
+import { EXPIRED_REASON, isExpired, type JobData, UUID_V4_PATTERN } from '../job';
+import { jobDueAt, occurrenceOf } from '../schedule';
 import type { JobViewDto, RegisteredJobDto } from './dto/job-responses.dto';
 
 /** The states BullMQ keeps a job in, as a client sees them; its finer waiting states are all "waiting". */
@@ -72,9 +72,8 @@ export function toJobView(job: StoredJob, queueState: QueueState, now: number = 
   const state = viewState(job, queueState, now);
   const expiresAt = job.data.expires_at;
   const dropped = queueState === 'failed' && state === 'expired';
-  // A schedule's occurrence is due when its id says; the data is the schedule's, the same for all of them.
   const occurrence = occurrenceOf(job.id!);
-  const runAt = occurrence ? occurrence.dueAt : dueAt(job.data, job.timestamp);
+  const runAt = jobDueAt(job);
   return {
     job_id: job.id!,
     owner: job.data.owner ?? null,

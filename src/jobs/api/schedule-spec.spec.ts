@@ -1,4 +1,5 @@
 import { DEFAULT_MAX_RETRY, DEFAULT_MESSAGE } from '../job';
+import { parseExpression } from 'cron-parser';
 import {
   cronProblem,
   isTimeZone,
@@ -150,5 +151,23 @@ describe('resolveScheduleSpec', () => {
       ok: false,
       errors: ['cron has no occurrence between start_at and end_at'],
     });
+  });
+});
+
+describe('a cron across the night the clocks go back (as BullMQ steps it: the next time after the previous one)', () => {
+  it('should run a time of day the clock passes twice once', () => {
+    // New York goes back to standard time on the first Sunday of November at 2:00: 1:30 happens twice that night.
+    const year = new Date().getUTCFullYear() + 1;
+    const sunday = 1 + ((7 - new Date(Date.UTC(year, 10, 1)).getUTCDay()) % 7);
+    const next = (after: number) =>
+      (
+        parseExpression('30 1 * * *', { tz: 'America/New_York', currentDate: new Date(after) }).next() as {
+          getTime(): number;
+        }
+      ).getTime();
+    const first = next(Date.UTC(year, 10, sunday, 0, 0));
+    expect(new Date(first).toISOString()).toBe(new Date(Date.UTC(year, 10, sunday, 5, 30)).toISOString());
+    // Not the second 1:30 of that night (6:30Z), but 1:30 the next night, in standard time.
+    expect(new Date(next(first)).toISOString()).toBe(new Date(Date.UTC(year, 10, sunday + 1, 6, 30)).toISOString());
   });
 });

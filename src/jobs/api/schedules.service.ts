@@ -188,17 +188,13 @@ export class SchedulesService {
     });
     const occurrence = first?.id === undefined ? undefined : occurrenceOf(first.id);
     if (first === undefined || occurrence === undefined) throw new Error('BullMQ added no first occurrence');
-    const { keys } = this.queue;
     const stands = await this.confirmScript(
       [
         scheduleKey(this.prefix, scheduleId),
         tenantIndexKey(this.prefix, owner),
         globalIndexKey(this.prefix),
-        keys.repeat,
-        keys.delayed,
-        keys.prioritized,
-        keys.wait,
-        keys.paused,
+        this.queue.keys.repeat,
+        ...this.waitingLists(),
       ],
       [
         scheduleId,
@@ -301,18 +297,14 @@ export class SchedulesService {
   }
 
   private async remove(scheduleId: string, owner: string, visibleOwner: string): Promise<string | null> {
-    const { keys } = this.queue;
     const takenOut = await this.deleteScript(
       [
         scheduleKey(this.prefix, scheduleId),
         liveSchedulesKey(this.prefix, owner),
         tenantSchedulesKey(this.prefix, owner),
         globalSchedulesKey(this.prefix),
-        keys.repeat,
-        keys.delayed,
-        keys.prioritized,
-        keys.wait,
-        keys.paused,
+        this.queue.keys.repeat,
+        ...this.waitingLists(),
         tenantIndexKey(this.prefix, owner),
         globalIndexKey(this.prefix),
         endedSchedulesKey(this.prefix, owner),
@@ -330,6 +322,12 @@ export class SchedulesService {
     // The occurrence taken out can no longer run; BullMQ's removal only tidies up (its hash expires anyway).
     if (takenOut) this.queue.remove(takenOut).catch(() => undefined);
     return takenOut;
+  }
+
+  /** The lists a schedule's next occurrence can wait in, as the retiring scripts take them: delayed first. */
+  private waitingLists(): string[] {
+    const { keys } = this.queue;
+    return [keys.delayed, keys.prioritized, keys.wait, keys.paused];
   }
 
   /** Makes sure a created schedule never runs after all (its answer could not be kept): deleted once Redis answers. */

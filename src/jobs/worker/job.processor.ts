@@ -8,7 +8,7 @@ import { TimeoutError, withTimeout } from '../../common/timeout';
 import { JobMetrics, willRetry } from '../../observability/metrics/job.metrics';
 import { REDIS_WORKER } from '../../redis/redis.constants';
 import { formatJobLine } from './job-line';
-import { dueAt, EXPIRED_REASON, isExpired, JobData, QUEUE_NAME } from '../job';
+import { EXPIRED_REASON, isExpired, JobData, QUEUE_NAME } from '../job';
 import { OnTimeWorker } from './on-time-worker';
 import {
   endedSchedulesKey,
@@ -20,7 +20,7 @@ import {
 } from '../tenant-keys';
 import { globalIndexKey, INDEX_GRACE_MS, indexTtlAfterDueMs } from '../job-index';
 import { defineLuaScript, LuaScript } from '../lua-script';
-import { globalSchedulesKey, occurrenceOf, SCHEDULE_GONE_REASON, scheduleKey } from '../schedule';
+import { globalSchedulesKey, jobDueAt, occurrenceOf, SCHEDULE_GONE_REASON, scheduleKey } from '../schedule';
 import { OCCURRENCE_STARTED_LUA } from '../schedule-scripts';
 import { AppConfig } from '../../config/app-config';
 
@@ -96,7 +96,7 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
   async process(job: Job<JobData>): Promise<void> {
     const owner = job.data.owner;
     const occurrence = job.repeatJobKey ? occurrenceOf(job.id!) : undefined;
-    this.observeLateness(job, occurrence?.dueAt, Date.now());
+    this.observeLateness(job, Date.now());
     if (occurrence && owner !== undefined) {
       // Its schedule was deleted, or it is due after its schedule's end_at (one the script, which also ends the
       // schedule, could not take out in time): it does not start.
@@ -126,9 +126,9 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
    * (an occurrence: the time its id names), a retry when its backoff ended, which the 'failed' handler wrote into the
    * job's hash (read here without delaying the job).
    */
-  private observeLateness(job: Job<JobData>, occurrenceDueAt: number | undefined, startedAt: number): void {
+  private observeLateness(job: Job<JobData>, startedAt: number): void {
     if (job.attemptsMade === 0) {
-      this.metrics.started((startedAt - (occurrenceDueAt ?? dueAt(job.data, job.timestamp))) / 1_000);
+      this.metrics.started((startedAt - jobDueAt(job)) / 1_000);
       return;
     }
     this.connection

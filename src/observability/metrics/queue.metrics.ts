@@ -5,8 +5,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import { Gauge, Registry } from 'prom-client';
 import { withTimeout } from '../../common/timeout';
-import { dueAt, type JobData, QUEUE_NAME } from '../../jobs/job';
-import { occurrenceOf } from '../../jobs/schedule';
+import { type JobData, QUEUE_NAME } from '../../jobs/job';
+import { jobDueAt } from '../../jobs/schedule';
 import { METRICS_REGISTRY } from './metrics.registry';
 import { AppConfig } from '../../config/app-config';
 
@@ -22,12 +22,6 @@ interface QueueReading {
   counts: Record<string, number>;
   /** Seconds the oldest waiting job has waited since it was due; 0 when none waits. */
   oldestWaitingSeconds: number;
-}
-
-/** Since when `job` has been due (ms): its run_at, or the time its id names for a schedule's occurrence. */
-function dueSince(job: Pick<Job<JobData>, 'id' | 'data' | 'timestamp'>): number {
-  const occurrence = job.id === undefined ? undefined : occurrenceOf(job.id);
-  return occurrence ? occurrence.dueAt : dueAt(job.data, job.timestamp);
 }
 
 @Injectable()
@@ -86,7 +80,7 @@ export class QueueMetrics {
       'reading the queue',
     ).then(([counts, [oldest]]) => ({
       counts,
-      oldestWaitingSeconds: oldest ? Math.max(0, (Date.now() - dueSince(oldest as Job<JobData>)) / 1_000) : 0,
+      oldestWaitingSeconds: oldest ? Math.max(0, (Date.now() - jobDueAt(oldest as Job<JobData>)) / 1_000) : 0,
     }));
     this.reading = { at: now, value };
     // A failed read is not kept: the next scrape asks again.
