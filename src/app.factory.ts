@@ -21,6 +21,7 @@ import { HttpMetrics, observeHttpRequests } from './observability/metrics/http.m
 import { isDocsUiRoute, setupOpenApi } from './openapi/openapi';
 import { REGISTER_BATCH_PATH } from './jobs/api/jobs.controller';
 import { AppConfig } from './config/app-config';
+import { nameServerSpans, tracingEnabled } from './observability/tracing/tracing';
 
 export interface CreateAppOptions {
   /** false: no log at all, application or access (the in-process tests). Otherwise pino at LOG_LEVEL. */
@@ -94,6 +95,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   echoRequestId(fastify);
   logAnswered = logResponses(fastify, logger);
   if (config.get('METRICS_ENABLED')) observeHttpRequests(fastify, app.get(HttpMetrics));
+  if (tracingEnabled()) nameServerSpans(fastify);
   // CORS stays off (no Access-Control-* header on any response) unless CORS_ORIGINS lists origins.
   const origins = config.get('CORS_ORIGINS');
   if (origins.length > 0) app.enableCors(corsOptions(origins));

@@ -1,10 +1,16 @@
+// First: tracing, when on, must patch node:http before Fastify loads it.
+import { tracing } from './observability/tracing/start';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { ConfigValidationError } from './config/env.validation';
 import { AppConfig } from './config/app-config';
+import { withTimeout } from './common/timeout';
 
 /** A reason start-up cannot go on that one line explains (like a configuration mistake). */
 class StartupError extends Error {}
+
+/** The longest the spans not yet exported may hold up the exit once the application has closed. */
+const TRACE_FLUSH_TIMEOUT_MS = 1_000;
 
 /** The same signal again within this long is the same request to stop, not a second one. */
 const REPEATED_SIGNAL_MS = 1_000;
@@ -36,16 +42,19 @@ async function bootstrap(): Promise<void> {
       logger.error(`Shutdown took longer than ${shutdownTimeout} ms: exiting`);
       process.exit(1);
     }, shutdownTimeout + 2_000).unref();
-    app.close().then(
-      () => {
-        logger.log('Shutdown complete');
-        process.exit(0);
-      },
-      (error: Error) => {
-        logger.error(`Shutdown failed: ${error.stack ?? error.message}`);
-        process.exit(1);
-      },
-    );
+    app
+      .close()
+      .then(() => flushTraces(logger))
+      .then(
+        () => {
+          logger.log('Shutdown complete');
+          process.exit(0);
+        },
+        (error: Error) => {
+          logger.error(`Shutdown failed: ${error.stack ?? error.message}`);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -59,6 +68,16 @@ async function bootstrap(): Promise<void> {
     throw new StartupError(`Port ${port} on ${host} is already in use (PORT): is another instance still running?`);
   }
   logger.log(`Listening on http://${host}:${port} (APP_ENV=${config.get('APP_ENV')}, pid ${process.pid})`);
+}
+
+/** The spans of the last requests and jobs go out before the process ends (the exporter sends in batches). */
+async function flushTraces(logger: Logger): Promise<void> {
+  if (!tracing) return;
+  try {
+    await withTimeout(tracing.shutdown(), TRACE_FLUSH_TIMEOUT_MS, 'exporting the last spans');
+  } catch (error) {
+    logger.warn(`Tracing: ${(error as Error).message}`);
+  }
 }
 
 bootstrap().catch((error: unknown) => {

@@ -41,6 +41,32 @@ describe('Redis Cluster', () => {
     expect(ready.json()).toMatchObject({ info: { redis: { status: 'up' }, worker: { status: 'up' } } });
   });
 
+  it("should report the memory of the node that owns the queue's slot", async () => {
+    // Each node a limit of its own (far above what the specs use), so the gauge tells which node it read.
+    const limits = cluster.nodes.map((_node, index) => (index + 2) * 1024 * 1024 * 1024);
+    await Promise.all(cluster.nodes.map((node, index) => node.command('CONFIG', 'SET', 'maxmemory', limits[index])));
+    try {
+      const slot = Number(await cluster.nodes[0].command('CLUSTER', 'KEYSLOT', '{dm-jobqueue}:jobs:meta'));
+      const ranges = (await cluster.nodes[0].command('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+      const ownerPort = ranges.find(([from, to]) => from <= slot && slot <= to)![2][1];
+      const owner = cluster.nodes.findIndex((node) => node.port === ownerPort);
+      expect(owner).toBeGreaterThanOrEqual(0);
+
+      const text = await eventually(
+        async () => {
+          const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+          return body.includes(`dm_jobqueue_redis_memory_max_bytes{queue="jobs"} ${limits[owner]}`) ? body : undefined;
+        },
+        5_000,
+        `the gauge to show the limit of node ${owner} (${limits[owner]})`,
+        100,
+      );
+      expect(text).toMatch(/^dm_jobqueue_redis_memory_used_bytes\{queue="jobs"\} [1-9]\d*$/m);
+    } finally {
+      await Promise.all(cluster.nodes.map((node) => node.command('CONFIG', 'SET', 'maxmemory', '0')));
+    }
+  });
+
   it('should register a job, run it, and show it completed', async () => {
     const response = await register({ message: 'from the cluster', delay_seconds: 0 });
     expect(response.statusCode).toBe(201);

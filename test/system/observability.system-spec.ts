@@ -129,6 +129,9 @@ describe('observability of the built server', () => {
       );
       expect(sample(text, 'dm_jobqueue_jobs_stalled_total')).toBe(0);
       expect(sample(text, 'dm_jobqueue_oldest_waiting_job_age_seconds{queue="jobs"}')).toBe(0);
+      // The memory of the Redis that holds the queue, as INFO says it; this one has no limit.
+      expect(sample(text, 'dm_jobqueue_redis_memory_used_bytes{queue="jobs"}')).toBeGreaterThan(100_000);
+      expect(sample(text, 'dm_jobqueue_redis_memory_max_bytes{queue="jobs"}')).toBe(0);
       expect(
         sample(
           text,
@@ -140,6 +143,24 @@ describe('observability of the built server', () => {
       );
       expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
       expect(text).toContain('# TYPE nodejs_eventloop_lag_seconds gauge');
+    });
+
+    it('should report the Redis memory limit as it is set, and the memory in use as Redis counts it', async () => {
+      await redis.command('CONFIG', 'SET', 'maxmemory', String(512 * 1024 * 1024));
+      try {
+        const text = await scrapeUntil(
+          server,
+          (body) => sample(body, 'dm_jobqueue_redis_memory_max_bytes{queue="jobs"}') === 512 * 1024 * 1024,
+        );
+        const info = String(await redis.command('INFO', 'memory'));
+        const used = Number(/used_memory:(\d+)/.exec(info)![1]);
+        // Read within a second of each other: the same Redis, give or take what a second of traffic allocates.
+        expect(Math.abs(sample(text, 'dm_jobqueue_redis_memory_used_bytes{queue="jobs"}')! - used)).toBeLessThan(
+          used / 2,
+        );
+      } finally {
+        await redis.command('CONFIG', 'SET', 'maxmemory', '0');
+      }
     });
 
     it('should say it is Prometheus text format', async () => {
@@ -185,6 +206,7 @@ describe('observability of the built server', () => {
         expect(performance.now() - started).toBeLessThan(1_500);
         expect(text).not.toContain('dm_jobqueue_queue_jobs{');
         expect(text).not.toMatch(/^dm_jobqueue_oldest_waiting_job_age_seconds\{/m);
+        expect(text).not.toMatch(/^dm_jobqueue_redis_memory_(used|max)_bytes\{/m);
         expect(sample(text, 'dm_jobqueue_jobs_registered_total')).toBeGreaterThanOrEqual(1);
       } finally {
         redis.resume();

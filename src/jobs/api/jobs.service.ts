@@ -28,6 +28,7 @@ import { registerLua, RELEASE_PLACEHOLDER_LUA } from '../tenant-quota';
 import { expiringJobsKey, pendingJobsKey, tenantIndexKey } from '../tenant-keys';
 import { globalIndexKey, INDEX_GRACE_MS, indexTtlAfterDueMs, LIST_JOBS_LUA, LIST_SCAN_BUDGET } from '../job-index';
 import type { Schedule } from './job-spec';
+import { currentTraceMetadata } from '../../observability/tracing/tracing';
 import { AppConfig } from '../../config/app-config';
 
 /** Seconds a client is told to wait before retrying while the queue is unavailable. */
@@ -178,7 +179,9 @@ export class JobsService {
   ): Promise<RegisteredJobDto[]> {
     // A disconnected producer fails at once rather than waiting for a timeout.
     if (this.redis.status !== 'ready') throw queueUnavailable();
-    const jobs = requests.map((request, index) => this.newJob(request, owner, jobIds[index], now));
+    // Every job of the request carries its trace, for the spans of its attempts.
+    const traceMetadata = currentTraceMetadata();
+    const jobs = requests.map((request, index) => this.newJob(request, owner, jobIds[index], now, traceMetadata));
     const adding = this.store(jobs, owner);
     let stored: StoreOutcome;
     try {
@@ -201,8 +204,17 @@ export class JobsService {
     return jobs.map((job) => registeredAnswer(job.id!, job.data));
   }
 
-  /** The BullMQ job for `request`, registered at `now`: its effective schedule is what Redis stores. */
-  private newJob(request: JobRequest, owner: string, jobId: string, now: number): Job<JobData> {
+  /**
+   * The BullMQ job for `request`, registered at `now`: its effective schedule is what Redis stores, with the trace
+   * context of its registration when there is one (BullMQ's `telemetry.metadata`).
+   */
+  private newJob(
+    request: JobRequest,
+    owner: string,
+    jobId: string,
+    now: number,
+    traceMetadata: string | undefined,
+  ): Job<JobData> {
     const data = jobDataFor(request, owner, now);
     const due = data.run_at!;
     return new Job<JobData>(
@@ -215,6 +227,7 @@ export class JobsService {
         delay: due - now,
         attempts: data.max_retry + 1,
         ...this.jobOptions,
+        ...(traceMetadata !== undefined && { telemetry: { metadata: traceMetadata } }),
       },
       jobId,
     );

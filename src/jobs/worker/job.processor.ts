@@ -23,6 +23,7 @@ import { defineLuaScript, LuaScript } from '../lua-script';
 import { globalSchedulesKey, jobDueAt, occurrenceOf, SCHEDULE_GONE_REASON, scheduleKey } from '../schedule';
 import { OCCURRENCE_STARTED_LUA } from '../schedule-scripts';
 import { AppConfig } from '../../config/app-config';
+import { traceAttempt } from '../../observability/tracing/tracing';
 
 /** Field of a job's hash that holds when its pending retry falls due (ms), for its lateness. */
 const RETRY_DUE_FIELD = 'dmRetryDueAt';
@@ -87,7 +88,8 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
   private async run(job: Job<JobData>): Promise<void> {
     this.inFlight++;
     try {
-      await this.process(job);
+      const scheduleId = job.repeatJobKey ? occurrenceOf(job.id!)?.scheduleId : undefined;
+      await traceAttempt({ job, queue: QUEUE_NAME, scheduleId }, () => this.process(job));
     } finally {
       this.inFlight--;
     }

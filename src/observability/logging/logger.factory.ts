@@ -103,10 +103,18 @@ export function isoTimeEachMillisecond(now: () => number = Date.now): () => stri
   };
 }
 
-export function createRootLogger(level: LogLevel, destination: DestinationStream): Logger {
+/**
+ * `mixin`: fields added to every line (the trace and span it was written in, while tracing is on: `traceFields`).
+ */
+export function createRootLogger(
+  level: LogLevel,
+  destination: DestinationStream,
+  mixin?: () => Record<string, unknown>,
+): Logger {
   return pino(
     {
       level,
+      ...(mixin && { mixin }),
       redact: { paths: REDACTED_PATHS, censor: '[Redacted]' },
       timestamp: isoTimeEachMillisecond(),
       // "level":"info" rather than 30: readable, and what most log pipelines expect.

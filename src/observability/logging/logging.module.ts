@@ -3,6 +3,7 @@ import { LoggerModule, Params } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import { createRootLogger, logDestination } from './logger.factory';
 import { AppConfig } from '../../config/app-config';
+import { traceFields, tracingEnabled } from '../tracing/tracing';
 
 /**
  * The root pino logger: application logs and the access log (logResponses in createApp) both use it;
@@ -23,8 +24,13 @@ export const ROOT_LOGGER = Symbol('ROOT_LOGGER');
         {
           provide: ROOT_LOGGER,
           inject: [AppConfig],
+          // With tracing on, a line written while serving a request or running a job names its trace_id and span_id.
           useFactory: (config: AppConfig) =>
-            createRootLogger(config.get('LOG_LEVEL'), logDestination(config.get('APP_ENV'))),
+            createRootLogger(
+              config.get('LOG_LEVEL'),
+              logDestination(config.get('APP_ENV')),
+              tracingEnabled() ? traceFields : undefined,
+            ),
         },
       ],
       inject: [ROOT_LOGGER],

@@ -4,7 +4,7 @@ import { HttpMetrics } from './http.metrics';
 import { JobMetrics } from './job.metrics';
 import { MetricsController } from './metrics.controller';
 import { createMetricsRegistry, METRICS_REGISTRY } from './metrics.registry';
-import { QueueMetrics } from './queue.metrics';
+import { QueueMetrics, RedisMemory } from './queue.metrics';
 import { AppConfig } from '../../config/app-config';
 
 /** Global, so the producer and the worker count jobs without importing it. */
@@ -20,6 +20,7 @@ import { AppConfig } from '../../config/app-config';
     },
     JobMetrics,
     HttpMetrics,
+    RedisMemory,
     QueueMetrics,
   ],
   exports: [JobMetrics, HttpMetrics],

@@ -1,15 +1,18 @@
 import { Logger } from '@nestjs/common';
 import { Registry } from 'prom-client';
-import { JobCounter, QUEUE_READ_CACHE_MS, QueueMetrics } from './queue.metrics';
+import { JobCounter, QUEUE_READ_CACHE_MS, QueueMetrics, RedisMemory } from './queue.metrics';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 import type { AppConfig } from '../../config/app-config';
 
 const config = { get: () => 100 } as unknown as AppConfig;
 
-function metricsFor(queue: JobCounter): { registry: Registry; metrics: QueueMetrics } {
+function metricsFor(
+  queue: JobCounter,
+  memory: Pick<RedisMemory, 'read'> = { read: jest.fn().mockResolvedValue({ used: 1_000, max: 0 }) },
+): { registry: Registry; metrics: QueueMetrics } {
   const registry = new Registry();
-  const metrics = new QueueMetrics(registry, config, queue);
+  const metrics = new QueueMetrics(registry, config, queue, memory);
   return { registry, metrics };
 }
 
@@ -77,6 +80,24 @@ describe('QueueMetrics', () => {
     expect(age).toBeLessThan(44);
     await sleep(QUEUE_READ_CACHE_MS + 50);
     expect(await registry.metrics()).toContain('dm_jobqueue_oldest_waiting_job_age_seconds{queue="jobs"} 0');
+  });
+
+  it("should report the memory of the queue's Redis and its limit, and drop both when the read fails", async () => {
+    const read = jest
+      .fn()
+      .mockResolvedValueOnce({ used: 123_456, max: 1_048_576 })
+      .mockRejectedValueOnce(new Error('NOSCRIPT'));
+    const queue = { getJobCounts: jest.fn().mockResolvedValue({}), getWaiting: jest.fn().mockResolvedValue([]) };
+    const { registry } = metricsFor(queue, { read });
+
+    const text = await registry.metrics();
+    expect(text).toContain('dm_jobqueue_redis_memory_used_bytes{queue="jobs"} 123456');
+    expect(text).toContain('dm_jobqueue_redis_memory_max_bytes{queue="jobs"} 1048576');
+    await sleep(QUEUE_READ_CACHE_MS + 50);
+    const failed = await registry.metrics();
+    expect(failed).not.toMatch(/^dm_jobqueue_redis_memory_(used|max)_bytes\{/m);
+    expect(failed).not.toContain('dm_jobqueue_queue_jobs{');
+    expect(read).toHaveBeenCalledTimes(2);
   });
 
   it('should read Redis once for scrapes within a second of each other', async () => {

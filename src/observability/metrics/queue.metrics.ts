@@ -1,5 +1,6 @@
-// Queue depth per state and the oldest waiting job's age, read from Redis when Prometheus scrapes (never on a timer,
-// never on a request), at most once a second however many scrapers there are.
+// Queue depth per state, the oldest waiting job's age and the memory of the Redis that holds the queue, read from
+// Redis when Prometheus scrapes (never on a timer, never on a request), at most once a second however many scrapers
+// there are.
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
@@ -9,6 +10,9 @@ import { type JobData, QUEUE_NAME } from '../../jobs/job';
 import { jobDueAt } from '../../jobs/schedule';
 import { METRICS_REGISTRY } from './metrics.registry';
 import { AppConfig } from '../../config/app-config';
+import { defineLuaScript, LuaScript } from '../../jobs/lua-script';
+import type { RedisClient } from '../../redis/redis-connection.factory';
+import { REDIS_PRODUCER } from '../../redis/redis.constants';
 
 export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'completed', 'failed'] as const;
 
@@ -18,10 +22,44 @@ export type JobCounter = Pick<Queue, 'getJobCounts' | 'getWaiting'>;
 /** How long one read of Redis serves the scrapes that follow it. */
 export const QUEUE_READ_CACHE_MS = 1_000;
 
+/** What the Redis (in a cluster: the node) that holds the queue says of its memory, in bytes. */
+export interface RedisMemoryReading {
+  used: number;
+  /** Its `maxmemory`; 0 when it has no limit. */
+  max: number;
+}
+
+/**
+ * INFO memory, from a script keyed on the queue (its meta key, which the script only names): in a cluster Redis runs
+ * it on the node that owns the queue's hash-tag slot, the node whose memory the queue fills.
+ */
+const MEMORY_LUA = `
+local info = redis.call('INFO', 'memory')
+return { tonumber(string.match(info, 'used_memory:(%d+)')) or -1, tonumber(string.match(info, 'maxmemory:(%d+)')) or 0 }
+`;
+
+@Injectable()
+export class RedisMemory {
+  private readonly script: LuaScript<[number, number]>;
+  private readonly key: string;
+
+  constructor(@Inject(REDIS_PRODUCER) redis: RedisClient, config: AppConfig) {
+    this.script = defineLuaScript(redis, 'dmRedisMemory', 1, MEMORY_LUA);
+    this.key = `${config.get('QUEUE_PREFIX')}:${QUEUE_NAME}:meta`;
+  }
+
+  async read(): Promise<RedisMemoryReading> {
+    const [used, max] = await this.script([this.key], []);
+    if (used < 0) throw new Error('INFO memory has no used_memory');
+    return { used, max };
+  }
+}
+
 interface QueueReading {
   counts: Record<string, number>;
   /** Seconds the oldest waiting job has waited since it was due; 0 when none waits. */
   oldestWaitingSeconds: number;
+  memory: RedisMemoryReading;
 }
 
 @Injectable()
@@ -34,6 +72,7 @@ export class QueueMetrics {
     @Inject(METRICS_REGISTRY) registry: Registry,
     config: AppConfig,
     @InjectQueue(QUEUE_NAME) private readonly queue: JobCounter,
+    @Inject(RedisMemory) private readonly memory: Pick<RedisMemory, 'read'>,
   ) {
     this.timeoutMs = config.get('REDIS_TIMEOUT_MS');
     const depth: Gauge<'state'> = new Gauge({
@@ -56,6 +95,20 @@ export class QueueMetrics {
       collect: () =>
         this.collect(oldest, (gauge, reading) => gauge.set({ queue: QUEUE_NAME }, reading.oldestWaitingSeconds)),
     });
+    const used: Gauge<'queue'> = new Gauge({
+      name: 'dm_jobqueue_redis_memory_used_bytes',
+      labelNames: ['queue'],
+      help: "Memory the Redis that holds the queue uses (INFO memory used_memory; in a cluster, the node of the queue's slot); absent when Redis did not answer.",
+      registers: [registry],
+      collect: () => this.collect(used, (gauge, reading) => gauge.set({ queue: QUEUE_NAME }, reading.memory.used)),
+    });
+    const max: Gauge<'queue'> = new Gauge({
+      name: 'dm_jobqueue_redis_memory_max_bytes',
+      labelNames: ['queue'],
+      help: 'The maxmemory of the Redis that holds the queue, 0 when it has no limit; absent when Redis did not answer.',
+      registers: [registry],
+      collect: () => this.collect(max, (gauge, reading) => gauge.set({ queue: QUEUE_NAME }, reading.memory.max)),
+    });
   }
 
   /**
@@ -75,12 +128,13 @@ export class QueueMetrics {
     const now = Date.now();
     if (this.reading && now - this.reading.at < QUEUE_READ_CACHE_MS) return this.reading.value;
     const value = withTimeout(
-      Promise.all([this.queue.getJobCounts(...QUEUE_STATES), this.queue.getWaiting(0, 0)]),
+      Promise.all([this.queue.getJobCounts(...QUEUE_STATES), this.queue.getWaiting(0, 0), this.memory.read()]),
       this.timeoutMs,
       'reading the queue',
-    ).then(([counts, [oldest]]) => ({
+    ).then(([counts, [oldest], memory]) => ({
       counts,
       oldestWaitingSeconds: oldest ? Math.max(0, (Date.now() - jobDueAt(oldest as Job<JobData>)) / 1_000) : 0,
+      memory,
     }));
     this.reading = { at: now, value };
     // A failed read is not kept: the next scrape asks again.
