@@ -6,7 +6,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'bench/profiles/', 'node_modules/'] },
+  { ignores: ['dist/', 'coverage/', 'bench/profiles/', 'node_modules/', '.ci/tools/'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   eslintConfigPrettier,

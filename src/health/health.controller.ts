@@ -1,12 +1,10 @@
-import { Controller, Get, Optional, ServiceUnavailableException } from '@nestjs/common';
-import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorFunction } from '@nestjs/terminus';
+import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
+import { HealthCheck, HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/auth.decorators';
-import { WorkerHealthIndicator } from '../jobs/worker/worker.health';
-import { RedisHealthIndicator } from '../redis/redis.health';
 import { ApiLiveResponses, ApiReadyResponses } from './health.openapi';
-import { ReadinessState } from './readiness.state';
+import { ReadinessChecks } from './readiness.checks';
 
 // Probes are never rate limited: an orchestrator polling often must not get a 429 and restart the service.
 // The OpenAPI answers are ours (health.openapi.ts), not terminus's generic ones (`swaggerDocumentation: false`).
@@ -15,18 +13,10 @@ import { ReadinessState } from './readiness.state';
 @SkipThrottle()
 @Controller('health')
 export class HealthController {
-  private readonly checks: HealthIndicatorFunction[];
-
   constructor(
     private readonly health: HealthCheckService,
-    private readonly redis: RedisHealthIndicator,
-    private readonly readiness: ReadinessState,
-    // Present where this process runs a worker (APP_ROLE all or worker), absent in an API-only process.
-    @Optional() worker?: WorkerHealthIndicator,
-  ) {
-    this.checks = [() => this.redis.isHealthy('redis')];
-    if (worker) this.checks.push(() => worker.isHealthy('worker'));
-  }
+    private readonly readiness: ReadinessChecks,
+  ) {}
 
   /** Liveness: the process answers. Touches no dependency, so a Redis outage never gets it restarted. */
   @Get('live')
@@ -43,7 +33,7 @@ export class HealthController {
   @ApiReadyResponses()
   @ApiOperation({ summary: 'Readiness: Redis and the worker (if any) answer; 503 naming the failing check (no token)' })
   ready(): Promise<HealthCheckResult> {
-    if (this.readiness.shuttingDown) {
+    if (this.readiness.state.shuttingDown) {
       throw new ServiceUnavailableException({
         status: 'shutting_down',
         info: {},
@@ -51,6 +41,6 @@ export class HealthController {
         details: {},
       });
     }
-    return this.health.check(this.checks);
+    return this.health.check(this.readiness.checks);
   }
 }

@@ -29,6 +29,16 @@ describe('Readiness with a wedged worker', () => {
     const response = await fixture.app.inject({ method: 'GET', url: '/health/ready' });
     return { status: response.statusCode, body: response.json() };
   };
+  /** dm_jobqueue_ready per check, as /metrics answers now. */
+  const readyGauge = async () => {
+    const text = (await fixture.app.inject({ method: 'GET', url: '/metrics' })).body;
+    return Object.fromEntries(
+      [...text.matchAll(/^dm_jobqueue_ready\{check="(\w+)"\} (\d)$/gm)].map(([, check, value]) => [
+        check,
+        Number(value),
+      ]),
+    );
+  };
   const register = (body: object) =>
     fixture.app.inject({
       method: 'POST',
@@ -39,6 +49,7 @@ describe('Readiness with a wedged worker', () => {
 
   it('should answer 503 naming the worker once its blocking connection wedges the fetch loop, and 200 once it recovers', async () => {
     expect((await ready()).status).toBe(200);
+    expect(await readyGauge()).toEqual({ redis: 1, worker: 1, all: 1 });
     const worker = fixture.app.app.get(JobProcessor).worker as unknown as Blocking;
     const blocking = worker.blockingConnection;
     const bclient = await blocking.client;
@@ -69,6 +80,8 @@ describe('Readiness with a wedged worker', () => {
         worker: { status: 'down', message: expect.stringMatching(/^worker has not fetched jobs for \d+ s$/) },
       },
     });
+    // What an alert reads on /metrics meanwhile.
+    expect(await readyGauge()).toEqual({ redis: 1, worker: 0, all: 0 });
     // Liveness is not readiness: the process still answers.
     expect((await fixture.app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
 
@@ -76,6 +89,7 @@ describe('Readiness with a wedged worker', () => {
     stuck.mockRestore();
     release();
     await eventually(async () => ((await ready()).status === 200 ? true : undefined), 20_000, 'readiness back', 250);
+    expect(await readyGauge()).toEqual({ redis: 1, worker: 1, all: 1 });
     // And it runs jobs again.
     await untilSentinelPrinted(register, (message) => fixture.lines.printed(message).length);
   });

@@ -98,6 +98,11 @@ describe('process faults', () => {
     for (const message of remaining) expect(rescuer.printed(message)).toHaveLength(1);
     expect(await queue.getActiveCount()).toBe(0);
     expect(await queue.getCompletedCount()).toBe(messages.length + 1); // and the sentinel
+    // What an operator sees (SPEC 6.2): the rescuer counted the job it took back, and the jobs ran on time, late only
+    // by how long the dead process held them.
+    const metrics = await (await rescuer.fetch('/metrics')).text();
+    expect(metrics).toMatch(/^dm_jobqueue_jobs_stalled_total 1$/m);
+    expect(metrics).toMatch(/^dm_jobqueue_job_lateness_seconds_count [1-9]\d*$/m);
   }, 120_000); // its waits are bounded generously for a busy machine
 
   it('should exit 0 on SIGTERM under load, answer what it took, lose no acknowledged job and leave none active', async () => {

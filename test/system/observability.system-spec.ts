@@ -132,6 +132,9 @@ describe('observability of the built server', () => {
       // The memory of the Redis that holds the queue, as INFO says it; this one has no limit.
       expect(sample(text, 'dm_jobqueue_redis_memory_used_bytes{queue="jobs"}')).toBeGreaterThan(100_000);
       expect(sample(text, 'dm_jobqueue_redis_memory_max_bytes{queue="jobs"}')).toBe(0);
+      // Readiness as the probe answers it, for the alert on it.
+      for (const check of ['redis', 'worker', 'all'])
+        expect(sample(text, `dm_jobqueue_ready{check="${check}"}`)).toBe(1);
       expect(
         sample(
           text,
@@ -207,6 +210,8 @@ describe('observability of the built server', () => {
         expect(text).not.toContain('dm_jobqueue_queue_jobs{');
         expect(text).not.toMatch(/^dm_jobqueue_oldest_waiting_job_age_seconds\{/m);
         expect(text).not.toMatch(/^dm_jobqueue_redis_memory_(used|max)_bytes\{/m);
+        expect(sample(text, 'dm_jobqueue_ready{check="redis"}')).toBe(0);
+        expect(sample(text, 'dm_jobqueue_ready{check="all"}')).toBe(0);
         expect(sample(text, 'dm_jobqueue_jobs_registered_total')).toBeGreaterThanOrEqual(1);
       } finally {
         redis.resume();

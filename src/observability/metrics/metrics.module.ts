@@ -23,6 +23,7 @@ import { AppConfig } from '../../config/app-config';
     RedisMemory,
     QueueMetrics,
   ],
-  exports: [JobMetrics, HttpMetrics],
+  // The registry too, for the metrics other modules own (readiness).
+  exports: [JobMetrics, HttpMetrics, METRICS_REGISTRY],
 })
 export class MetricsModule {}
