@@ -47,17 +47,63 @@ function metricNames(expr: string): string[] {
   return [...names];
 }
 
+/** Labels Prometheus adds to every scraped series (the target's). */
+const TARGET_LABELS = new Set(['job', 'instance']);
+
+/** Each `name{matchers}` selector of an expression: the metric and its matchers (label, operator, value). */
+function selectors(expr: string): { metric: string; matchers: { label: string; op: string; value: string }[] }[] {
+  return [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}/g)].map(([, metric, body]) => ({
+    metric,
+    matchers: [...body.matchAll(/([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map(
+      ([, label, op, value]) => ({
+        label,
+        op,
+        value,
+      }),
+    ),
+  }));
+}
+
+/** The labels an expression groups or matches on (`by (…)`, `without (…)`, `on (…)`, `ignoring (…)`). */
+const groupingLabels = (expr: string): string[] =>
+  [...expr.matchAll(/\b(?:by|without|on|ignoring)\s*\(([^)]*)\)/g)].flatMap(([, list]) =>
+    list
+      .split(',')
+      .map((label) => label.trim())
+      .filter(Boolean),
+  );
+
 interface RuleFile {
   groups: { name: string; rules: { alert?: string; record?: string; expr: string }[] }[];
 }
+interface Panel {
+  type: string;
+  title: string;
+  targets?: { expr: string }[];
+  /** A row's panels (when collapsed). */
+  panels?: Panel[];
+}
 interface Dashboard {
-  panels: { type: string; title: string; targets?: { expr: string }[] }[];
+  panels: Panel[];
+  templating: { list: { type: string; query?: string | { query: string } }[] };
 }
 
 const rules = parse(readFileSync(RULES, 'utf8')) as RuleFile;
 const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard;
 const ruleExprs = rules.groups.flatMap((group) => group.rules.map((rule) => rule.expr));
-const dashboardExprs = dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => target.expr));
+const allPanels = (panels: Panel[]): Panel[] => panels.flatMap((panel) => [panel, ...allPanels(panel.panels ?? [])]);
+const dashboardExprs = allPanels(dashboard.panels).flatMap((panel) =>
+  (panel.targets ?? []).map((target) => target.expr),
+);
+/** The dashboard's variables that query Prometheus: `label_values(metric, label)` read as `max by (label) (metric)`. */
+const variableExprs = dashboard.templating.list
+  .filter((variable) => variable.type === 'query')
+  .map((variable) => (typeof variable.query === 'string' ? variable.query : variable.query!.query))
+  .map((query) => {
+    const match = /^label_values\(\s*([^,]+?)\s*,\s*(\w+)\s*\)$/.exec(query);
+    if (!match) throw new Error(`a dashboard variable query this test cannot read: ${query}`);
+    return `max by (${match[2]}) (${match[1]})`;
+  });
 
 /** promtool's path: PROMTOOL, or on PATH; undefined when neither. */
 function findPromtool(): string | undefined {
@@ -94,6 +140,8 @@ describe('the shipped alert rules and dashboard', () => {
   let exposed: Set<string>;
   /** Each metric family on /metrics, with its type. */
   let families: Map<string, string>;
+  /** Each series name on /metrics, with the values seen of each of its labels. */
+  const labels = new Map<string, Map<string, Set<string>>>();
 
   beforeAll(async () => {
     redis = await RedisServer.start();
@@ -108,6 +156,13 @@ describe('the shipped alert rules and dashboard', () => {
       'the queue gauges on /metrics',
     );
     // Every series a family can have: a histogram's _bucket, _sum and _count.
+    for (const [, name, body] of text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? \S+$/gm)) {
+      const seen = labels.get(name) ?? new Map<string, Set<string>>();
+      for (const [, label, value] of (body ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) {
+        seen.set(label, (seen.get(label) ?? new Set()).add(value));
+      }
+      labels.set(name, seen);
+    }
     exposed = new Set();
     families = new Map();
     for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
@@ -145,12 +200,45 @@ describe('the shipped alert rules and dashboard', () => {
 
   it.each([
     ['alert rules', ruleExprs],
-    ['dashboard', dashboardExprs],
-  ])('reads only metrics that /metrics has (%s)', (_what, exprs) => {
+    ['dashboard', [...dashboardExprs, ...variableExprs]],
+  ])('reads only metrics that /metrics has, by labels and values they have (%s)', (_what, exprs) => {
     const used = new Set(exprs.flatMap(metricNames));
     expect(used.size).toBeGreaterThan(5);
     const missing = [...used].filter((name) => !exposed.has(name) && !PROMETHEUS_OWN.has(name));
     expect(missing).toEqual([]);
+    const problems: string[] = [];
+    for (const expr of exprs) {
+      const metrics = metricNames(expr);
+      for (const { metric, matchers } of selectors(expr)) {
+        const seen = labels.get(metric) ?? new Map<string, Set<string>>();
+        for (const { label, op, value } of matchers) {
+          if (TARGET_LABELS.has(label)) continue;
+          if (!seen.has(label)) problems.push(`${metric} has no label ${label}`);
+          else if (op === '=' && !seen.get(label)!.has(value)) problems.push(`${metric} has no ${label}="${value}"`);
+        }
+      }
+      for (const label of groupingLabels(expr)) {
+        const known = TARGET_LABELS.has(label) || metrics.some((metric) => labels.get(metric)?.has(label));
+        if (!known) problems.push(`no metric of "${expr}" has the label ${label}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('finds a misspelt label or value (the checks above can fail)', () => {
+    const seen = labels.get('dm_jobqueue_ready')!;
+    expect([...seen.get('check')!]).toContain('all');
+    expect(seen.has('checks')).toBe(false);
+    expect(selectors('dm_jobqueue_ready{check="al", job=~"$job"}')).toEqual([
+      {
+        metric: 'dm_jobqueue_ready',
+        matchers: [
+          { label: 'check', op: '=', value: 'al' },
+          { label: 'job', op: '=~', value: '$job' },
+        ],
+      },
+    ]);
+    expect(groupingLabels('sum by (job, le) (x) / on() y')).toEqual(['job', 'le']);
   });
 
   const promtool = findPromtool();
@@ -168,7 +256,7 @@ describe('the shipped alert rules and dashboard', () => {
       const dir = mkdtempSync(join(tmpdir(), 'dashboard-rules-'));
       try {
         const file = join(dir, 'dashboard.yml');
-        const recorded = dashboardExprs.map((expr, index) => ({
+        const recorded = [...dashboardExprs, ...variableExprs].map((expr, index) => ({
           record: `dashboard:query_${index}`,
           expr: expr.replace(/\$__rate_interval|\$__interval/g, '5m'),
         }));

@@ -105,12 +105,28 @@ describe.each(['http/protobuf', 'http/json'])('traces over %s', (protocol) => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const callerSpan = '00f067aa0ba902b7';
     const message = `caller traced over ${protocol}`;
+    // The caller's baggage (here 4 KB) stays out of the job: it carries the trace context alone.
+    const baggage = `note=${'x'.repeat(4_000)}`;
     const response = await server.register(
-      { message, delay_seconds: 0 },
-      { ...bearer(), traceparent: `00-${traceId}-${callerSpan}-01` },
+      { message, delay_seconds: 3_600 },
+      { ...bearer(), traceparent: `00-${traceId}-${callerSpan}-01`, tracestate: 'vendor=abc', baggage },
     );
     expect(response.status).toBe(201);
     const { job_id: jobId } = (await response.json()) as { job_id: string };
+    const opts = JSON.parse(String(await redis.command('HGET', `{dm-jobqueue}:jobs:${jobId}`, 'opts'))) as {
+      tm?: string;
+    };
+    expect(JSON.parse(opts.tm!)).toEqual({
+      traceparent: expect.stringMatching(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`)),
+      tracestate: 'vendor=abc',
+    });
+    // Due now: its attempt runs.
+    const moved = await server.fetch(`/api/dm-jobqueue/jobs/${jobId}`, {
+      method: 'PATCH',
+      headers: { ...bearer(), 'content-type': 'application/json' },
+      body: JSON.stringify({ delay_seconds: 0 }),
+    });
+    expect(moved.status).toBe(200);
     const request = await spanOf(
       receiver,
       (span) => span.kind === SPAN_KIND.SERVER && span.traceId === traceId,
@@ -123,6 +139,17 @@ describe.each(['http/protobuf', 'http/json'])('traces over %s', (protocol) => {
       'the job attempt span',
     );
     expect(attempt).toMatchObject({ traceId, parentSpanId: request.spanId });
+  });
+
+  it("keeps the API's own query parameters in a span and redacts any other", async () => {
+    await server.fetch('/api/dm-jobqueue/jobs?limit=5&access_token=secret-value', { headers: bearer() });
+    const list = await spanOf(
+      receiver,
+      (span) => span.attributes['http.route'] === '/api/dm-jobqueue/jobs' && span.attributes['url.query'] !== undefined,
+      'the list request span',
+    );
+    expect(list.attributes['url.query']).toBe('limit=5&access_token=REDACTED');
+    expect(JSON.stringify(receiver.spans)).not.toContain('secret-value');
   });
 
   it('gives probes and scrapes no span', async () => {
@@ -194,8 +221,17 @@ describe('traces across an API process and a worker process', () => {
       expect(request!.resource['service.name']).toBe('dm-jobqueue-api');
     }
     expect((await requestOf(runs)).attempt.status).not.toBe(2);
-    expect((await requestOf(expiring)).attempt.status).toBe(2);
+    const expired = (await requestOf(expiring)).attempt;
+    expect(expired.status).toBe(2);
     expect(worker.printed('expires untraced')).toEqual([]);
+    // The worker's line about it (written once the attempt has ended) names the attempt's trace and span.
+    const line = await eventually(
+      async () =>
+        logLines(worker).find((each) => each.msg === `Job ${expiring} expired before it started; it did not run`),
+      5_000,
+      'the expiry line',
+    );
+    expect(line).toMatchObject({ trace_id: expired.traceId, span_id: expired.spanId });
   });
 });
 

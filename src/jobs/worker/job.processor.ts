@@ -23,7 +23,7 @@ import { defineLuaScript, LuaScript } from '../lua-script';
 import { globalSchedulesKey, jobDueAt, occurrenceOf, SCHEDULE_GONE_REASON, scheduleKey } from '../schedule';
 import { OCCURRENCE_STARTED_LUA } from '../schedule-scripts';
 import { AppConfig } from '../../config/app-config';
-import { traceAttempt } from '../../observability/tracing/tracing';
+import { inAttemptContext, traceAttempt } from '../../observability/tracing/tracing';
 
 /** Field of a job's hash that holds when its pending retry falls due (ms), for its lateness. */
 const RETRY_DUE_FIELD = 'dmRetryDueAt';
@@ -88,8 +88,7 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
   private async run(job: Job<JobData>): Promise<void> {
     this.inFlight++;
     try {
-      const scheduleId = job.repeatJobKey ? occurrenceOf(job.id!)?.scheduleId : undefined;
-      await traceAttempt({ job, queue: QUEUE_NAME, scheduleId }, () => this.process(job));
+      await traceAttempt(job, QUEUE_NAME, () => this.process(job));
     } finally {
       this.inFlight--;
     }
@@ -205,40 +204,44 @@ export class JobProcessor implements OnApplicationBootstrap, BeforeApplicationSh
       this.metrics.stalled();
       this.logger.warn(`Job ${jobId} stalled (its worker stopped renewing its lock): taken back to run again`);
     });
-    this.bullWorker.on('failed', (job, error) => {
-      if (error.message === SCHEDULE_GONE_REASON && error.name === 'UnrecoverableError') {
-        this.logger.log(`Occurrence ${job?.id} did not start: its schedule was deleted or had ended`);
-        return;
-      }
-      if (error.message === EXPIRED_REASON && error.name === 'UnrecoverableError') {
-        this.metrics.expired();
-        this.logger.log(`Job ${job?.id} expired before it started; it did not run`);
-        return;
-      }
-      this.metrics.failedAttempt(job, error);
-      // Its retry is due later: pending again until that attempt starts (or its expires_at passes).
-      const owner = job?.data.owner;
-      const retried = owner !== undefined && willRetry(job, error);
-      // An occurrence never held a place (its schedule does).
-      if (this.quota && retried && !job!.repeatJobKey) {
-        this.connection.zadd(pendingJobsKey(this.prefix, owner), job!.timestamp, job!.id!).catch(() => undefined);
-        const expiresAt = job!.data.expires_at;
-        if (expiresAt !== undefined)
-          this.connection.zadd(expiringJobsKey(this.prefix, owner), expiresAt, job!.id!).catch(() => undefined);
-      }
-      if (job && willRetry(job, error)) {
-        // When its retry falls due, for its lateness: BullMQ's exponential backoff after this attempt.
-        const retryDueAt = Date.now() + this.backoffMs * 2 ** (job.attemptsMade - 1);
-        this.retryDueScript([this.worker.toKey(job.id!)], [RETRY_DUE_FIELD, retryDueAt]).catch(() => undefined);
-      }
-      if (retried) {
-        // Its index entry lives until its retry (BullMQ's exponential backoff) is due and its retention is over.
-        const backoffMs = this.backoffMs * 2 ** job!.attemptsMade;
-        const ttlMs = Math.min(backoffMs + this.indexTtlAfterDueMs, MAX_EXPIRY_MS);
-        this.connection.pexpire(tenantIndexKey(this.prefix, owner), ttlMs, 'GT').catch(() => undefined);
-      }
-      this.logger.warn(`Job ${job?.id} failed (attempt ${job?.attemptsMade}): ${error.message}`);
-    });
+    // Its lines name the attempt's trace (tracing on): BullMQ emits 'failed' once the attempt's span has ended.
+    this.bullWorker.on('failed', (job, error) => inAttemptContext(job, () => this.failed(job, error)));
+  }
+
+  /** An attempt failed: counted, its retry's quota place and lateness due time recorded, and logged. */
+  private failed(job: Job<JobData> | undefined, error: Error): void {
+    if (error.message === SCHEDULE_GONE_REASON && error.name === 'UnrecoverableError') {
+      this.logger.log(`Occurrence ${job?.id} did not start: its schedule was deleted or had ended`);
+      return;
+    }
+    if (error.message === EXPIRED_REASON && error.name === 'UnrecoverableError') {
+      this.metrics.expired();
+      this.logger.log(`Job ${job?.id} expired before it started; it did not run`);
+      return;
+    }
+    this.metrics.failedAttempt(job, error);
+    // Its retry is due later: pending again until that attempt starts (or its expires_at passes).
+    const owner = job?.data.owner;
+    const retried = owner !== undefined && willRetry(job, error);
+    // An occurrence never held a place (its schedule does).
+    if (this.quota && retried && !job!.repeatJobKey) {
+      this.connection.zadd(pendingJobsKey(this.prefix, owner), job!.timestamp, job!.id!).catch(() => undefined);
+      const expiresAt = job!.data.expires_at;
+      if (expiresAt !== undefined)
+        this.connection.zadd(expiringJobsKey(this.prefix, owner), expiresAt, job!.id!).catch(() => undefined);
+    }
+    if (job && willRetry(job, error)) {
+      // When its retry falls due, for its lateness: BullMQ's exponential backoff after this attempt.
+      const retryDueAt = Date.now() + this.backoffMs * 2 ** (job.attemptsMade - 1);
+      this.retryDueScript([this.worker.toKey(job.id!)], [RETRY_DUE_FIELD, retryDueAt]).catch(() => undefined);
+    }
+    if (retried) {
+      // Its index entry lives until its retry (BullMQ's exponential backoff) is due and its retention is over.
+      const backoffMs = this.backoffMs * 2 ** job!.attemptsMade;
+      const ttlMs = Math.min(backoffMs + this.indexTtlAfterDueMs, MAX_EXPIRY_MS);
+      this.connection.pexpire(tenantIndexKey(this.prefix, owner), ttlMs, 'GT').catch(() => undefined);
+    }
+    this.logger.warn(`Job ${job?.id} failed (attempt ${job?.attemptsMade}): ${error.message}`);
   }
 
   /**

@@ -82,12 +82,15 @@ describe('QueueMetrics', () => {
     expect(await registry.metrics()).toContain('dm_jobqueue_oldest_waiting_job_age_seconds{queue="jobs"} 0');
   });
 
-  it("should report the memory of the queue's Redis and its limit, and drop both when the read fails", async () => {
+  it("should report the memory of the queue's Redis and its limit, and drop only those when INFO fails", async () => {
     const read = jest
       .fn()
       .mockResolvedValueOnce({ used: 123_456, max: 1_048_576 })
       .mockRejectedValueOnce(new Error('NOSCRIPT'));
-    const queue = { getJobCounts: jest.fn().mockResolvedValue({}), getWaiting: jest.fn().mockResolvedValue([]) };
+    const queue = {
+      getJobCounts: jest.fn().mockResolvedValue({ waiting: 4 }),
+      getWaiting: jest.fn().mockResolvedValue([]),
+    };
     const { registry } = metricsFor(queue, { read });
 
     const text = await registry.metrics();
@@ -96,7 +99,9 @@ describe('QueueMetrics', () => {
     await sleep(QUEUE_READ_CACHE_MS + 50);
     const failed = await registry.metrics();
     expect(failed).not.toMatch(/^dm_jobqueue_redis_memory_(used|max)_bytes\{/m);
-    expect(failed).not.toContain('dm_jobqueue_queue_jobs{');
+    // The queue itself was read: its depth stays.
+    expect(failed).toContain('dm_jobqueue_queue_jobs{state="waiting"} 4');
+    expect(failed).toContain('dm_jobqueue_oldest_waiting_job_age_seconds{queue="jobs"} 0');
     expect(read).toHaveBeenCalledTimes(2);
   });
 

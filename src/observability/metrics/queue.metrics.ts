@@ -55,11 +55,18 @@ export class RedisMemory {
   }
 }
 
+/** The reading's memory, or a throw that empties the memory gauge (collect() catches it). */
+function memoryOf(reading: QueueReading): RedisMemoryReading {
+  if (reading.memory === undefined) throw new Error('INFO memory was not read');
+  return reading.memory;
+}
+
 interface QueueReading {
   counts: Record<string, number>;
   /** Seconds the oldest waiting job has waited since it was due; 0 when none waits. */
   oldestWaitingSeconds: number;
-  memory: RedisMemoryReading;
+  /** Undefined when INFO could not be read (the queue could): only the memory gauges go. */
+  memory?: RedisMemoryReading;
 }
 
 @Injectable()
@@ -100,14 +107,14 @@ export class QueueMetrics {
       labelNames: ['queue'],
       help: "Memory the Redis that holds the queue uses (INFO memory used_memory; in a cluster, the node of the queue's slot); absent when Redis did not answer.",
       registers: [registry],
-      collect: () => this.collect(used, (gauge, reading) => gauge.set({ queue: QUEUE_NAME }, reading.memory.used)),
+      collect: () => this.collect(used, (gauge, reading) => gauge.set({ queue: QUEUE_NAME }, memoryOf(reading).used)),
     });
     const max: Gauge<'queue'> = new Gauge({
       name: 'dm_jobqueue_redis_memory_max_bytes',
       labelNames: ['queue'],
       help: 'The maxmemory of the Redis that holds the queue, 0 when it has no limit; absent when Redis did not answer.',
       registers: [registry],
-      collect: () => this.collect(max, (gauge, reading) => gauge.set({ queue: QUEUE_NAME }, reading.memory.max)),
+      collect: () => this.collect(max, (gauge, reading) => gauge.set({ queue: QUEUE_NAME }, memoryOf(reading).max)),
     });
   }
 
@@ -127,14 +134,20 @@ export class QueueMetrics {
   private read(): Promise<QueueReading> {
     const now = Date.now();
     if (this.reading && now - this.reading.at < QUEUE_READ_CACHE_MS) return this.reading.value;
+    // The memory is read beside the queue, not with it: a Redis that answers the queue but not INFO in a script (a
+    // compatible server that restricts it) still has its depth reported.
+    const memory = withTimeout(this.memory.read(), this.timeoutMs, 'reading INFO memory').catch((error: Error) => {
+      this.logger.debug(`Redis memory unavailable: ${error.message}`);
+      return undefined;
+    });
     const value = withTimeout(
-      Promise.all([this.queue.getJobCounts(...QUEUE_STATES), this.queue.getWaiting(0, 0), this.memory.read()]),
+      Promise.all([this.queue.getJobCounts(...QUEUE_STATES), this.queue.getWaiting(0, 0), memory]),
       this.timeoutMs,
       'reading the queue',
-    ).then(([counts, [oldest], memory]) => ({
+    ).then(([counts, [oldest], memoryReading]) => ({
       counts,
       oldestWaitingSeconds: oldest ? Math.max(0, (Date.now() - jobDueAt(oldest as Job<JobData>)) / 1_000) : 0,
-      memory,
+      memory: memoryReading,
     }));
     this.reading = { at: now, value };
     // A failed read is not kept: the next scrape asks again.

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   currentTraceMetadata,
+  inAttemptContext,
   loadOtelVariables,
+  spanQuery,
   isUntracedRequest,
   startTracing,
   traceAttempt,
@@ -28,6 +30,7 @@ describe('tracingWanted', () => {
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: ENDPOINT, OTEL_SDK_DISABLED: 'false' }, true],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: ENDPOINT, OTEL_TRACES_EXPORTER: 'none' }, false],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: ENDPOINT, OTEL_TRACES_EXPORTER: 'otlp' }, true],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: ENDPOINT, OTEL_TRACES_EXPORTER: ' ' }, true],
   ])('%j: %s', (env, wanted) => {
     expect(tracingWanted(env)).toBe(wanted);
   });
@@ -49,6 +52,10 @@ describe('tracingConfigProblem', () => {
     );
     expect(tracingConfigProblem({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'ftp://collector/v1/traces' })).toMatch(
       /^OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be/,
+    );
+    // Span dumps on standard output, between the job lines: refused.
+    expect(tracingConfigProblem({ OTEL_TRACES_EXPORTER: 'console' })).toBe(
+      'OTEL_TRACES_EXPORTER must be otlp or none (got "console")',
     );
   });
 
@@ -92,6 +99,18 @@ describe('isUntracedRequest', () => {
   });
 });
 
+describe('spanQuery', () => {
+  it.each([
+    [undefined, undefined],
+    ['/api/dm-jobqueue/jobs', undefined],
+    ['/api/dm-jobqueue/jobs?', undefined],
+    ['/api/dm-jobqueue/jobs?state=delayed&limit=5', 'state=delayed&limit=5'],
+    ['/api/dm-jobqueue/jobs?access_token=secret&limit=5&x=1', 'access_token=REDACTED&limit=5&x=REDACTED'],
+  ])('%s: %s', (url, query) => {
+    expect(spanQuery(url)).toBe(query);
+  });
+});
+
 describe('traceCarrier', () => {
   it.each([undefined, '', 'not json', '[]', 'null', '"x"', '12'])('reads %j as no headers', (metadata) => {
     expect(traceCarrier(metadata)).toEqual({});
@@ -109,9 +128,16 @@ describe('with tracing off', () => {
   it('runs an attempt as it is and carries no context', async () => {
     expect(tracingEnabled()).toBe(false);
     await expect(
-      traceAttempt({ job: { id: '1', name: 'message', attemptsMade: 0, opts: {} }, queue: 'jobs' }, async () => 'ran'),
+      traceAttempt(
+        { id: '1', name: 'message', attemptsMade: 0, attemptsStarted: 1, opts: {} },
+        'jobs',
+        async () => 'ran',
+      ),
     ).resolves.toBe('ran');
     expect(currentTraceMetadata()).toBeUndefined();
     expect(traceFields()).toEqual({});
+    const logged: string[] = [];
+    inAttemptContext({}, () => logged.push('line'));
+    expect(logged).toEqual(['line']);
   });
 });

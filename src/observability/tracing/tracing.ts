@@ -3,16 +3,20 @@
 // nothing of the SDK is even loaded, and every helper here returns at its first line.
 import { Logger } from '@nestjs/common';
 import {
+  Context,
   context,
   diag,
   DiagLogger,
   DiagLogLevel,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
   isSpanContextValid,
-  propagation,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
+  TextMapPropagator,
   trace,
+  TraceFlags,
 } from '@opentelemetry/api';
 import type { Job } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
@@ -20,6 +24,7 @@ import { parse } from 'dotenv';
 import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { LogThrottle } from '../../common/log-throttle';
+import { occurrenceOf } from '../../jobs/schedule';
 
 /** `service.name` when neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names one. */
 export const DEFAULT_SERVICE_NAME = 'dm-jobqueue';
@@ -37,6 +42,10 @@ export class TracingConfigError extends Error {
 
 const set = (value: string | undefined): value is string => value !== undefined && value.trim() !== '';
 
+/** OTEL_TRACES_EXPORTER's values, `otlp` when unset. */
+const tracesExporters = (env: NodeJS.ProcessEnv): string[] =>
+  set(env.OTEL_TRACES_EXPORTER) ? env.OTEL_TRACES_EXPORTER.split(',').map((exporter) => exporter.trim()) : ['otlp'];
+
 /**
  * Whether tracing is asked for: an OTLP endpoint is set (for all signals or for traces), the SDK is not disabled
  * (OTEL_SDK_DISABLED=true) and the traces exporter is not `none`.
@@ -44,7 +53,7 @@ const set = (value: string | undefined): value is string => value !== undefined 
 export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
   if (!ENDPOINT_VARIABLES.some((name) => set(env[name]))) return false;
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
-  return !(env.OTEL_TRACES_EXPORTER ?? '').split(',').some((exporter) => exporter.trim() === 'none');
+  return !tracesExporters(env).includes('none');
 }
 
 /**
@@ -53,6 +62,11 @@ export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
  * misconfiguration would look like a quiet service.
  */
 export function tracingConfigProblem(env: NodeJS.ProcessEnv): string | undefined {
+  // `console` would write multi-line span dumps between the job lines and the JSON logs on standard output.
+  const exporters = tracesExporters(env);
+  if (exporters.some((exporter) => exporter !== 'otlp' && exporter !== 'none')) {
+    return `OTEL_TRACES_EXPORTER must be otlp or none (got "${env.OTEL_TRACES_EXPORTER}")`;
+  }
   for (const name of PROTOCOL_VARIABLES) {
     const value = env[name];
     if (set(value) && !(OTLP_PROTOCOLS as readonly string[]).includes(value.trim())) {
@@ -102,6 +116,21 @@ function describe(message: string, args: unknown[]): string {
   return [message, ...details.filter((detail) => detail !== '')].join(' ');
 }
 
+/** The query parameters of the API (the job and schedule lists), whose values a span keeps; any other is redacted. */
+const SPAN_QUERY_PARAMETERS = new Set(['state', 'limit', 'cursor', 'owner']);
+
+/**
+ * `url.query` as a span records it: the API's own list parameters as sent, every other value `REDACTED` (the access
+ * log drops the query string altogether: it could carry anything).
+ */
+export function spanQuery(url: string | undefined): string | undefined {
+  const query = url?.indexOf('?') ?? -1;
+  if (url === undefined || query < 0 || query === url.length - 1) return undefined;
+  const params = new URLSearchParams(url.slice(query + 1));
+  for (const [name] of params) if (!SPAN_QUERY_PARAMETERS.has(name)) params.set(name, 'REDACTED');
+  return params.toString();
+}
+
 /** Probes and scrapes come every few seconds and tell nothing a trace would: they get no span. */
 export function isUntracedRequest(request: Pick<IncomingMessage, 'url'>): boolean {
   const url = request.url ?? '';
@@ -116,6 +145,19 @@ export interface Tracing {
 }
 
 let enabled = false;
+
+/**
+ * What a job carries of its registration's trace: the W3C trace context alone, whatever OTEL_PROPAGATORS says (its
+ * default adds the caller's `baggage`, which could put kilobytes into every job in Redis; b3 would write no
+ * `traceparent`). Set while tracing runs.
+ */
+let jobPropagator: TextMapPropagator | undefined;
+
+/** The longest `tracestate` a job keeps (W3C: at least 512 characters must be passed on); a longer one is dropped. */
+export const MAX_TRACESTATE_LENGTH = 512;
+
+/** The context each running attempt's span was current in, for the lines logged of it after it ends. */
+const attemptContexts = new WeakMap<object, Context>();
 
 /** Whether startTracing has started the SDK in this process. */
 export const tracingEnabled = (): boolean => enabled;
@@ -135,6 +177,7 @@ export function startTracing(env: NodeJS.ProcessEnv = process.env): Tracing | un
   const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
   const { HttpInstrumentation } =
     require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+  const { W3CTraceContextPropagator } = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
   /* eslint-enable @typescript-eslint/no-require-imports */
   if (!set(env.OTEL_LOG_LEVEL)) diag.setLogger(new NestDiagLogger(), DiagLogLevel.WARN);
   const named = set(env.OTEL_SERVICE_NAME) || /(^|,)\s*service\.name\s*=/.test(env.OTEL_RESOURCE_ATTRIBUTES ?? '');
@@ -147,14 +190,20 @@ export function startTracing(env: NodeJS.ProcessEnv = process.env): Tracing | un
         // The service calls no HTTP API; the exporter's own requests are never traced anyway.
         disableOutgoingRequestInstrumentation: true,
         ignoreIncomingRequestHook: isUntracedRequest,
+        startIncomingSpanHook: (request) => {
+          const query = spanQuery(request.url);
+          return query === undefined ? {} : { 'url.query': query };
+        },
       }),
     ],
   });
   sdk.start();
+  jobPropagator = new W3CTraceContextPropagator();
   enabled = true;
   return {
     shutdown: async () => {
       enabled = false;
+      jobPropagator = undefined;
       await sdk.shutdown();
     },
   };
@@ -182,10 +231,12 @@ export function nameServerSpans(fastify: FastifyInstance): void {
  * it. Undefined when tracing is off or nothing is being traced.
  */
 export function currentTraceMetadata(): string | undefined {
-  if (!enabled) return undefined;
+  if (!enabled || !jobPropagator) return undefined;
   const carrier: Record<string, string> = {};
-  propagation.inject(context.active(), carrier);
-  return carrier.traceparent === undefined ? undefined : JSON.stringify(carrier);
+  jobPropagator.inject(context.active(), carrier, defaultTextMapSetter);
+  if (carrier.traceparent === undefined) return undefined;
+  if ((carrier.tracestate?.length ?? 0) > MAX_TRACESTATE_LENGTH) delete carrier.tracestate;
+  return JSON.stringify(carrier);
 }
 
 /** The headers `metadata` holds, or none for a value that is not a JSON object of strings. */
@@ -204,34 +255,33 @@ export function traceCarrier(metadata: string | undefined): Record<string, strin
   }
 }
 
-/** What a job attempt's span says of it. */
-export interface TracedAttempt {
-  job: Pick<Job, 'id' | 'name' | 'attemptsMade' | 'opts'>;
-  queue: string;
-  /** The schedule whose occurrence it is, if any. */
-  scheduleId?: string;
-}
+/** The job of an attempt, as its span describes it. */
+export type TracedJob = Pick<Job, 'id' | 'name' | 'attemptsMade' | 'attemptsStarted' | 'opts' | 'repeatJobKey'>;
 
 /**
  * Runs one attempt of a job in its own span (`process <queue>`, a consumer span), the child of the span that was
  * current when the job was registered; a job registered without a trace (a schedule's occurrence, tracing off at the
  * time) starts a trace of its own. A failed attempt's span carries the error.
  */
-export async function traceAttempt<T>(attempt: TracedAttempt, run: () => Promise<T>): Promise<T> {
-  if (!enabled) return run();
-  const { job, queue } = attempt;
-  const parent = propagation.extract(ROOT_CONTEXT, traceCarrier(job.opts.telemetry?.metadata));
+export async function traceAttempt<T>(job: TracedJob, queue: string, run: () => Promise<T>): Promise<T> {
+  if (!enabled || !jobPropagator) return run();
+  const carrier = traceCarrier(job.opts.telemetry?.metadata);
+  const parent = jobPropagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
   const tracer = trace.getTracer(DEFAULT_SERVICE_NAME);
+  const scheduleId = job.repeatJobKey && job.id !== undefined ? occurrenceOf(job.id)?.scheduleId : undefined;
   const attributes = {
     'messaging.system': 'bullmq',
     'messaging.operation.type': 'process',
     'messaging.operation.name': 'process',
     'messaging.destination.name': queue,
     'messaging.message.id': job.id ?? '',
+    // Which of its max_retry + 1 attempts; a job run again after a stall repeats it, and has started once more.
     'dm_jobqueue.job.attempt': job.attemptsMade + 1,
-    ...(attempt.scheduleId !== undefined && { 'dm_jobqueue.schedule.id': attempt.scheduleId }),
+    'dm_jobqueue.job.attempts_started': job.attemptsStarted,
+    ...(scheduleId !== undefined && { 'dm_jobqueue.schedule.id': scheduleId }),
   };
   return tracer.startActiveSpan(`process ${queue}`, { kind: SpanKind.CONSUMER, attributes }, parent, async (span) => {
+    attemptContexts.set(job, context.active());
     try {
       return await run();
     } catch (error) {
@@ -245,9 +295,23 @@ export async function traceAttempt<T>(attempt: TracedAttempt, run: () => Promise
   });
 }
 
-/** pino's mixin while tracing is on: the trace and span a log line was written in, when there is one. */
+/**
+ * Runs `log` in the context of the job's latest attempt (its span has ended: BullMQ emits 'failed' and 'completed'
+ * after the processor returns), so the lines it writes name that attempt's trace.
+ */
+export function inAttemptContext(job: object | undefined, log: () => void): void {
+  const attempt = enabled && job !== undefined ? attemptContexts.get(job) : undefined;
+  if (attempt === undefined) log();
+  else context.with(attempt, log);
+}
+
+/**
+ * pino's mixin while tracing is on: the trace and span a log line was written in, when there is one and it is
+ * sampled (a trace that is not exported is not worth looking for).
+ */
 export function traceFields(): { trace_id?: string; span_id?: string } {
   const spanContext = trace.getSpan(context.active())?.spanContext();
   if (spanContext === undefined || !isSpanContextValid(spanContext)) return {};
+  if ((spanContext.traceFlags & TraceFlags.SAMPLED) === 0) return {};
   return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
 }
