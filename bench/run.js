@@ -9,7 +9,18 @@ const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { Queue } = require('bullmq');
-const { countJobLines, median, parseTarget, runWrk: wrk, sleep, startRedis, startTarget, token } = require('./harness');
+const {
+  countJobLines,
+  cpuMs,
+  median,
+  parseTarget,
+  runWrk: wrk,
+  sleep,
+  startRedis,
+  startTarget,
+  token,
+  WRK_THREADS,
+} = require('./harness');
 
 const ROOT = path.join(__dirname, '..');
 const { values: opts } = parseArgs({
@@ -24,6 +35,7 @@ const { values: opts } = parseArgs({
     'soak-only': { type: 'boolean', default: false },
     'register-only': { type: 'boolean', default: false },
     'worker-only': { type: 'boolean', default: false },
+    'batch-only': { type: 'boolean', default: false },
     note: { type: 'string', multiple: true, default: [] },
   },
 });
@@ -35,6 +47,10 @@ const LATENESS_JOBS = Number(opts['lateness-jobs']);
 const SOAK_SECONDS = Number(opts.soak);
 /** Load before each measured register run, the same for every side. */
 const WARM_UP_SECONDS = 3;
+
+/** Jobs per register/batch request (batch.lua) and per addBulk call (reference/bulk.js), and requests in flight. */
+const BATCH_SIZE = 100;
+const BATCH_CONNECTIONS = 8;
 
 const FLOORS = { fastify: 'bare Fastify', nest: 'bare NestJS (Fastify adapter)' };
 const runWrk = (url, bearer, seconds = DURATION) => wrk(url, bearer, { seconds, connections: CONNECTIONS });
@@ -89,11 +105,58 @@ async function benchRegister(redis, kind, bearer) {
   await runWrk(target.url, bearer, WARM_UP_SECONDS); // not counted: until the JIT has compiled the hot paths
   let loaded = 0;
   const sampler = setTimeout(() => (loaded = rssMb(target.child.pid)), (DURATION * 1000) / 2);
+  const cpuBefore = { target: cpuMs(target.child.pid), redis: cpuMs(redis.pid) };
   const result = await runWrk(target.url, bearer);
+  // CPU per request: every thread of the target process (its main thread, V8's GC and libuv's threads), and Redis.
+  const cpuUs = {
+    target: ((cpuMs(target.child.pid) - cpuBefore.target) * 1000) / result.requests,
+    redis: ((cpuMs(redis.pid) - cpuBefore.redis) * 1000) / result.requests,
+  };
   clearTimeout(sampler);
   await target.stop();
   await redis.client.flushall();
-  return { ...result, startupMs: target.startupMs, idleRss: idle, loadedRss: loaded };
+  return {
+    ...result,
+    cpuUs: cpuUs.target,
+    redisCpuUs: cpuUs.redis,
+    startupMs: target.startupMs,
+    idleRss: idle,
+    loadedRss: loaded,
+  };
+}
+
+/**
+ * Jobs per second stored in batches of BATCH_SIZE: the service's POST /register/batch under wrk (BATCH_CONNECTIONS
+ * connections, batch.lua), or BullMQ's addBulk called directly from one process with as many batches in flight
+ * (reference/bulk.js). Both after WARM_UP_SECONDS uncounted.
+ */
+async function benchBatch(redis, kind, bearer) {
+  await redis.client.flushall();
+  let result;
+  if (kind === 'service') {
+    const target = await startTarget('service', redis.url, {}, { countLines: false });
+    const load = { seconds: WARM_UP_SECONDS, connections: BATCH_CONNECTIONS, script: 'batch.lua' };
+    const route = '/api/dm-jobqueue/register/batch';
+    await wrk(target.url, bearer, { ...load, route });
+    const run = await wrk(target.url, bearer, { ...load, seconds: DURATION, route });
+    await target.stop();
+    result = { jobsPerSecond: run.rps * BATCH_SIZE, non2xx: run.non2xx, p99: run.p99 };
+  } else {
+    const out = execFileSync(process.execPath, [path.join(__dirname, 'reference', 'bulk.js')], {
+      env: {
+        PATH: process.env.PATH,
+        REDIS_URL: redis.url,
+        BATCH_SIZE: String(BATCH_SIZE),
+        CONCURRENCY: String(BATCH_CONNECTIONS),
+        SECONDS: String(DURATION),
+        WARM_UP_SECONDS: String(WARM_UP_SECONDS),
+      },
+      encoding: 'utf8',
+    });
+    result = { ...JSON.parse(out), non2xx: 0 };
+  }
+  await redis.client.flushall();
+  return result;
 }
 
 function startReferenceWorker(redisUrl) {
@@ -182,10 +245,14 @@ async function soak(redis, bearer) {
     lua,
     readFileSync(path.join(__dirname, 'register.lua'), 'utf8').replace('"delay_seconds":3600', '"delay_seconds":0'),
   );
-  const wrk = spawn('wrk', ['-t2', '-c8', `-d${SOAK_SECONDS}s`, '-s', lua, `${target.url}/api/dm-jobqueue/register`], {
-    env: { ...process.env, BENCH_TOKEN: bearer },
-    stdio: 'ignore',
-  });
+  const wrk = spawn(
+    'wrk',
+    [`-t${WRK_THREADS}`, '-c8', `-d${SOAK_SECONDS}s`, '-s', lua, `${target.url}/api/dm-jobqueue/register`],
+    {
+      env: { ...process.env, BENCH_TOKEN: bearer },
+      stdio: 'ignore',
+    },
+  );
   const started = Date.now();
   while (wrk.exitCode === null) {
     const info = await redis.client.info('memory');
@@ -256,7 +323,27 @@ async function main() {
   }
   const register = { service: [], reference: [], fastify: [], nest: [] };
   const worker = { service: [], reference: [] };
+  const batch = { service: [], addBulk: [] };
   try {
+    if (opts['batch-only']) {
+      for (let round = 1; round <= ROUNDS; round += 1) {
+        for (const kind of Object.keys(batch)) {
+          log(`round ${round}: batch, ${kind}`);
+          batch[kind].push(await benchBatch(redis, kind, bearer));
+        }
+      }
+      const perSecond = (kind) => batch[kind].map((r) => r.jobsPerSecond);
+      process.stdout.write(
+        `batch jobs/s: service ${fmt(median(perSecond('service')))} (${perSecond('service')
+          .map((v) => fmt(v))
+          .join(', ')}), ` +
+          `addBulk ${fmt(median(perSecond('addBulk')))} (${perSecond('addBulk')
+            .map((v) => fmt(v))
+            .join(', ')}), ` +
+          `${fmt(median(perSecond('service')) / median(perSecond('addBulk')), 2)} of addBulk\n`,
+      );
+      return;
+    }
     for (let round = 1; round <= (opts['worker-only'] ? 0 : ROUNDS); round += 1) {
       for (const kind of Object.keys(register)) {
         log(`round ${round}: register, ${kind}`);
@@ -270,7 +357,8 @@ async function main() {
         process.stdout.write(
           `${kind.padEnd(9)} ${fmt(rps).padStart(7)} req/s (${runs.map((r) => fmt(r.rps)).join(', ')}), ` +
             `p99 ${fmt(median(runs.map((r) => r.p99)), 2)} ms, ${fmt(rps / median(register.reference.map((r) => r.rps)), 2)} of the reference ` +
-            `(by round ${perRound})\n`,
+            `(by round ${perRound}), CPU ${fmt(median(runs.map((r) => r.cpuUs)), 1)} µs/request, ` +
+            `Redis ${fmt(median(runs.map((r) => r.redisCpuUs)), 1)} µs/request\n`,
         );
       }
       return;
@@ -294,6 +382,12 @@ async function main() {
       );
       return;
     }
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      for (const kind of Object.keys(batch)) {
+        log(`round ${round}: batch, ${kind}`);
+        batch[kind].push(await benchBatch(redis, kind, bearer));
+      }
+    }
     log('lateness');
     const lateness = {
       service: await benchLateness(redis, 'service', bearer),
@@ -305,6 +399,12 @@ async function main() {
     const figures = {
       registerRps: { service: m(register.service, 'rps'), reference: m(register.reference, 'rps') },
       registerP99: { service: m(register.service, 'p99'), reference: m(register.reference, 'p99') },
+      registerCpuUs: { service: m(register.service, 'cpuUs'), reference: m(register.reference, 'cpuUs') },
+      registerRedisCpuUs: {
+        service: m(register.service, 'redisCpuUs'),
+        reference: m(register.reference, 'redisCpuUs'),
+      },
+      batchJobsPerSecond: { service: m(batch.service, 'jobsPerSecond'), addBulk: m(batch.addBulk, 'jobsPerSecond') },
       workerJobsPerSecond: {
         service: m(worker.service, 'jobsPerSecond'),
         reference: m(worker.reference, 'jobsPerSecond'),
@@ -320,7 +420,7 @@ async function main() {
         Object.keys(FLOORS).map((kind) => [kind, { rps: m(register[kind], 'rps'), p99: m(register[kind], 'p99') }]),
       ),
     };
-    const report = render(figures, register, worker, soakSamples);
+    const report = render(figures, register, worker, soakSamples, batch);
     process.stdout.write(report.table);
     if (!opts['no-write']) writeFileSync(path.join(__dirname, 'RESULTS.md'), report.markdown);
   } finally {
@@ -335,7 +435,7 @@ function previousFigures() {
   return match ? JSON.parse(match[1]) : undefined;
 }
 
-function render(f, register, worker, soakSamples) {
+function render(f, register, worker, soakSamples, batch) {
   const ratio = (a, b) => fmt(a / b, 2);
   const rows = [
     [
@@ -351,6 +451,27 @@ function render(f, register, worker, soakSamples) {
       fmt(f.registerP99.reference, 2),
       ratio(f.registerP99.service, f.registerP99.reference),
       '≤ 1.50',
+    ],
+    [
+      'register CPU per request (µs, every thread of the process)',
+      fmt(f.registerCpuUs.service, 1),
+      fmt(f.registerCpuUs.reference, 1),
+      ratio(f.registerCpuUs.service, f.registerCpuUs.reference),
+      '≤ 1.25',
+    ],
+    [
+      'Redis CPU per register request (µs)',
+      fmt(f.registerRedisCpuUs.service, 1),
+      fmt(f.registerRedisCpuUs.reference, 1),
+      ratio(f.registerRedisCpuUs.service, f.registerRedisCpuUs.reference),
+      '',
+    ],
+    [
+      `batch throughput (jobs/s, ${BATCH_SIZE} a request; reference: BullMQ addBulk from one process)`,
+      fmt(f.batchJobsPerSecond.service),
+      fmt(f.batchJobsPerSecond.addBulk),
+      ratio(f.batchJobsPerSecond.service, f.batchJobsPerSecond.addBulk),
+      '≥ 0.70',
     ],
     [
       `worker throughput (jobs/s, ${fmt(WORKER_JOBS)} immediate jobs)`,
@@ -428,9 +549,10 @@ function render(f, register, worker, soakSamples) {
 
 Produced by \`npm run bench${shownArgs.length ? ` -- ${shownArgs.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}.
 The service (\`node dist/main.js\`) and the bare reference (\`bench/reference/\`: \`node:http\`, the same HS256 check,
-validation, defaults and BullMQ \`add\`; a bare BullMQ worker) ran in turn, A B A B, against one private
-\`redis-server\`, under \`wrk -t2 -c${CONNECTIONS} -d${DURATION}s\` posting a job with a one-hour delay. Figures are
-medians of ${ROUNDS} rounds; ratios are service / reference.
+validation, defaults, tenant quota, job index and BullMQ \`add\`; a bare BullMQ worker) ran in turn, A B A B, against
+one private \`redis-server\`, under \`wrk -t${WRK_THREADS} -c${CONNECTIONS} -d${DURATION}s\` posting a job with a one-hour
+delay (batches: \`-c${BATCH_CONNECTIONS}\`, ${BATCH_SIZE} jobs a request, against BullMQ \`addBulk\` with as many in flight).
+Figures are medians of ${ROUNDS} rounds; ratios are service / reference.
 
 - Machine: ${os.cpus().length} × ${cpu}, ${fmt(os.totalmem() / 2 ** 30, 0)} GiB, ${os.type()} ${os.release()}
 - Versions: ${Object.entries(v)
@@ -441,6 +563,8 @@ ${table}
 Every round: register requests/s service ${runs(register.service, 'rps')}, reference ${runs(register.reference, 'rps')}, bare Fastify ${runs(register.fastify, 'rps')}, bare NestJS ${runs(register.nest, 'rps')};
 service / reference in the same round (run back to back): throughput ${register.service.map((r, i) => fmt(r.rps / register.reference[i].rps, 2)).join(', ')}, p99 ${register.service.map((r, i) => fmt(r.p99 / register.reference[i].p99, 2)).join(', ')};
 p99 ms service ${runs(register.service, 'p99', 2)}, reference ${runs(register.reference, 'p99', 2)};
+CPU µs per register request service ${runs(register.service, 'cpuUs', 1)}, reference ${runs(register.reference, 'cpuUs', 1)};
+batch jobs/s service ${runs(batch.service, 'jobsPerSecond')}, addBulk ${runs(batch.addBulk, 'jobsPerSecond')};
 worker jobs/s service ${runs(worker.service, 'jobsPerSecond')}, reference ${runs(worker.reference, 'jobsPerSecond')}.
 Responses other than 2xx during the register runs: ${Object.entries(f.non2xx)
     .map(([kind, n]) => `${kind} ${n}`)

@@ -1,5 +1,6 @@
 // What the bare references share: the contract of POST /api/dm-jobqueue/register without any framework (the same
-// HS256 check, validation, defaults and BullMQ add as the service), so each reference differs only in its HTTP layer.
+// HS256 check, validation, defaults, tenant quota, job index and BullMQ add as the service), so each reference differs
+// only in its HTTP layer.
 'use strict';
 const { createSecretKey, randomUUID } = require('node:crypto');
 const { STATUS_CODES } = require('node:http');
@@ -14,6 +15,10 @@ const appEnv = env.APP_ENV ?? 'develop';
 const revoked = new Set((env.JWT_REVOKED_VERSIONS ?? 'v1').split(',').map((v) => v.trim()));
 const limits = { delay: 2_592_000, retry: 100, message: 10_000 };
 const timeoutMs = 500;
+const prefix = env.QUEUE_PREFIX ?? '{dm-jobqueue}';
+/** TENANT_MAX_PENDING_JOBS (0: no limit), and how long a tenant's index outlives its latest registration. */
+const maxPending = Number(env.TENANT_MAX_PENDING_JOBS ?? 10_000);
+const indexTtlMs = (limits.delay + 86_400 * 8) * 1000;
 const retention = { removeOnComplete: { age: 86_400, count: 1_000 }, removeOnFail: { age: 604_800, count: 10_000 } };
 
 const redis = new Redis(env.REDIS_URL, {
@@ -22,8 +27,30 @@ const redis = new Redis(env.REDIS_URL, {
   enableAutoPipelining: true,
 });
 redis.on('error', () => undefined);
-const queue = new Queue('jobs', { connection: redis, prefix: env.QUEUE_PREFIX ?? '{dm-jobqueue}' });
+const queue = new Queue('jobs', { connection: redis, prefix });
 queue.on('error', () => undefined);
+
+/**
+ * The tenant's quota and the job indexes in one script, as an expert would keep them: the tenant's pending set (its
+ * size is the quota; the worker removes a job as it starts), its index and the global one (newest first, by
+ * registration time), the tenant's index expiring once nobody registers into it. It goes out on the same
+ * auto-pipelined connection as the add, in the same write: one round trip. Refused (the quota is full), the job just
+ * added is removed again.
+ * KEYS: pending, tenant index, global index. ARGV: now (ms), job id, limit (0: none), index TTL (ms).
+ */
+redis.defineCommand('reserve', {
+  numberOfKeys: 3,
+  lua: `
+local limit = tonumber(ARGV[3])
+if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+if limit > 0 then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+`,
+});
+const tenantKey = (sub, what) => `${prefix}:tenant:${Buffer.from(sub).toString('base64url')}:${what}`;
 
 const CHALLENGE = { 'www-authenticate': 'Bearer realm="dm-jobqueue"' };
 const UNAVAILABLE = { 'retry-after': '5' };
@@ -33,7 +60,7 @@ const answer = (status, body, headers) => ({ status, body, headers });
 const failure = (status, message, headers) =>
   answer(status, { statusCode: status, message, error: STATUS_CODES[status] }, headers);
 
-/** null when the header carries a valid token with scope write, else the failure to send. */
+/** The token's subject when the header carries a valid token with scope write, else the failure to send. */
 function authenticate(header) {
   if (header === undefined) return failure(401, 'Authorization header is required', CHALLENGE);
   const match = /^bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
@@ -52,7 +79,7 @@ function authenticate(header) {
   )
     return failure(401, 'Invalid token', CHALLENGE);
   if (!Array.isArray(claims.scope) || !claims.scope.includes('write')) return failure(403, 'Insufficient scope');
-  return null;
+  return { subject: claims.sub };
 }
 
 function validate(body) {
@@ -78,33 +105,47 @@ function validate(body) {
 
 /** The whole register contract after the body is parsed: resolves to the answer to send. */
 async function register(authorization, body) {
-  const refused = authenticate(authorization);
-  if (refused) return refused;
+  const principal = authenticate(authorization);
+  if (!principal.subject) return principal;
   const { errors, data } = validate(body);
   if (errors) return failure(400, errors);
   if (redis.status !== 'ready') return failure(503, 'Job queue is unavailable', UNAVAILABLE);
   const jobId = randomUUID();
+  const now = Date.now();
   const delay = data.delay_seconds * 1000;
+  const owner = principal.subject;
   let timer;
   const timeout = new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)));
   try {
-    const job = await Promise.race([
-      queue.add('message', data, {
-        jobId,
-        delay,
-        attempts: data.max_retry + 1,
-        backoff: { type: 'exponential', delay: 1000 },
-        ...retention,
-      }),
-      timeout,
+    const keys = [tenantKey(owner, 'pending'), tenantKey(owner, 'jobs'), `${prefix}:jobs-index`];
+    const stored = Promise.all([
+      redis.reserve(...keys, now, jobId, maxPending, indexTtlMs),
+      queue.add(
+        'message',
+        { ...data, run_at: now + delay, owner },
+        {
+          jobId,
+          delay,
+          timestamp: now,
+          attempts: data.max_retry + 1,
+          backoff: { type: 'exponential', delay: 1000 },
+          ...retention,
+        },
+      ),
     ]);
-    if (!job) return failure(503, 'Job queue is unavailable', UNAVAILABLE);
+    const result = await Promise.race([stored, timeout]);
+    if (!result) return failure(503, 'Job queue is unavailable', UNAVAILABLE);
+    if (result[0] === 0) {
+      await queue.remove(jobId);
+      return failure(429, 'Pending job quota exceeded');
+    }
     return answer(201, {
       job_id: jobId,
       status: 'registered',
       delay_seconds: data.delay_seconds,
       max_retry: data.max_retry,
-      run_at: new Date(job.timestamp + delay).toISOString(),
+      run_at: new Date(now + delay).toISOString(),
+      expires_at: null,
     });
   } catch {
     return failure(503, 'Job queue is unavailable', UNAVAILABLE);

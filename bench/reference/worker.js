@@ -14,14 +14,21 @@ const escapeLine = (s) => s.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toStrin
 /** Starts the worker on its own connection; resolves `close()` to stop both. */
 function startWorker() {
   const connection = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: null });
+  const prefix = process.env.QUEUE_PREFIX ?? '{dm-jobqueue}';
   const worker = new Worker(
     'jobs',
     async (job) => {
+      // Started: no longer pending for its tenant's quota (contract.js), on the connection that then completes it.
+      const owner = job.data.owner;
+      if (owner !== undefined)
+        connection
+          .zrem(`${prefix}:tenant:${Buffer.from(owner).toString('base64url')}:pending`, job.id)
+          .catch(() => undefined);
       process.stdout.write(`[${stamp(new Date())}] ${escapeLine(job.data.message)}\n`);
     },
     {
       connection,
-      prefix: process.env.QUEUE_PREFIX ?? '{dm-jobqueue}',
+      prefix,
       concurrency: Number(process.env.WORKER_CONCURRENCY ?? 10),
     },
   );
