@@ -53,13 +53,32 @@ end
 `;
 
 /**
- * Removes entries of jobs that are gone from an index (and from `alsoKey`, when given), for `samples` random entries
- * of it; only entries older than `graceBefore` (ms) count as stale. Needs `prefix` (the queue's job key prefix) in
- * scope.
+ * Removes entries of jobs that are gone from an index (and from `alsoKey`, when given), for `samples` entries of it
+ * picked at random; only entries older than `graceBefore` (ms) count as stale. Needs `prefix` (the queue's job key
+ * prefix) in scope.
+ *
+ * With `at` (a number in [0, 1) the caller drew at random), the entries are the `samples` that follow rank
+ * `at` × size, wrapping around at the end: every entry has the same chance, samples ÷ size, as with ZRANDMEMBER, but
+ * reading neighbours by rank costs a fraction of what picking each at random does (the register path's share of
+ * Redis's time, bench/README.md). Without it, ZRANDMEMBER.
  */
 export const DROP_STALE_SAMPLES_LUA = `
-local function dropStaleSamples(indexKey, samples, graceBefore, alsoKey)
-  local picked = redis.call('ZRANDMEMBER', indexKey, samples, 'WITHSCORES')
+local function dropStaleSamples(indexKey, samples, graceBefore, alsoKey, at)
+  local picked
+  if at then
+    local size = redis.call('ZCARD', indexKey)
+    if size == 0 then return end
+    samples = math.min(samples, size)
+    local from = math.floor(at * size)
+    picked = redis.call('ZRANGE', indexKey, from, from + samples - 1, 'WITHSCORES')
+    if from + samples > size then
+      for _, value in ipairs(redis.call('ZRANGE', indexKey, 0, from + samples - size - 1, 'WITHSCORES')) do
+        picked[#picked + 1] = value
+      end
+    end
+  else
+    picked = redis.call('ZRANDMEMBER', indexKey, samples, 'WITHSCORES')
+  end
   for i = 1, #picked, 2 do
     if tonumber(picked[i + 1]) < graceBefore and redis.call('EXISTS', prefix .. picked[i]) == 0 then
       redis.call('ZREM', indexKey, picked[i])

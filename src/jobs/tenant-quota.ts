@@ -73,14 +73,19 @@ if limit > 0 then
 end
 -- Before the new entries go in: their jobs do not exist yet. Samples in proportion to the jobs added, so that the
 -- stale entries found keep up with the entries written.
-dropStaleSamples(KEYS[3], math.min(${int(INDEX_SAMPLES)} * n, ${int(MAX_SAMPLES)}), graceBefore, KEYS[4])
+-- Where each index's samples start: random hex digits of the first job's id (a random UUID: the first group for the
+-- tenant's index, the last for the global one, which the parity below does not depend on either).
+local firstId = ARGV[first]
+local tenantAt = (tonumber(string.sub(firstId, 1, 8), 16) or 0) / 4294967296
+local globalAt = (tonumber(string.sub(firstId, -8), 16) or 0) / 4294967296
+dropStaleSamples(KEYS[3], math.min(${int(INDEX_SAMPLES)} * n, ${int(MAX_SAMPLES)}), graceBefore, KEYS[4], tenantAt)
 local globalSamples = math.min(${int(INDEX_SAMPLES)} * n, ${int(MAX_SAMPLES)})
 if n == 1 then
   -- Job ids are random UUIDs: the parity of the first hex digit picks one registration in two.
   globalSamples = 0
   if tonumber(string.sub(ARGV[first], 1, 1), 16) % 2 == 0 then globalSamples = ${int(2 * INDEX_SAMPLES)} end
 end
-if globalSamples > 0 then dropStaleSamples(KEYS[4], globalSamples, graceBefore) end
+if globalSamples > 0 then dropStaleSamples(KEYS[4], globalSamples, graceBefore, nil, globalAt) end
 for i = 0, n - 1 do
   local id, expiresAt = ARGV[first + 2 * i], tonumber(ARGV[first + 2 * i + 1])
   if limit > 0 then
