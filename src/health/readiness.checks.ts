@@ -14,7 +14,6 @@ import { ReadinessState } from './readiness.state';
 @Injectable()
 export class ReadinessChecks {
   readonly checks: HealthIndicatorFunction[];
-  private readonly names: string[];
 
   constructor(
     redis: RedisHealthIndicator,
@@ -24,11 +23,7 @@ export class ReadinessChecks {
     @Optional() worker?: WorkerHealthIndicator,
   ) {
     this.checks = [() => redis.isHealthy('redis')];
-    this.names = ['redis'];
-    if (worker) {
-      this.checks.push(() => worker.isHealthy('worker'));
-      this.names.push('worker');
-    }
+    if (worker) this.checks.push(() => worker.isHealthy('worker'));
     // Read when Prometheus scrapes, as the probe would answer then: what an alert on "readiness down" reads while
     // the process still serves /metrics (a dead process is Prometheus's own `up == 0`).
     const ready: Gauge<'check'> = new Gauge({
@@ -47,7 +42,8 @@ export class ReadinessChecks {
   async statuses(): Promise<Record<string, boolean>> {
     const results = await Promise.all(this.checks.map(async (check) => check()));
     const up: Record<string, boolean> = {};
-    results.forEach((result, index) => (up[this.names[index]] = result[this.names[index]]?.status === 'up'));
+    // Each result is keyed by its check's name: { redis: { status: 'up', … } }.
+    for (const result of results) for (const [name, { status }] of Object.entries(result)) up[name] = status === 'up';
     up.all = !this.state.shuttingDown && Object.values(up).every(Boolean);
     return up;
   }

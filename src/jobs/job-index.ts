@@ -67,7 +67,8 @@ local function dropStaleSamples(indexKey, samples, graceBefore, alsoKey, at)
   local picked
   if at then
     local size = redis.call('ZCARD', indexKey)
-    if size == 0 then return end
+    -- (No samples would make the range below 0..-1: the whole index.)
+    if size == 0 or samples <= 0 then return end
     samples = math.min(samples, size)
     local from = math.floor(at * size)
     picked = redis.call('ZRANGE', indexKey, from, from + samples - 1, 'WITHSCORES')

@@ -1,6 +1,7 @@
 // The access log: one JSON line per response, written from Fastify's onResponse hook.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Level, Logger } from 'pino';
+import { pathOf } from '../../common/url-path';
 import { UNMATCHED_ROUTE } from '../metrics/http.metrics';
 
 /** Longest path written to the log; a scanner's 16 KB URL must not make a 16 KB line. */
@@ -8,8 +9,7 @@ const MAX_LOGGED_PATH = 256;
 
 /** The path without its query string (which could carry anything), cut to MAX_LOGGED_PATH characters. */
 export function loggedPath(url: string): string {
-  const query = url.indexOf('?');
-  const path = query >= 0 ? url.slice(0, query) : url;
+  const path = pathOf(url);
   return path.length > MAX_LOGGED_PATH ? `${path.slice(0, MAX_LOGGED_PATH)}…` : path;
 }
 

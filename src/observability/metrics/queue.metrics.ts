@@ -94,28 +94,30 @@ export class QueueMetrics {
     });
     // Labelled by queue: prom-client gives a gauge without labels a 0 sample even when reset, which would read as
     // "none waits" while Redis does not answer.
-    const oldest: Gauge<'queue'> = new Gauge({
-      name: 'dm_jobqueue_oldest_waiting_job_age_seconds',
-      labelNames: ['queue'],
-      help: 'How long the oldest job that is due and waiting for a worker has waited (all processes), 0 when none waits; absent when Redis did not answer.',
-      registers: [registry],
-      collect: () =>
-        this.collect(oldest, (gauge, reading) => gauge.set({ queue: QUEUE_NAME }, reading.oldestWaitingSeconds)),
-    });
-    const used: Gauge<'queue'> = new Gauge({
-      name: 'dm_jobqueue_redis_memory_used_bytes',
-      labelNames: ['queue'],
-      help: "Memory the Redis that holds the queue uses (INFO memory used_memory; in a cluster, the node of the queue's slot); absent when Redis did not answer.",
-      registers: [registry],
-      collect: () => this.collect(used, (gauge, reading) => gauge.set({ queue: QUEUE_NAME }, memoryOf(reading).used)),
-    });
-    const max: Gauge<'queue'> = new Gauge({
-      name: 'dm_jobqueue_redis_memory_max_bytes',
-      labelNames: ['queue'],
-      help: 'The maxmemory of the Redis that holds the queue, 0 when it has no limit; absent when Redis did not answer.',
-      registers: [registry],
-      collect: () => this.collect(max, (gauge, reading) => gauge.set({ queue: QUEUE_NAME }, memoryOf(reading).max)),
-    });
+    const perQueue = (name: string, help: string, value: (reading: QueueReading) => number): void => {
+      const gauge: Gauge<'queue'> = new Gauge({
+        name,
+        help,
+        labelNames: ['queue'],
+        registers: [registry],
+        collect: () => this.collect(gauge, (each, reading) => each.set({ queue: QUEUE_NAME }, value(reading))),
+      });
+    };
+    perQueue(
+      'dm_jobqueue_oldest_waiting_job_age_seconds',
+      'How long the oldest job that is due and waiting for a worker has waited (all processes), 0 when none waits; absent when Redis did not answer.',
+      (reading) => reading.oldestWaitingSeconds,
+    );
+    perQueue(
+      'dm_jobqueue_redis_memory_used_bytes',
+      "Memory the Redis that holds the queue uses (INFO memory used_memory; in a cluster, the node of the queue's slot); absent when Redis did not answer.",
+      (reading) => memoryOf(reading).used,
+    );
+    perQueue(
+      'dm_jobqueue_redis_memory_max_bytes',
+      'The maxmemory of the Redis that holds the queue, 0 when it has no limit; absent when Redis did not answer.',
+      (reading) => memoryOf(reading).max,
+    );
   }
 
   /**

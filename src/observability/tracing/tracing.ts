@@ -25,6 +25,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { LogThrottle } from '../../common/log-throttle';
 import { occurrenceOf } from '../../jobs/schedule';
+import { pathOf } from '../../common/url-path';
 
 /** `service.name` when neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names one. */
 export const DEFAULT_SERVICE_NAME = 'dm-jobqueue';
@@ -133,9 +134,7 @@ export function spanQuery(url: string | undefined): string | undefined {
 
 /** Probes and scrapes come every few seconds and tell nothing a trace would: they get no span. */
 export function isUntracedRequest(request: Pick<IncomingMessage, 'url'>): boolean {
-  const url = request.url ?? '';
-  const query = url.indexOf('?');
-  const path = query >= 0 ? url.slice(0, query) : url;
+  const path = pathOf(request.url ?? '');
   return path === '/metrics' || path === '/health' || path.startsWith('/health/');
 }
 
