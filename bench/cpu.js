@@ -2,7 +2,7 @@
 // `node bench/cpu.js [seconds] [target ...]`: where the CPU of a register request goes. Every target
 // (`service`, `reference`, `fastify`, `nest`, optionally with environment: `service:LOG_LEVEL=warn,METRICS_ENABLED=false`)
 // starts at once on one private redis-server, each with its own queue (QUEUE_PREFIX), and gets 3 s of the bench's
-// register load (wrk -t2 -c32) uncounted. Then the load goes to one target at a time for `seconds` (default 1),
+// register load (wrk -t1 -c32) uncounted. Then the load goes to one target at a time for `seconds` (default 1),
 // ROUNDS times (default 20), the order reversed every other round, so that a machine whose speed drifts (a
 // shared VM) slows every target alike rather than the ones that happened to run at a bad moment. Printed:
 // requests/s (median of the runs), then CPU µs per request (totals over all runs) of the target's main thread,

@@ -117,8 +117,11 @@ async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true, n
     lines,
     startupMs,
     url: `http://127.0.0.1:${port}`,
+    // A target that died during the run fails the benchmark (its figures would be wrk's connection errors).
     stop: () =>
-      new Promise((resolve) => {
+      new Promise((resolve, reject) => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          return reject(new Error(`${kind} exited during the run (${child.exitCode ?? child.signalCode})`));
         child.once('exit', resolve);
         child.kill('SIGTERM');
       }),

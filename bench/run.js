@@ -126,15 +126,16 @@ async function benchRegister(redis, kind, bearer) {
 }
 
 /**
- * Jobs per second stored in batches of BATCH_SIZE: the service's POST /register/batch under wrk (BATCH_CONNECTIONS
- * connections, batch.lua), or BullMQ's addBulk called directly from one process with as many batches in flight
- * (reference/bulk.js). Both after WARM_UP_SECONDS uncounted.
+ * Jobs per second stored in batches of BATCH_SIZE: POST /register/batch of the service or of the reference (the same
+ * contract, one MULTI) under wrk (BATCH_CONNECTIONS connections, batch.lua), or BullMQ's addBulk called directly from
+ * one process with as many batches in flight (reference/bulk.js: no HTTP, token, validation, quota or index; the
+ * floor the issue measures against). Each after WARM_UP_SECONDS uncounted.
  */
 async function benchBatch(redis, kind, bearer) {
   await redis.client.flushall();
   let result;
-  if (kind === 'service') {
-    const target = await startTarget('service', redis.url, {}, { countLines: false });
+  if (kind !== 'addBulk') {
+    const target = await startTarget(kind, redis.url, parseTarget(kind).env, { countLines: false });
     const load = { seconds: WARM_UP_SECONDS, connections: BATCH_CONNECTIONS, script: 'batch.lua' };
     const route = '/api/dm-jobqueue/register/batch';
     await wrk(target.url, bearer, { ...load, route });
@@ -328,7 +329,7 @@ async function main() {
   }
   const register = { service: [], reference: [], fastify: [], nest: [] };
   const worker = { service: [], reference: [] };
-  const batch = { service: [], addBulk: [] };
+  const batch = { service: [], reference: [], addBulk: [] };
   try {
     if (opts['batch-only']) {
       for (let round = 1; round <= ROUNDS; round += 1) {
@@ -339,12 +340,16 @@ async function main() {
       }
       const perSecond = (kind) => batch[kind].map((r) => r.jobsPerSecond);
       process.stdout.write(
-        `batch jobs/s: service ${fmt(median(perSecond('service')))} (${perSecond('service')
-          .map((v) => fmt(v))
-          .join(', ')}), ` +
-          `addBulk ${fmt(median(perSecond('addBulk')))} (${perSecond('addBulk')
-            .map((v) => fmt(v))
-            .join(', ')}), ` +
+        `batch jobs/s: ${Object.keys(batch)
+          .map(
+            (kind) =>
+              `${kind} ${fmt(median(perSecond(kind)))} (${perSecond(kind)
+                .map((v) => fmt(v))
+                .join(', ')})`,
+          )
+          .join(
+            ', ',
+          )}; service ${fmt(median(perSecond('service')) / median(perSecond('reference')), 2)} of the reference, ` +
           `${fmt(median(perSecond('service')) / median(perSecond('addBulk')), 2)} of addBulk\n`,
       );
       return;
@@ -409,7 +414,11 @@ async function main() {
         service: m(register.service, 'redisCpuUs'),
         reference: m(register.reference, 'redisCpuUs'),
       },
-      batchJobsPerSecond: { service: m(batch.service, 'jobsPerSecond'), addBulk: m(batch.addBulk, 'jobsPerSecond') },
+      batchJobsPerSecond: {
+        service: m(batch.service, 'jobsPerSecond'),
+        reference: m(batch.reference, 'jobsPerSecond'),
+        addBulk: m(batch.addBulk, 'jobsPerSecond'),
+      },
       workerJobsPerSecond: {
         service: m(worker.service, 'jobsPerSecond'),
         reference: m(worker.reference, 'jobsPerSecond'),
@@ -423,6 +432,7 @@ async function main() {
           Object.entries(register).map(([kind, runs]) => [kind, runs.reduce((s, r) => s + r.non2xx, 0)]),
         ),
         'service batches': batch.service.reduce((sum, r) => sum + r.non2xx, 0),
+        'reference batches': batch.reference.reduce((sum, r) => sum + r.non2xx, 0),
       },
       floors: Object.fromEntries(
         Object.keys(FLOORS).map((kind) => [kind, { rps: m(register[kind], 'rps'), p99: m(register[kind], 'p99') }]),
@@ -458,6 +468,12 @@ function render(f, register, worker, soakSamples, batch) {
     row('register p99 latency (ms)', f.registerP99, 2, '≤ 1.50'),
     row('register CPU per request (µs, every thread of the process)', f.registerCpuUs, 1, '≤ 1.25'),
     row('Redis CPU per register request (µs)', f.registerRedisCpuUs, 1, ''),
+    row(
+      `batch throughput (jobs/s, ${BATCH_SIZE} a request; reference: its register/batch)`,
+      f.batchJobsPerSecond,
+      0,
+      '',
+    ),
     row(
       `batch throughput (jobs/s, ${BATCH_SIZE} a request; reference: BullMQ addBulk from one process)`,
       f.batchJobsPerSecond,
@@ -519,7 +535,8 @@ Produced by \`npm run bench${shownArgs.length ? ` -- ${shownArgs.join(' ')}` : '
 The service (\`node dist/main.js\`) and the bare reference (\`bench/reference/\`: \`node:http\`, the same HS256 check,
 validation, defaults, tenant quota, job index and BullMQ \`add\`; a bare BullMQ worker) ran in turn, A B A B, against
 one private \`redis-server\`, under \`wrk -t${WRK_THREADS} -c${CONNECTIONS} -d${DURATION}s\` posting a job with a one-hour
-delay (batches: \`-c${BATCH_CONNECTIONS}\`, ${BATCH_SIZE} jobs a request, against BullMQ \`addBulk\` with as many in flight).
+delay (batches: \`-c${BATCH_CONNECTIONS}\`, ${BATCH_SIZE} jobs a request, against the reference's \`register/batch\` and BullMQ
+\`addBulk\` with as many in flight).
 Figures are medians of ${ROUNDS} rounds; ratios are service / reference.
 
 - Machine: ${os.cpus().length} × ${cpu}, ${fmt(os.totalmem() / 2 ** 30, 0)} GiB, ${os.type()} ${os.release()}
@@ -532,7 +549,7 @@ Every round: register requests/s service ${runs(register.service, 'rps')}, refer
 service / reference in the same round (run back to back): throughput ${register.service.map((r, i) => fmt(r.rps / register.reference[i].rps, 2)).join(', ')}, p99 ${register.service.map((r, i) => fmt(r.p99 / register.reference[i].p99, 2)).join(', ')};
 p99 ms service ${runs(register.service, 'p99', 2)}, reference ${runs(register.reference, 'p99', 2)};
 CPU µs per register request service ${runs(register.service, 'cpuUs', 1)}, reference ${runs(register.reference, 'cpuUs', 1)};
-batch jobs/s service ${runs(batch.service, 'jobsPerSecond')}, addBulk ${runs(batch.addBulk, 'jobsPerSecond')};
+batch jobs/s service ${runs(batch.service, 'jobsPerSecond')}, reference ${runs(batch.reference, 'jobsPerSecond')}, addBulk ${runs(batch.addBulk, 'jobsPerSecond')};
 worker jobs/s service ${runs(worker.service, 'jobsPerSecond')}, reference ${runs(worker.reference, 'jobsPerSecond')}.
 Responses other than 2xx during the register runs: ${Object.entries(f.non2xx)
     .map(([kind, n]) => `${kind} ${n}`)

@@ -5,7 +5,7 @@
 const { createSecretKey, randomUUID } = require('node:crypto');
 const { STATUS_CODES } = require('node:http');
 const jwt = require('jsonwebtoken');
-const { Queue } = require('bullmq');
+const { Job, Queue } = require('bullmq');
 const Redis = require('ioredis');
 
 const env = process.env;
@@ -32,24 +32,82 @@ queue.on('error', () => undefined);
 
 /**
  * The tenant's quota and the job indexes in one script, as an expert would keep them: the tenant's pending set (its
- * size is the quota; the worker removes a job as it starts), its index and the global one (newest first, by
- * registration time), the tenant's index expiring once nobody registers into it. It goes out on the same
- * auto-pipelined connection as the add, in the same write: one round trip. Refused (the quota is full), the job just
- * added is removed again.
- * KEYS: pending, tenant index, global index. ARGV: now (ms), job id, limit (0: none), index TTL (ms).
+ * size is the quota; the worker removes a job as it starts) and its expiring set (a job with expires_at leaves the
+ * pending set once past it), its index and the global one (by registration time), the tenant's index expiring once
+ * nobody registers into it. Both indexes stay bounded: each registration looks at a few consecutive entries from a
+ * random rank (4 of the tenant's; 8 of the global index's, one time in two) and drops those whose job is gone, and
+ * a full quota first drops places whose job is gone or finished. It goes out on the same auto-pipelined connection
+ * as the add, in the same write: one round trip. Refused (the quota is full), the job just added is removed again.
+ * KEYS: pending, expiring, tenant index, global index. ARGV: now (ms), limit (0: none), index TTL (ms), the queue's
+ * job key prefix, two random numbers in [0, 1), then each job's id and expires_at (ms, 0: none). Returns 1 or 0.
  */
-redis.defineCommand('reserve', {
-  numberOfKeys: 3,
-  lua: `
-local limit = tonumber(ARGV[3])
-if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
-if limit > 0 then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
+const RESERVE = `
+local now, limit, ttl, jobPrefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local tenantAt, globalAt = tonumber(ARGV[5]), tonumber(ARGV[6])
+local ids, expiry = {}, {}
+for i = 7, #ARGV, 2 do
+  ids[#ids + 1] = ARGV[i]
+  expiry[#expiry + 1] = tonumber(ARGV[i + 1])
+end
+local graceBefore = now - 5000
+local function gone(id) return redis.call('EXISTS', jobPrefix .. id) == 0 end
+local function sweep(index, count, at, other)
+  local size = redis.call('ZCARD', index)
+  count = math.min(count, size)
+  if count == 0 then return end
+  local start = math.floor(at * size)
+  local entries = redis.call('ZRANGE', index, start, start + count - 1, 'WITHSCORES')
+  if start + count > size then
+    for _, v in ipairs(redis.call('ZRANGE', index, 0, start + count - size - 1, 'WITHSCORES')) do
+      entries[#entries + 1] = v
+    end
+  end
+  for i = 1, #entries, 2 do
+    local id = entries[i]
+    if tonumber(entries[i + 1]) < graceBefore and gone(id) then
+      redis.call('ZREM', index, id)
+      if other then redis.call('ZREM', other, id) end
+    end
+  end
+end
+if limit > 0 then
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
+  if #expired > 0 then
+    redis.call('ZREM', KEYS[1], unpack(expired))
+    redis.call('ZREM', KEYS[2], unpack(expired))
+  end
+  local taken = redis.call('ZCARD', KEYS[1])
+  if taken + #ids > limit then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 99, 'WITHSCORES')
+    for i = 1, #oldest, 2 do
+      local id = oldest[i]
+      if tonumber(oldest[i + 1]) < graceBefore and (gone(id) or redis.call('HEXISTS', jobPrefix .. id, 'finishedOn') == 1) then
+        redis.call('ZREM', KEYS[1], id)
+        redis.call('ZREM', KEYS[2], id)
+        taken = taken - 1
+      end
+    end
+    if taken + #ids > limit then return 0 end
+  end
+end
+sweep(KEYS[3], math.min(4 * #ids, 4000), tenantAt, KEYS[4])
+local global = math.min(4 * #ids, 4000)
+if #ids == 1 then global = globalAt < 0.5 and 8 or 0 end
+if global > 0 then sweep(KEYS[4], global, globalAt * 2 % 1) end
+for i, id in ipairs(ids) do
+  if limit > 0 then
+    redis.call('ZADD', KEYS[1], now, id)
+    if expiry[i] > 0 then redis.call('ZADD', KEYS[2], expiry[i], id) end
+  end
+  redis.call('ZADD', KEYS[3], now, id)
+  redis.call('ZADD', KEYS[4], now, id)
+end
+redis.call('PEXPIRE', KEYS[3], ttl)
 return 1
-`,
-});
+`;
+redis.defineCommand('reserve', { numberOfKeys: 4, lua: RESERVE });
+const indexKey = `${prefix}:jobs-index`;
+const jobPrefix = `${prefix}:jobs:`;
 const tenantKey = (sub, what) => `${prefix}:tenant:${Buffer.from(sub).toString('base64url')}:${what}`;
 
 const CHALLENGE = { 'www-authenticate': 'Bearer realm="dm-jobqueue"' };
@@ -103,6 +161,50 @@ function validate(body) {
   };
 }
 
+/** BullMQ's options for a job of `data` registered at `now`. */
+const jobOptions = (jobId, data, now) => ({
+  jobId,
+  delay: data.delay_seconds * 1000,
+  timestamp: now,
+  attempts: data.max_retry + 1,
+  backoff: { type: 'exponential', delay: 1000 },
+  ...retention,
+});
+
+const registered = (jobId, data, now) => ({
+  job_id: jobId,
+  status: 'registered',
+  delay_seconds: data.delay_seconds,
+  max_retry: data.max_retry,
+  run_at: new Date(now + data.delay_seconds * 1000).toISOString(),
+  expires_at: null,
+});
+
+/** Resolves to what `store` resolves to, or to undefined once the timeout has passed. */
+async function within(ms, store) {
+  let timer;
+  const timeout = new Promise((resolve) => (timer = setTimeout(resolve, ms)));
+  try {
+    return await Promise.race([store, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const reserveArgs = (owner, now, jobIds) => [
+  tenantKey(owner, 'pending'),
+  tenantKey(owner, 'expiring'),
+  tenantKey(owner, 'jobs'),
+  indexKey,
+  now,
+  maxPending,
+  indexTtlMs,
+  jobPrefix,
+  Math.random(),
+  Math.random(),
+  ...jobIds.flatMap((jobId) => [jobId, 0]),
+];
+
 /** The whole register contract after the body is parsed: resolves to the answer to send. */
 async function register(authorization, body) {
   const principal = authenticate(authorization);
@@ -112,45 +214,78 @@ async function register(authorization, body) {
   if (redis.status !== 'ready') return failure(503, 'Job queue is unavailable', UNAVAILABLE);
   const jobId = randomUUID();
   const now = Date.now();
-  const delay = data.delay_seconds * 1000;
   const owner = principal.subject;
-  let timer;
-  const timeout = new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)));
   try {
-    const keys = [tenantKey(owner, 'pending'), tenantKey(owner, 'jobs'), `${prefix}:jobs-index`];
     const stored = Promise.all([
-      redis.reserve(...keys, now, jobId, maxPending, indexTtlMs),
-      queue.add(
-        'message',
-        { ...data, run_at: now + delay, owner },
-        {
-          jobId,
-          delay,
-          timestamp: now,
-          attempts: data.max_retry + 1,
-          backoff: { type: 'exponential', delay: 1000 },
-          ...retention,
-        },
-      ),
+      redis.reserve(...reserveArgs(owner, now, [jobId])),
+      queue.add('message', { ...data, run_at: now + data.delay_seconds * 1000, owner }, jobOptions(jobId, data, now)),
     ]);
-    const result = await Promise.race([stored, timeout]);
+    const result = await within(timeoutMs, stored);
     if (!result) return failure(503, 'Job queue is unavailable', UNAVAILABLE);
     if (result[0] === 0) {
       await queue.remove(jobId);
       return failure(429, 'Pending job quota exceeded');
     }
-    return answer(201, {
-      job_id: jobId,
-      status: 'registered',
-      delay_seconds: data.delay_seconds,
-      max_retry: data.max_retry,
-      run_at: new Date(now + delay).toISOString(),
-      expires_at: null,
-    });
+    return answer(201, registered(jobId, data, now));
   } catch {
     return failure(503, 'Job queue is unavailable', UNAVAILABLE);
-  } finally {
-    clearTimeout(timer);
+  }
+}
+
+/**
+ * POST /api/dm-jobqueue/register/batch after the body is parsed: {"jobs": [register bodies]} (1 to 1 000), every
+ * item checked, then the reservation and every add in one MULTI, so that Redis stores all or none. BullMQ's
+ * Queue.addBulk takes no transaction; its Job.addJob does, as a client.
+ */
+async function registerBatch(authorization, body) {
+  const principal = authenticate(authorization);
+  if (!principal.subject) return principal;
+  if (body === null || typeof body !== 'object' || Array.isArray(body) || !Array.isArray(body.jobs))
+    return failure(400, ['jobs must be an array']);
+  const extra = Object.keys(body).filter((name) => name !== 'jobs');
+  if (extra.length)
+    return failure(
+      400,
+      extra.map((name) => `property ${name} should not exist`),
+    );
+  if (body.jobs.length === 0 || body.jobs.length > 1000) return failure(400, ['jobs must contain 1 to 1000 elements']);
+  const errors = [];
+  const items = body.jobs.map((item, index) => {
+    const { errors: itemErrors, data } = validate(item);
+    if (itemErrors) errors.push(...[itemErrors].flat().map((message) => `jobs.${index}.${message}`));
+    return data;
+  });
+  if (errors.length) return failure(400, errors);
+  if (redis.status !== 'ready') return failure(503, 'Job queue is unavailable', UNAVAILABLE);
+  const now = Date.now();
+  const owner = principal.subject;
+  const jobIds = items.map(() => randomUUID());
+  try {
+    // BullMQ's view of the connection: its adds need its transaction wrapper.
+    const transaction = (await queue.client).multi();
+    transaction.reserve(...reserveArgs(owner, now, jobIds));
+    items.forEach((data, i) => {
+      const job = new Job(
+        queue,
+        'message',
+        { ...data, run_at: now + data.delay_seconds * 1000, owner },
+        jobOptions(jobIds[i], data, now),
+        jobIds[i],
+      );
+      void job.addJob(transaction);
+    });
+    const results = await within(timeoutMs + 2 * items.length, transaction.exec());
+    if (!results || results.some(([error]) => error)) {
+      await Promise.allSettled(jobIds.map((jobId) => queue.remove(jobId)));
+      return failure(503, 'Job queue is unavailable', UNAVAILABLE);
+    }
+    if (results[0][1] === 0) {
+      await Promise.all(jobIds.map((jobId) => queue.remove(jobId)));
+      return failure(429, 'Pending job quota exceeded');
+    }
+    return answer(201, { jobs: items.map((data, i) => registered(jobIds[i], data, now)) });
+  } catch {
+    return failure(503, 'Job queue is unavailable', UNAVAILABLE);
   }
 }
 
@@ -160,4 +295,4 @@ const worker = env.WITH_WORKER === '1' ? require('./worker').startWorker() : und
 const ready = () => (redis.status === 'ready' ? answer(200, { status: 'ok' }) : answer(503, { status: 'error' }));
 const close = () => Promise.all([worker?.close(), queue.close().then(() => redis.quit())]);
 
-module.exports = { register, ready, failure, close, port: Number(env.PORT ?? 8081) };
+module.exports = { register, registerBatch, ready, failure, close, port: Number(env.PORT ?? 8081) };

@@ -1,5 +1,6 @@
 // The yardstick: what a careful engineer writes by hand with node:http for the same contract as
-// POST /api/dm-jobqueue/register (contract.js: the same HS256 check, validation, defaults and BullMQ add).
+// POST /api/dm-jobqueue/register and its register/batch (contract.js: the same HS256 check, validation, defaults,
+// quota, index and BullMQ adds).
 // No framework, no logging on the request path.
 'use strict';
 const http = require('node:http');
@@ -15,10 +16,15 @@ function send(res, { status, body, headers }) {
   res.end(text);
 }
 
+const routes = {
+  '/api/dm-jobqueue/register': contract.register,
+  '/api/dm-jobqueue/register/batch': contract.registerBatch,
+};
+
 const server = http.createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/health/ready') return send(res, contract.ready());
-  if (req.method !== 'POST' || req.url !== '/api/dm-jobqueue/register')
-    return send(res, contract.failure(404, 'Not Found'));
+  const route = req.method === 'POST' ? routes[req.url] : undefined;
+  if (route === undefined) return send(res, contract.failure(404, 'Not Found'));
   const chunks = [];
   req.on('data', (chunk) => chunks.push(chunk));
   req.on('end', () => {
@@ -29,7 +35,7 @@ const server = http.createServer((req, res) => {
     } catch {
       return send(res, contract.failure(400, 'Malformed JSON in request body'));
     }
-    contract.register(req.headers.authorization, body).then((answer) => send(res, answer));
+    route(req.headers.authorization, body).then((answer) => send(res, answer));
   });
 });
 server.keepAliveTimeout = 72_000;

@@ -73,17 +73,21 @@ if limit > 0 then
 end
 -- Before the new entries go in: their jobs do not exist yet. Samples in proportion to the jobs added, so that the
 -- stale entries found keep up with the entries written.
--- Where each index's samples start: random hex digits of the first job's id (a random UUID: the first group for the
--- tenant's index, the last for the global one, which the parity below does not depend on either).
+-- Where each index's samples start: random hex digits of the first job's id (a random UUID: its first 8 for the
+-- tenant's index, its last 8 for the global one, which the parity below does not depend on either). An id that is
+-- not hex there gives nil: those samples are picked by ZRANDMEMBER instead.
+local function fraction(hex)
+  local value = string.match(hex, '^%x+$') and tonumber(hex, 16)
+  if value then return value / 4294967296 end
+end
 local firstId = ARGV[first]
-local tenantAt = (tonumber(string.sub(firstId, 1, 8), 16) or 0) / 4294967296
-local globalAt = (tonumber(string.sub(firstId, -8), 16) or 0) / 4294967296
+local tenantAt, globalAt = fraction(string.sub(firstId, 1, 8)), fraction(string.sub(firstId, -8))
 dropStaleSamples(KEYS[3], math.min(${int(INDEX_SAMPLES)} * n, ${int(MAX_SAMPLES)}), graceBefore, KEYS[4], tenantAt)
 local globalSamples = math.min(${int(INDEX_SAMPLES)} * n, ${int(MAX_SAMPLES)})
 if n == 1 then
   -- Job ids are random UUIDs: the parity of the first hex digit picks one registration in two.
   globalSamples = 0
-  if tonumber(string.sub(ARGV[first], 1, 1), 16) % 2 == 0 then globalSamples = ${int(2 * INDEX_SAMPLES)} end
+  if (tonumber(string.sub(firstId, 1, 1), 16) or 0) % 2 == 0 then globalSamples = ${int(2 * INDEX_SAMPLES)} end
 end
 if globalSamples > 0 then dropStaleSamples(KEYS[4], globalSamples, graceBefore, nil, globalAt) end
 for i = 0, n - 1 do

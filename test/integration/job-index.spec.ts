@@ -1,6 +1,8 @@
 // The index's stale-entry sampling (src/jobs/job-index.ts) against a real redis-server: the window a registration
-// checks (from rank at × size, wrapping around at the end), what it drops and what it leaves.
+// checks (from rank at × size, wrapping around at the end), what it drops and what it leaves, and where a
+// registration's windows start (src/jobs/tenant-quota.ts: from its first job's id).
 import { DROP_STALE_SAMPLES_LUA } from '../../src/jobs/job-index';
+import { registerLua } from '../../src/jobs/tenant-quota';
 import { RedisServer } from '../support/redis-server';
 
 /** Runs dropStaleSamples on `index` (also removing from `also`), jobs under `prefix`; entries older than 1 000 stale. */
@@ -42,6 +44,12 @@ describe('dropStaleSamples', () => {
   it('wraps around the end of the index, so the oldest entries are checked as often as any', async () => {
     await index([]);
     expect(await run(4, 0.95)).toEqual(['e3', 'e4', 'e5', 'e6', 'e7', 'e8']);
+    expect(await redis.command('ZRANGE', 'also', 0, -1)).toEqual(['e3', 'e4', 'e5', 'e6', 'e7', 'e8']);
+  });
+
+  it('does not wrap when the window ends exactly at the last entry', async () => {
+    await index([]);
+    expect(await run(3, 0.7)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e5', 'e6']);
   });
 
   it('checks every entry once at most when asked for more than the index holds, and leaves entries in their grace', async () => {
@@ -50,5 +58,72 @@ describe('dropStaleSamples', () => {
     expect(await run(50, 0.5)).toEqual(['e0', 'e9', 'young']);
     await redis.command('DEL', 'idx');
     expect(await run(4, 0.5)).toEqual([]);
+  });
+});
+
+describe("a registration's samples (registerLua)", () => {
+  let redis: RedisServer;
+  const script = registerLua({ maxPendingJobs: 0, indexTtlMs: 60_000 });
+  const now = 100_000;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+
+  afterAll(() => redis?.close());
+
+  /** Fills `key` with `count` stale entries `<name>00` …, whose jobs are gone. */
+  async function stale(key: string, name: string, count: number): Promise<void> {
+    await redis.command('DEL', key);
+    for (let i = 0; i < count; i++) await redis.command('ZADD', key, i, `${name}${String(i).padStart(2, '0')}`);
+  }
+
+  /** Registers one job `id` of tenant "t"; resolves to what is left of the tenant's index and the global one. */
+  async function register(id: string): Promise<{ reply: unknown; tenant: string[]; global: string[] }> {
+    const reply = await redis.command(
+      'EVAL',
+      script,
+      5,
+      'pending',
+      'expiring',
+      'tidx',
+      'gidx',
+      `job:${id}`,
+      'job:',
+      now,
+      id,
+      0,
+    );
+    const others = (members: string[]) => members.filter((member) => member !== id);
+    return {
+      reply,
+      tenant: others((await redis.command('ZRANGE', 'tidx', 0, -1)) as string[]),
+      global: others((await redis.command('ZRANGE', 'gidx', 0, -1)) as string[]),
+    };
+  }
+
+  it("starts the tenant's window at the first 8 hex digits of the job's id", async () => {
+    await stale('tidx', 't', 10);
+    await stale('gidx', 'g', 10);
+    // 0x90000000 / 2^32 = 0.5625: ranks 5 to 8; an odd first digit leaves the global index unsampled.
+    const { tenant, global } = await register('90000000-0000-4000-8000-000000000000');
+    expect(tenant).toEqual(['t00', 't01', 't02', 't03', 't04', 't09']);
+    expect(global).toHaveLength(10);
+  });
+
+  it('starts the global window at its last 8 hex digits, one registration in two', async () => {
+    await redis.command('DEL', 'tidx');
+    await stale('gidx', 'g', 20);
+    // An even first digit: 8 samples; 0x40000000 / 2^32 = 0.25: ranks 5 to 12.
+    const { global } = await register('20000000-0000-4000-8000-000040000000');
+    expect(global).toEqual(['g00', 'g01', 'g02', 'g03', 'g04', 'g13', 'g14', 'g15', 'g16', 'g17', 'g18', 'g19']);
+  });
+
+  it('samples at random (ZRANDMEMBER) when the id is not hex there, and still registers', async () => {
+    await stale('tidx', 't', 10);
+    await redis.command('DEL', 'gidx');
+    const { reply, tenant } = await register('not-a-uuid-at-all');
+    expect(reply).toBe(1);
+    expect(tenant).toHaveLength(6);
   });
 });

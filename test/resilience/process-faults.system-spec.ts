@@ -141,14 +141,16 @@ describe('process faults', () => {
   });
 
   it('should print every job exactly once across two instances under concurrent load', async () => {
-    const a = await start();
-    const b = await start();
+    // 300 requests at once on a loaded CI machine can take longer than the default REDIS_TIMEOUT_MS (a 503 is the
+    // promised answer then; redis-faults tests it): this test is about each job running once.
+    const a = await start({ REDIS_TIMEOUT_MS: '5000' });
+    const b = await start({ REDIS_TIMEOUT_MS: '5000' });
     const messages = uniqueMessages(300, 'shared');
 
     const responses = await Promise.all(
       messages.map((message, i) => (i % 2 === 0 ? a : b).register({ message, delay_seconds: i % 3 === 0 ? 0 : 1 })),
     );
-    expect(responses.every((response) => response.status === 201)).toBe(true);
+    expect(responses.map((response) => response.status).filter((status) => status !== 201)).toEqual([]);
 
     await untilAllPrinted([a, b], messages, b, 2);
     for (const message of messages) expect(timesPrinted([a, b], message)).toBe(1);
