@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `node bench/profile.js [seconds] [target]`: a CPU profile of one target (default `service`; `reference`,
 // `fastify`, `nest`, optionally with environment as in cpu.js: `service:LOG_LEVEL=warn`) under the bench's
-// register load (wrk -t2 -c32, 3 s uncounted first, then `seconds`, default 10), taken with node's --cpu-prof
+// register load (wrk -t1 -c32, 3 s uncounted first, then `seconds`, default 10; with LOAD=batch the batch run's
+// load, register/batch with 100 jobs a request on 8 connections), taken with node's --cpu-prof
 // (sampling every 250 µs) and written to bench/profiles/ (open it in Chrome DevTools or speedscope for a flame
 // graph). Prints where the main thread's busy time went during the measured seconds: by package or module, and
 // the functions with the most self time.
@@ -13,7 +14,10 @@ const { parseTarget, runWrk, startRedis, startTarget, token } = require('./harne
 
 const [secondsArg = '10', target = 'service'] = process.argv.slice(2);
 const OUT = path.join(__dirname, 'profiles');
-const LOAD = { connections: 32 };
+const LOAD =
+  process.env.LOAD === 'batch'
+    ? { connections: 8, script: 'batch.lua', route: '/api/dm-jobqueue/register/batch' }
+    : { connections: 32 };
 
 /** A sampled frame's file: inside its npm package, one of node's modules, a file of the service or bench, or V8's (''). */
 function fileOf(url) {

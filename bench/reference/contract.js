@@ -52,22 +52,22 @@ end
 local graceBefore = now - 5000
 local function gone(id) return redis.call('EXISTS', jobPrefix .. id) == 0 end
 local function sweep(index, count, at, other)
-  local size = redis.call('ZCARD', index)
-  count = math.min(count, size)
-  if count == 0 then return end
-  local start = math.floor(at * size)
-  local entries = redis.call('ZRANGE', index, start, start + count - 1, 'WITHSCORES')
-  if start + count > size then
-    for _, v in ipairs(redis.call('ZRANGE', index, 0, start + count - size - 1, 'WITHSCORES')) do
-      entries[#entries + 1] = v
-    end
+  -- Only entries past the grace may go: they are the older ones, ranks 0 .. old - 1.
+  local old = redis.call('ZCARD', index) - redis.call('ZCOUNT', index, graceBefore, '+inf')
+  count = math.min(count, old)
+  if count <= 0 then return end
+  local start = math.floor(at * old)
+  local ids = redis.call('ZRANGE', index, start, math.min(start + count, old) - 1)
+  if start + count > old then
+    for _, id in ipairs(redis.call('ZRANGE', index, 0, start + count - old - 1)) do ids[#ids + 1] = id end
   end
-  for i = 1, #entries, 2 do
-    local id = entries[i]
-    if tonumber(entries[i + 1]) < graceBefore and gone(id) then
-      redis.call('ZREM', index, id)
-      if other then redis.call('ZREM', other, id) end
-    end
+  local dead = {}
+  for _, id in ipairs(ids) do
+    if gone(id) then dead[#dead + 1] = id end
+  end
+  if #dead > 0 then
+    redis.call('ZREM', index, unpack(dead))
+    if other then redis.call('ZREM', other, unpack(dead)) end
   end
 end
 if limit > 0 then

@@ -58,33 +58,38 @@ end
  * prefix) in scope.
  *
  * With `at` (a number in [0, 1) the caller drew at random), the entries are the `samples` that follow rank
- * `at` × size, wrapping around at the end: every entry has the same chance, samples ÷ size, as with ZRANDMEMBER, but
- * reading neighbours by rank costs a fraction of what picking each at random does (the register path's share of
- * Redis's time, bench/README.md). Without it, ZRANDMEMBER.
+ * `at` × (entries past the grace), wrapping around at the last of them: the entries of the grace are the newest, at
+ * the top ranks (one ZCOUNT finds where they start), so every entry past it has the same chance, samples ÷ their
+ * number, as with ZRANDMEMBER, and none is spent on an entry that may not go yet. Reading neighbours by rank costs
+ * a fraction of what picking each at random does, and needs no scores (the register path's share of Redis's time,
+ * bench/README.md). Without it, ZRANDMEMBER. The entries found stale go in one ZREM per key.
  */
 export const DROP_STALE_SAMPLES_LUA = `
 local function dropStaleSamples(indexKey, samples, graceBefore, alsoKey, at)
-  local picked
+  if samples <= 0 then return end
+  local picked = {}
   if at then
-    local size = redis.call('ZCARD', indexKey)
-    -- (No samples would make the range below 0..-1: the whole index.)
-    if size == 0 or samples <= 0 then return end
-    samples = math.min(samples, size)
-    local from = math.floor(at * size)
-    picked = redis.call('ZRANGE', indexKey, from, from + samples - 1, 'WITHSCORES')
-    if from + samples > size then
-      for _, value in ipairs(redis.call('ZRANGE', indexKey, 0, from + samples - size - 1, 'WITHSCORES')) do
-        picked[#picked + 1] = value
-      end
+    local past = redis.call('ZCARD', indexKey) - redis.call('ZCOUNT', indexKey, graceBefore, '+inf')
+    if past <= 0 then return end
+    samples = math.min(samples, past)
+    local from = math.floor(at * past)
+    picked = redis.call('ZRANGE', indexKey, from, math.min(from + samples, past) - 1)
+    if from + samples > past then
+      for _, id in ipairs(redis.call('ZRANGE', indexKey, 0, from + samples - past - 1)) do picked[#picked + 1] = id end
     end
   else
-    picked = redis.call('ZRANDMEMBER', indexKey, samples, 'WITHSCORES')
-  end
-  for i = 1, #picked, 2 do
-    if tonumber(picked[i + 1]) < graceBefore and redis.call('EXISTS', prefix .. picked[i]) == 0 then
-      redis.call('ZREM', indexKey, picked[i])
-      if alsoKey then redis.call('ZREM', alsoKey, picked[i]) end
+    local drawn = redis.call('ZRANDMEMBER', indexKey, samples, 'WITHSCORES')
+    for i = 1, #drawn, 2 do
+      if tonumber(drawn[i + 1]) < graceBefore then picked[#picked + 1] = drawn[i] end
     end
+  end
+  local stale = {}
+  for _, id in ipairs(picked) do
+    if redis.call('EXISTS', prefix .. id) == 0 then stale[#stale + 1] = id end
+  end
+  if #stale > 0 then
+    redis.call('ZREM', indexKey, unpack(stale))
+    if alsoKey then redis.call('ZREM', alsoKey, unpack(stale)) end
   end
 end
 `;

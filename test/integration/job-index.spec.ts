@@ -52,6 +52,15 @@ describe('dropStaleSamples', () => {
     expect(await run(3, 0.7)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e5', 'e6']);
   });
 
+  it('spends no sample on the entries of the grace: the window covers the entries past it', async () => {
+    await index([]);
+    for (let i = 0; i < 10; i++) await redis.command('ZADD', 'idx', 5_000 + i, `young${i}`);
+    // Ten entries past the grace (ranks 0 to 9), ten young above them: 0.5 × 10 is rank 5; the window wraps at 9.
+    const left = await run(6, 0.5);
+    expect(left.filter((id) => id.startsWith('e'))).toEqual(['e1', 'e2', 'e3', 'e4']);
+    expect(left.filter((id) => id.startsWith('young'))).toHaveLength(10);
+  });
+
   it('checks every entry once at most when asked for more than the index holds, and leaves entries in their grace', async () => {
     await index([0, 9]);
     await redis.command('ZADD', 'idx', 5_000, 'young');
