@@ -332,8 +332,15 @@ async function benchAllLateness(redis, bearer) {
 
 const late = (l) => `p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms, max ${fmt(l.max)} ms, early ${l.early} (of ${l.jobs})`;
 
+/**
+ * SOAK_SECONDS of mixed load on the service, retention at its defaults: single registrations of immediate jobs
+ * (wrk, 4 connections), a batch of 100 immediate jobs every 200 ms, a page of the job list (100, alternating no
+ * filter and `state=completed`) every 100 ms, and 20 schedules of one occurrence a second
+ * (SCHEDULE_MIN_INTERVAL_SECONDS=1), one of them deleted and another created every 10 s. Every 10 s: the service's
+ * RSS, Redis's used memory, its keys, and the global job index's entries.
+ */
 async function soak(redis, bearer) {
-  const target = await startTarget('service', redis.url, {}, { countLines: false });
+  const target = await startTarget('service', redis.url, { SCHEDULE_MIN_INTERVAL_SECONDS: '1' }, { countLines: false });
   const samples = [];
   const lua = path.join(os.tmpdir(), 'bench-soak.lua');
   writeFileSync(
@@ -342,34 +349,88 @@ async function soak(redis, bearer) {
   );
   const wrk = spawn(
     'wrk',
-    [`-t${WRK_THREADS}`, '-c8', `-d${SOAK_SECONDS}s`, '-s', lua, `${target.url}/api/dm-jobqueue/register`],
-    {
-      env: { ...process.env, BENCH_TOKEN: bearer },
-      stdio: 'ignore',
-    },
+    [`-t${WRK_THREADS}`, '-c4', `-d${SOAK_SECONDS}s`, '-s', lua, `${target.url}/api/dm-jobqueue/register`],
+    { env: { ...process.env, BENCH_TOKEN: bearer }, stdio: 'ignore' },
   );
+  const headers = { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' };
+  /** Sends one request of the load `what`, counting its answers by status. */
+  const call = (what, method, route, body) =>
+    fetch(`${target.url}${route}`, { method, headers, body: body && JSON.stringify(body) }).then(async (response) => {
+      const text = await response.text();
+      const counted = `${what} ${response.status}`;
+      answers[counted] = (answers[counted] ?? 0) + 1;
+      return response.status < 300 && text ? JSON.parse(text) : undefined;
+    });
+  const answers = {};
+  const until = Date.now() + SOAK_SECONDS * 1000;
+  const every = async (ms, work) => {
+    for (let next = Date.now(); Date.now() < until; next += ms) {
+      await work().catch(() => undefined);
+      await sleep(Math.max(0, next + ms - Date.now()));
+    }
+  };
+  const batch = { jobs: Array.from({ length: 100 }, () => ({ message: 'soak', delay_seconds: 0 })) };
+  const schedules = [];
+  const newSchedule = async () => {
+    const created = await call('schedule created', 'POST', '/api/dm-jobqueue/schedules', {
+      message: 'soak schedule',
+      every_seconds: 1,
+    });
+    if (created) schedules.push(created.schedule_id);
+  };
+  for (let i = 0; i < 20; i += 1) await newSchedule();
+  let listed = 0;
+  const loads = [
+    every(200, () => call('batch', 'POST', '/api/dm-jobqueue/register/batch', batch)),
+    every(100, () =>
+      call('list', 'GET', `/api/dm-jobqueue/jobs?limit=100${(listed += 1) % 2 ? '&state=completed' : ''}`),
+    ),
+    every(10_000, async () => {
+      const gone = schedules.shift();
+      if (gone) await call('schedule deleted', 'DELETE', `/api/dm-jobqueue/schedules/${gone}`);
+      await newSchedule();
+    }),
+  ];
   const started = Date.now();
   while (wrk.exitCode === null) {
-    const info = await redis.client.info('memory');
+    const [info, keys, indexed] = await Promise.all([
+      redis.client.info('memory'),
+      redis.client.dbsize(),
+      redis.client.zcard('{dm-jobqueue}:jobs'),
+    ]);
     samples.push({
       second: Math.round((Date.now() - started) / 1000),
       rss: rssMb(target.child.pid),
       redisMb: Number(/used_memory:(\d+)/.exec(info)[1]) / 1048576,
+      keys,
+      indexed,
     });
     await sleep(Math.min(10_000, SOAK_SECONDS * 100));
   }
+  await Promise.all(loads);
   await target.stop();
+  samples.answers = answers;
   return samples;
 }
 
 function renderSoak(samples) {
   return [
     '',
-    `### Soak: ${SOAK_SECONDS} s of registering immediate jobs (wrk, 8 connections), retention at its defaults`,
+    `### Soak: ${SOAK_SECONDS} s of mixed load, retention at its defaults`,
     '',
-    '| second | service RSS (MiB) | Redis used memory (MiB) |',
-    '| ---: | ---: | ---: |',
-    ...samples.map((s) => `| ${s.second} | ${fmt(s.rss, 1)} | ${fmt(s.redisMb, 1)} |`),
+    'Single registrations of immediate jobs (wrk, 4 connections), a batch of 100 immediate jobs every 200 ms, a page',
+    'of the job list (100 jobs, with and without `state=completed`) every 100 ms, and 20 schedules of one occurrence',
+    'a second, one deleted and another created every 10 s.',
+    '',
+    '| second | service RSS (MiB) | Redis used memory (MiB) | Redis keys | global index entries |',
+    '| ---: | ---: | ---: | ---: | ---: |',
+    ...samples.map(
+      (s) => `| ${s.second} | ${fmt(s.rss, 1)} | ${fmt(s.redisMb, 1)} | ${fmt(s.keys)} | ${fmt(s.indexed)} |`,
+    ),
+    '',
+    `Answers of the batch, list and schedule loads (load and status): ${Object.entries(samples.answers ?? {})
+      .map(([what, n]) => `${what}: ${fmt(n)}`)
+      .join(', ')}.`,
     '',
   ].join('\n');
 }
