@@ -1,6 +1,6 @@
 // The index's stale-entry sampling (src/jobs/job-index.ts) against a real redis-server: the window a registration
-// checks (from rank at × size, wrapping around at the end), what it drops and what it leaves, and where a
-// registration's windows start (src/jobs/tenant-quota.ts: from its first job's id).
+// checks (from rank at × the entries past the grace, wrapping around at the last of them), what it drops and what it
+// leaves, and where a registration's windows start (src/jobs/tenant-quota.ts: from its first job's id).
 import { DROP_STALE_SAMPLES_LUA } from '../../src/jobs/job-index';
 import { registerLua } from '../../src/jobs/tenant-quota';
 import { RedisServer } from '../support/redis-server';
