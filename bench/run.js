@@ -402,17 +402,23 @@ async function soak(redis, bearer) {
   ];
   const started = Date.now();
   while (wrk.exitCode === null) {
-    const [info, keys, indexed] = await Promise.all([
+    const [info, keys, indexed, metrics] = await Promise.all([
       redis.client.info('memory'),
       redis.client.dbsize(),
       redis.client.zcard('{dm-jobqueue}:jobs'),
+      fetch(`${target.url}/metrics`).then((response) => response.text()),
     ]);
+    // V8's own account (prom-client's default metrics): a heap that grows with RSS is the program's; one that
+    // does not is the allocator's or V8's reservations.
+    const gauge = (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]) / 1048576;
     samples.push({
       second: Math.round((Date.now() - started) / 1000),
       rss: rssMb(target.child.pid),
       redisMb: Number(/used_memory:(\d+)/.exec(info)[1]) / 1048576,
       keys,
       indexed,
+      heapMb: gauge('nodejs_heap_size_used_bytes'),
+      externalMb: gauge('nodejs_external_memory_bytes'),
     });
     await sleep(Math.min(10_000, SOAK_SECONDS * 100));
   }
@@ -431,10 +437,11 @@ function renderSoak(samples) {
     'of the job list (100 jobs, with and without `state=completed`) every 100 ms, and 20 schedules of one occurrence',
     'a second, one deleted and another created every 10 s.',
     '',
-    '| second | service RSS (MiB) | Redis used memory (MiB) | Redis keys | global index entries |',
-    '| ---: | ---: | ---: | ---: | ---: |',
+    '| second | service RSS (MiB) | V8 heap used (MiB) | external (MiB) | Redis used memory (MiB) | Redis keys | global index entries |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...samples.map(
-      (s) => `| ${s.second} | ${fmt(s.rss, 1)} | ${fmt(s.redisMb, 1)} | ${fmt(s.keys)} | ${fmt(s.indexed)} |`,
+      (s) =>
+        `| ${s.second} | ${fmt(s.rss, 1)} | ${fmt(s.heapMb, 1)} | ${fmt(s.externalMb, 1)} | ${fmt(s.redisMb, 1)} | ${fmt(s.keys)} | ${fmt(s.indexed)} |`,
     ),
     '',
     `Answers of the batch, list and schedule loads (load and status): ${Object.entries(samples.answers ?? {})

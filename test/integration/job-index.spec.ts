@@ -135,4 +135,17 @@ describe("a registration's samples (registerLua)", () => {
     expect(reply).toBe(1);
     expect(tenant).toHaveLength(6);
   });
+
+  it('indexes every job of a large batch (5 000), and its expiring ones with their expiry', async () => {
+    await redis.command('DEL', 'pending', 'expiring', 'tidx', 'gidx');
+    const withQuota = registerLua({ maxPendingJobs: 10_000, indexTtlMs: 60_000 });
+    const ids = Array.from({ length: 5_000 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    const args = ids.flatMap((id, i) => [id, i % 2 === 0 ? now + 1_000 + i : 0]);
+    const keys = ['pending', 'expiring', 'tidx', 'gidx', ...ids.map((id) => `job:${id}`)];
+    expect(await redis.command('EVAL', withQuota, keys.length, ...keys, 'job:', now, ...args)).toBe(1);
+    for (const key of ['pending', 'tidx', 'gidx']) expect(await redis.command('ZCARD', key)).toBe(5_000);
+    expect(await redis.command('ZCARD', 'expiring')).toBe(2_500);
+    expect(await redis.command('ZSCORE', 'expiring', ids[4_998])).toBe(String(now + 1_000 + 4_998));
+    expect(await redis.command('ZSCORE', 'tidx', ids[4_999])).toBe(String(now));
+  });
 });
