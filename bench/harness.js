@@ -59,9 +59,14 @@ async function startRedis() {
     client,
     pid: child.pid,
     port,
+    // Not QUIT first: a reply that never comes would leave the process exiting without its redis-server stopped.
     stop: async () => {
-      await client.quit();
-      child.kill('SIGTERM');
+      client.disconnect();
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -139,7 +144,8 @@ function parseTarget(target) {
     settings
       .split(',')
       .filter(Boolean)
-      .map((pair) => pair.split('=')),
+      // At the first '=' only: a value may hold one (`NODE_OPTIONS=--max-semi-space-size=32`).
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
   );
   return { kind, env: { ...(kind === 'service' ? {} : { WITH_WORKER: '1' }), ...settingsEnv } };
 }
