@@ -21,7 +21,7 @@ export function connectionOptions(role: ConnectionRole): RedisOptions {
   const common: RedisOptions = {
     retryStrategy: reconnectDelay,
     connectTimeout: 5_000,
-    // BullMQ needs it on blocking connections; on the producer a request is bounded by our own timeout.
+    // BullMQ needs it on blocking connections (the worker's); the producer's is below.
     maxRetriesPerRequest: null,
   };
   if (role === 'producer') {
@@ -31,6 +31,11 @@ export function connectionOptions(role: ConnectionRole): RedisOptions {
       enableOfflineQueue: false,
       // … and never replay a command after a reconnect: the client has been answered 503 by then.
       autoResendUnfulfilledCommands: false,
+      // … but reject the commands in flight when the connection drops. Left alone, ioredis 5 keeps them aside and
+      // drops them unsettled once it reconnects (redis/ioredis#2193): an auto-pipeline among them never finishes,
+      // and every later command of the queue's slot waits behind it, so register answered 503 for ever after a
+      // primary died under load. With 0 retries, ioredis rejects them as the connection closes.
+      maxRetriesPerRequest: 0,
       // Commands issued in the same tick (concurrent registrations) go out in one write, not one each.
       enableAutoPipelining: true,
     };

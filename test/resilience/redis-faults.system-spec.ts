@@ -5,7 +5,7 @@ import type { RedisServer } from '../support/redis-server';
 import { untilAllPrinted } from '../support/sentinel';
 import { ServerProcess } from '../support/server-process';
 import { Service, startService } from '../support/service';
-import { sleep } from '../support/wait';
+import { eventually, sleep } from '../support/wait';
 
 jest.setTimeout(90_000);
 
@@ -79,6 +79,29 @@ describe('Redis faults', () => {
     }
     await server.untilReady();
     expect((await server.register({ delay_seconds: 60 })).status).toBe(201);
+  });
+
+  it('should take jobs again after Redis dies while registrations wait for its answer (frozen, then killed)', async () => {
+    // The registrations' commands are sent and never answered; then the connection drops under them. ioredis 5 would
+    // keep them aside and drop them unsettled on reconnecting (redis/ioredis#2193), so the auto-pipeline they were
+    // in would never finish and every later registration would wait behind it: 503 for ever.
+    redis.freeze();
+    const answers = await Promise.all([1, 2, 3].map(() => server.register({ delay_seconds: 60 })));
+    expect(answers.map((answer) => answer.status)).toEqual([503, 503, 503]);
+    await redis.kill();
+    await redis.restart();
+    await server.untilReady();
+    const statuses: number[] = [];
+    await eventually(
+      async () => {
+        statuses.push((await server.register({ delay_seconds: 60 })).status);
+        return statuses.at(-1) === 201 ? true : undefined;
+      },
+      10_000,
+      () => `a 201 after the restart (answers: ${statuses.join(', ')})`,
+      100,
+    );
+    expect(statuses.filter((status) => status !== 201 && status !== 503)).toEqual([]);
   });
 
   it('should run every job acknowledged before a graceful Redis restart exactly once', async () => {
