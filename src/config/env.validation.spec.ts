@@ -300,3 +300,67 @@ describe('validateEnv: queue dashboard credentials', () => {
     );
   });
 });
+
+describe('validateEnv: Redis Sentinel', () => {
+  const SENTINELS = '10.0.0.1:26379,10.0.0.2:26379,[::1]:26380';
+  const failure = (raw: Record<string, string>): string => rejectionOf({ JWT_SECRET: SECRET, ...raw }).message;
+
+  it('should accept the sentinels with the master name and an optional sentinel password', () => {
+    const env = validateEnv({
+      REDIS_SENTINELS: SENTINELS,
+      REDIS_SENTINEL_MASTER: 'jobs-primary',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+    });
+
+    expect(env).toMatchObject({
+      REDIS_SENTINELS: SENTINELS,
+      REDIS_SENTINEL_MASTER: 'jobs-primary',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+    });
+  });
+
+  it('should leave Sentinel off by default', () => {
+    const env = validateEnv({});
+
+    expect([env.REDIS_SENTINELS, env.REDIS_SENTINEL_MASTER, env.REDIS_SENTINEL_PASSWORD]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+
+  it.each([
+    [
+      { REDIS_SENTINELS: SENTINELS },
+      'Invalid configuration: REDIS_SENTINEL_MASTER is required when REDIS_SENTINELS is set',
+    ],
+    [
+      { REDIS_SENTINEL_MASTER: 'jobs-primary' },
+      'Invalid configuration: REDIS_SENTINELS is required when REDIS_SENTINEL_MASTER is set',
+    ],
+    [
+      { REDIS_SENTINEL_PASSWORD: 'sentinel-secret' },
+      'Invalid configuration: REDIS_SENTINELS is required when REDIS_SENTINEL_PASSWORD is set',
+    ],
+    [
+      { REDIS_SENTINELS: '10.0.0.1', REDIS_SENTINEL_MASTER: 'jobs-primary' },
+      'Invalid configuration: REDIS_SENTINELS must be a comma list of host:port',
+    ],
+    [
+      { REDIS_SENTINELS: SENTINELS, REDIS_SENTINEL_MASTER: 'jobs primary' },
+      'Invalid configuration: REDIS_SENTINEL_MASTER must be a name without spaces',
+    ],
+    [
+      { REDIS_SENTINELS: SENTINELS, REDIS_SENTINEL_MASTER: 'jobs-primary', REDIS_CLUSTER_NODES: '10.0.0.1:6379' },
+      'Invalid configuration: REDIS_SENTINELS and REDIS_CLUSTER_NODES exclude each other (Sentinel or a cluster)',
+    ],
+  ])('should refuse %j', (raw, message) => {
+    expect(failure(raw)).toBe(message);
+  });
+
+  it('should not repeat the sentinel password in an error', () => {
+    const message = failure({ REDIS_SENTINEL_PASSWORD: 'sentinel-secret' });
+
+    expect(message).not.toContain('sentinel-secret');
+  });
+});

@@ -34,6 +34,9 @@ export class ConfigValidationError extends Error {
   override readonly name = 'ConfigValidationError';
 }
 
+/** "host:port,host:port" (a host may be a bracketed IPv6 address). */
+const HOST_PORT_LIST = /^[^\s,]+:\d{1,5}(,[^\s,]+:\d{1,5})*$/;
+
 // Environment values are strings; integers are parsed strictly ("10", not "10abc" or "1e3").
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
@@ -111,8 +114,26 @@ export class EnvironmentVariables {
 
   /** "host:port,host:port": a Redis Cluster; REDIS_URL then only gives the password and TLS. */
   @IsOptional()
-  @Matches(/^[^\s,]+:\d{1,5}(,[^\s,]+:\d{1,5})*$/, { message: 'REDIS_CLUSTER_NODES must be a comma list of host:port' })
+  @Matches(HOST_PORT_LIST, { message: 'REDIS_CLUSTER_NODES must be a comma list of host:port' })
   REDIS_CLUSTER_NODES?: string;
+
+  /**
+   * "host:port,host:port": Redis Sentinels, asked for REDIS_SENTINEL_MASTER's primary by every connection; REDIS_URL
+   * then only gives the data nodes' password, database and TLS.
+   */
+  @IsOptional()
+  @Matches(HOST_PORT_LIST, { message: 'REDIS_SENTINELS must be a comma list of host:port' })
+  REDIS_SENTINELS?: string;
+
+  /** The name the sentinels monitor the primary under (`sentinel monitor <name> …`). */
+  @IsOptional()
+  @Matches(/^[^\s]{1,255}$/, { message: 'REDIS_SENTINEL_MASTER must be a name without spaces' })
+  REDIS_SENTINEL_MASTER?: string;
+
+  /** The sentinels' own password (`requirepass` in sentinel.conf), when they have one. */
+  @IsOptional()
+  @IsString()
+  REDIS_SENTINEL_PASSWORD?: string;
 
   @IsOptional()
   @IsString()
@@ -259,6 +280,13 @@ function describe(errors: ValidationError[]): string {
     .join('; ');
 }
 
+/** Settings that only work together: one alone is a mistake, not a way to turn the feature off. */
+function requireBoth(env: EnvironmentVariables, a: keyof EnvironmentVariables, b: keyof EnvironmentVariables): void {
+  if ((env[a] === undefined) === (env[b] === undefined)) return;
+  const [missing, other] = env[a] === undefined ? [a, b] : [b, a];
+  throw new ConfigValidationError(`Invalid configuration: ${missing} is required when ${other} is set`);
+}
+
 /** ConfigModule's `validate` hook: returns the typed, defaulted environment or throws one readable line. */
 export function validateEnv(raw: Record<string, unknown>): Env {
   // Empty strings mean "not set", as in most .env files.
@@ -268,11 +296,18 @@ export function validateEnv(raw: Record<string, unknown>): Env {
   if (errors.length > 0) {
     throw new ConfigValidationError(`Invalid configuration: ${describe(errors)}`);
   }
-  // The dashboard needs both or neither: one alone is a mistake, not a way to turn it off.
-  if ((env.DASHBOARD_USER === undefined) !== (env.DASHBOARD_PASSWORD === undefined)) {
-    const missing = env.DASHBOARD_USER === undefined ? 'DASHBOARD_USER' : 'DASHBOARD_PASSWORD';
-    const other = missing === 'DASHBOARD_USER' ? 'DASHBOARD_PASSWORD' : 'DASHBOARD_USER';
-    throw new ConfigValidationError(`Invalid configuration: ${missing} is required when ${other} is set`);
+  // The dashboard needs both or neither; Sentinel discovery both the sentinels and the name they know the primary by.
+  requireBoth(env, 'DASHBOARD_USER', 'DASHBOARD_PASSWORD');
+  requireBoth(env, 'REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER');
+  if (env.REDIS_SENTINEL_PASSWORD !== undefined && env.REDIS_SENTINELS === undefined) {
+    throw new ConfigValidationError(
+      'Invalid configuration: REDIS_SENTINELS is required when REDIS_SENTINEL_PASSWORD is set',
+    );
+  }
+  if (env.REDIS_SENTINELS !== undefined && env.REDIS_CLUSTER_NODES !== undefined) {
+    throw new ConfigValidationError(
+      'Invalid configuration: REDIS_SENTINELS and REDIS_CLUSTER_NODES exclude each other (Sentinel or a cluster)',
+    );
   }
   if (env.JWT_SECRET === undefined) {
     if (env.APP_ENV !== 'develop' && env.APP_ENV !== 'test') {

@@ -8,10 +8,17 @@ export type ConnectionRole = 'producer' | 'worker';
 /** A single Redis or a Redis Cluster: BullMQ and the rest of the service take either. */
 export type RedisClient = Redis | Cluster;
 
-/** Where Redis is: a URL, and with cluster nodes a cluster (the URL then gives credentials and TLS). */
+/**
+ * Where Redis is: a URL; with cluster nodes a cluster, with sentinels the primary they name (the URL then gives the
+ * data nodes' credentials and TLS, and with sentinels the database).
+ */
 export interface RedisTarget {
   url: string;
   clusterNodes?: ClusterNode[];
+  sentinels?: { host: string; port: number }[];
+  /** The name the sentinels monitor the primary under. */
+  sentinelMaster?: string;
+  sentinelPassword?: string;
 }
 
 /** Reconnect quickly and keep trying for ever: a restarted Redis is picked up within about 2 s. */
@@ -43,8 +50,8 @@ export function connectionOptions(role: ConnectionRole): RedisOptions {
   return { ...common, enableOfflineQueue: true };
 }
 
-/** "host:port,host:port" (REDIS_CLUSTER_NODES) as ioredis cluster nodes. */
-export function parseClusterNodes(list: string): ClusterNode[] {
+/** "host:port,host:port" (REDIS_CLUSTER_NODES, REDIS_SENTINELS) as ioredis addresses. */
+export function parseHostPorts(list: string): { host: string; port: number }[] {
   return list
     .split(',')
     .map((entry) => entry.trim())
@@ -65,20 +72,44 @@ function credentialsFrom(url: string): RedisOptions {
   };
 }
 
+/**
+ * Sentinel discovery: every connect asks the sentinels (in turn, for ever) for the primary's address and checks that
+ * it is a primary; the failover detector subscribes to the sentinels' `+switch-master` so that a promotion moves the
+ * connection at once; a write refused as READONLY (a primary demoted under an open connection) reconnects.
+ */
+function sentinelOptions(target: RedisTarget, options: RedisOptions): RedisOptions {
+  const tls = new URL(target.url).protocol === 'rediss:';
+  const db = Number(new URL(target.url).pathname.slice(1) || 0);
+  return {
+    ...options,
+    ...credentialsFrom(target.url),
+    ...(Number.isInteger(db) && db > 0 ? { db } : {}),
+    sentinels: target.sentinels,
+    name: target.sentinelMaster,
+    ...(target.sentinelPassword !== undefined ? { sentinelPassword: target.sentinelPassword } : {}),
+    ...(tls ? { enableTLSForSentinelMode: true } : {}),
+    sentinelRetryStrategy: reconnectDelay,
+    failoverDetector: true,
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
+  };
+}
+
 export function createRedisConnection(url: string, role: ConnectionRole): Redis;
 export function createRedisConnection(target: RedisTarget, role: ConnectionRole): RedisClient;
 export function createRedisConnection(target: string | RedisTarget, role: ConnectionRole): RedisClient {
-  const { url, clusterNodes = [] } = typeof target === 'string' ? { url: target } : target;
+  const resolved: RedisTarget = typeof target === 'string' ? { url: target } : target;
+  const { url, clusterNodes = [], sentinels = [] } = resolved;
   const options = connectionOptions(role);
-  const client: RedisClient =
-    clusterNodes.length === 0
-      ? new Redis(url, options)
-      : new Cluster(clusterNodes, {
-          redisOptions: { ...options, ...credentialsFrom(url) },
-          clusterRetryStrategy: reconnectDelay,
-          enableOfflineQueue: options.enableOfflineQueue,
-          enableAutoPipelining: options.enableAutoPipelining,
-        });
+  let client: RedisClient;
+  if (sentinels.length > 0) client = reconnectAfterEnd(new Redis(sentinelOptions(resolved, options)));
+  else if (clusterNodes.length > 0)
+    client = new Cluster(clusterNodes, {
+      redisOptions: { ...options, ...credentialsFrom(url) },
+      clusterRetryStrategy: reconnectDelay,
+      enableOfflineQueue: options.enableOfflineQueue,
+      enableAutoPipelining: options.enableAutoPipelining,
+    });
+  else client = new Redis(url, options);
   const logger = new Logger(`Redis:${role}`);
   const errors = new LogThrottle(logger);
   let lost = false;
@@ -95,8 +126,28 @@ export function createRedisConnection(target: string | RedisTarget, role: Connec
   return client;
 }
 
+/** Connections closeRedisConnection is closing: their end is wanted. */
+const closing = new WeakSet<RedisClient>();
+
+/**
+ * A Sentinel connection that ends without being closed connects again. ioredis 5 ends one for good when the failover
+ * detector of its previous connection fires while it is still asking the sentinels for the new primary (the dead
+ * primary's connection dropped first, `+switch-master` came during the reconnect): its connect fails with
+ * "Connection is closed." and it gives up, so register would answer 503 until a restart (found by the failover test).
+ */
+function reconnectAfterEnd(client: Redis): Redis {
+  client.on('end', () => {
+    if (closing.has(client)) return;
+    setTimeout(() => {
+      if (client.status === 'end' && !closing.has(client)) client.connect().catch(() => undefined);
+    }, reconnectDelay(1));
+  });
+  return client;
+}
+
 /** QUIT politely, but never wait longer than `ms`: a frozen or absent Redis must not block shutdown. */
 export async function closeRedisConnection(client: RedisClient, ms: number): Promise<void> {
+  closing.add(client);
   if (client.status === 'end') return;
   if (client.status === 'ready') {
     await withTimeout(client.quit(), ms, 'QUIT').catch(() => undefined);

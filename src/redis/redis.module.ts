@@ -4,20 +4,26 @@ import {
   closeRedisConnection,
   ConnectionRole,
   createRedisConnection,
-  parseClusterNodes,
+  parseHostPorts,
   RedisClient,
 } from './redis-connection.factory';
 import { REDIS_PRODUCER, REDIS_WORKER } from './redis.constants';
 import { RedisHealthIndicator } from './redis.health';
 import { AppConfig } from '../config/app-config';
 
-/** A connection built from REDIS_URL, or from REDIS_CLUSTER_NODES when a cluster is configured. */
+/** A connection built from REDIS_URL, REDIS_CLUSTER_NODES when a cluster is configured, or REDIS_SENTINELS. */
 const connection = (provide: symbol, role: ConnectionRole): Provider => ({
   provide,
   inject: [AppConfig],
   useFactory: (config: AppConfig): RedisClient =>
     createRedisConnection(
-      { url: config.get('REDIS_URL'), clusterNodes: parseClusterNodes(config.get('REDIS_CLUSTER_NODES') ?? '') },
+      {
+        url: config.get('REDIS_URL'),
+        clusterNodes: parseHostPorts(config.get('REDIS_CLUSTER_NODES') ?? ''),
+        sentinels: parseHostPorts(config.get('REDIS_SENTINELS') ?? ''),
+        sentinelMaster: config.get('REDIS_SENTINEL_MASTER'),
+        sentinelPassword: config.get('REDIS_SENTINEL_PASSWORD'),
+      },
       role,
     ),
 });

@@ -20,7 +20,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +43,11 @@ export interface RedisServerOptions {
   args?: string[];
   /** Sets `--requirepass`; also used by the readiness probe, `command()` and `url`. */
   password?: string;
+  /**
+   * A configuration file's text, written to `<dir>/redis.conf` and given first (as redis-server wants it): what
+   * `--sentinel` needs, since a sentinel rewrites its file. Kept across restart().
+   */
+  config?: string;
 }
 
 const HOST = '127.0.0.1';
@@ -261,8 +266,15 @@ async function waitReady(sp: Spawned, port: number, password: string | undefined
   );
 }
 
-function buildArgv(port: number, dir: string, args: readonly string[], password: string | undefined): string[] {
+function buildArgv(
+  port: number,
+  dir: string,
+  args: readonly string[],
+  password: string | undefined,
+  configFile: string | undefined,
+): string[] {
   return [
+    ...(configFile !== undefined ? [configFile] : []),
     '--port',
     String(port),
     '--bind',
@@ -291,13 +303,14 @@ async function launch(
   args: readonly string[],
   password: string | undefined,
   pickPort: (() => Promise<number>) | undefined,
+  configFile: string | undefined,
 ): Promise<{ port: number; spawned: Spawned }> {
   installExitHooks();
   let port = initialPort;
   const retryUntil = Date.now() + ADDR_IN_USE_RETRY_MS;
   let freshPortAttempts = 0;
   for (;;) {
-    const sp = new Spawned(buildArgv(port, dir, args, password));
+    const sp = new Spawned(buildArgv(port, dir, args, password, configFile));
     try {
       await waitReady(sp, port, password);
       return { port, spawned: sp };
@@ -329,6 +342,7 @@ export class RedisServer {
 
   private readonly args: readonly string[];
   private readonly password: string | undefined;
+  private readonly configFile: string | undefined;
   private spawned: Spawned | undefined;
   private frozen = false;
   private closing: Promise<void> | undefined;
@@ -338,12 +352,14 @@ export class RedisServer {
     dir: string,
     args: readonly string[],
     password: string | undefined,
+    configFile: string | undefined,
     spawned: Spawned,
   ) {
     this.port = port;
     this.dir = dir;
     this.args = args;
     this.password = password;
+    this.configFile = configFile;
     this.spawned = spawned;
     const auth = password !== undefined ? `:${encodeURIComponent(password)}@` : '';
     this.url = `redis://${auth}${HOST}:${port}`;
@@ -353,6 +369,8 @@ export class RedisServer {
     const args = [...(opts.args ?? [])];
     const dir = await mkdtemp(join(tmpdir(), 'redis-test-'));
     try {
+      const configFile = opts.config !== undefined ? join(dir, 'redis.conf') : undefined;
+      if (configFile !== undefined) await writeFile(configFile, opts.config!);
       const initialPort = opts.port ?? (await freePort());
       const { port, spawned } = await launch(
         initialPort,
@@ -360,8 +378,9 @@ export class RedisServer {
         args,
         opts.password,
         opts.port === undefined ? freePort : undefined,
+        configFile,
       );
-      const server = new RedisServer(port, dir, args, opts.password, spawned);
+      const server = new RedisServer(port, dir, args, opts.password, configFile, spawned);
       liveServers.add(server);
       return server;
     } catch (err) {
@@ -435,7 +454,7 @@ export class RedisServer {
   async restart(): Promise<void> {
     if (this.closing !== undefined) throw new Error('RedisServer.restart(): server is closed');
     await this.stop();
-    const { spawned } = await launch(this.port, this.dir, this.args, this.password, undefined);
+    const { spawned } = await launch(this.port, this.dir, this.args, this.password, undefined, this.configFile);
     this.spawned = spawned;
   }
 
