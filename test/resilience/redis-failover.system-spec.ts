@@ -229,3 +229,49 @@ describe('A primary with min-replicas-to-write 1', () => {
     expect(refused.filter((message) => timesPrinted([server], message) > 0)).toEqual([]);
   });
 });
+
+describe('Redis Sentinel with passwords', () => {
+  const DATA_PASSWORD = 'data-nodes-secret';
+  const SENTINEL_PASSWORD = 'sentinels-secret';
+  let set: RedisSentinelSet;
+  const servers: ServerProcess[] = [];
+
+  beforeAll(async () => {
+    set = await RedisSentinelSet.start({ password: DATA_PASSWORD, sentinelPassword: SENTINEL_PASSWORD });
+  });
+
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    await set?.close();
+  });
+
+  const start = async (sentinelPassword: string) => {
+    const server = await ServerProcess.start(
+      testEnv(`redis://:${DATA_PASSWORD}@127.0.0.1:1`, {
+        REDIS_SENTINELS: set.sentinelList,
+        REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
+        REDIS_SENTINEL_PASSWORD: sentinelPassword,
+      }),
+    );
+    servers.push(server);
+    return server;
+  };
+
+  it('should reach the primary with REDIS_SENTINEL_PASSWORD for the sentinels and the data password from REDIS_URL', async () => {
+    const server = await start(SENTINEL_PASSWORD);
+    await server.untilReady();
+    const message = `with passwords ${randomUUID()}`;
+    expect((await server.register({ message, delay_seconds: 0 })).status).toBe(201);
+    await untilAllPrinted([server], [message], server, 0);
+  });
+
+  it('should stay unready, answer 503 and not log the password when the sentinel password is wrong', async () => {
+    const server = await start('not-the-sentinels-password');
+    await sleep(2_000);
+    expect((await server.fetch('/health/ready')).status).toBe(503);
+    expect((await server.register({ delay_seconds: 0 })).status).toBe(503);
+    expect(server.stdout + server.stderr).toMatch(/sentinel/i);
+    expect(server.stdout + server.stderr).not.toContain('not-the-sentinels-password');
+    expect(server.stdout + server.stderr).not.toContain(DATA_PASSWORD);
+  });
+});

@@ -9,12 +9,21 @@ export const SENTINEL_MASTER = 'dm-primary';
 /** How long a primary may be silent before a sentinel calls it down (`down-after-milliseconds`). */
 const DOWN_AFTER_MS = 1_000;
 
-const sentinelConfig = (primaryPort: number): string =>
+/** Passwords of the data nodes (`requirepass`, `masterauth`) and of the sentinels, when the set has them. */
+export interface SentinelSetOptions {
+  password?: string;
+  sentinelPassword?: string;
+}
+
+const sentinelConfig = (primaryPort: number, { password, sentinelPassword }: SentinelSetOptions): string =>
   [
     `sentinel monitor ${SENTINEL_MASTER} 127.0.0.1 ${primaryPort} 2`,
     `sentinel down-after-milliseconds ${SENTINEL_MASTER} ${DOWN_AFTER_MS}`,
     `sentinel failover-timeout ${SENTINEL_MASTER} 10000`,
     `sentinel parallel-syncs ${SENTINEL_MASTER} 1`,
+    ...(password !== undefined ? [`sentinel auth-pass ${SENTINEL_MASTER} ${password}`] : []),
+    // Sentinels with a password need it to talk to each other too.
+    ...(sentinelPassword !== undefined ? [`sentinel sentinel-pass ${sentinelPassword}`] : []),
     '',
   ].join('\n');
 
@@ -33,16 +42,27 @@ export class RedisSentinelSet {
     return this.sentinels.map((sentinel) => `127.0.0.1:${sentinel.port}`).join(',');
   }
 
-  static async start(): Promise<RedisSentinelSet> {
-    const primary = await RedisServer.start();
+  static async start(options: SentinelSetOptions = {}): Promise<RedisSentinelSet> {
+    const { password, sentinelPassword } = options;
+    const masterauth = password !== undefined ? ['--masterauth', password] : [];
+    // Every data node may become a primary or a replica: each has the password and the one to reach a primary.
+    const primary = await RedisServer.start({ password, args: masterauth });
     const nodes = [primary];
     const sentinels: RedisServer[] = [];
     const set = new RedisSentinelSet(nodes, sentinels);
     try {
-      nodes.push(await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(primary.port)] }));
+      nodes.push(
+        await RedisServer.start({ password, args: [...masterauth, '--replicaof', '127.0.0.1', String(primary.port)] }),
+      );
       await set.untilReplicated(nodes[1]);
       for (let i = 0; i < 3; i++) {
-        sentinels.push(await RedisServer.start({ config: sentinelConfig(primary.port), args: ['--sentinel'] }));
+        sentinels.push(
+          await RedisServer.start({
+            password: sentinelPassword,
+            config: sentinelConfig(primary.port, options),
+            args: ['--sentinel'],
+          }),
+        );
       }
       // A failover needs the quorum to know the replica and each other (they meet on the primary's hello channel).
       let last = '';
