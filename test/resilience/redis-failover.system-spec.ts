@@ -20,12 +20,12 @@ interface Registration {
   at: number;
 }
 
-/** Clients registering one job after another on `loops` connections until stopped, every answer recorded. */
-function startLoad(server: ServerProcess, delaySeconds: number, loops = 4) {
+/** `clients` clients, each registering one job after another until stopped, every answer recorded. */
+function startLoad(server: ServerProcess, delaySeconds: number, clients = 4) {
   const registrations: Registration[] = [];
-  let running = true;
+  let stopped = false;
   const loop = async () => {
-    while (running) {
+    while (!stopped) {
       const message = `load ${randomUUID()}`;
       const status = await server.register({ message, delay_seconds: delaySeconds }).then(
         (response) => response.status,
@@ -35,12 +35,12 @@ function startLoad(server: ServerProcess, delaySeconds: number, loops = 4) {
       await sleep(10);
     }
   };
-  const loops_ = Array.from({ length: loops }, loop);
+  const loops = Array.from({ length: clients }, loop);
   return {
     registrations,
     stop: async () => {
-      running = false;
-      await Promise.all(loops_);
+      stopped = true;
+      await Promise.all(loops);
       return registrations;
     },
   };
