@@ -35,7 +35,8 @@ queue.on('error', () => undefined);
  * size is the quota; the worker removes a job as it starts) and its expiring set (a job with expires_at leaves the
  * pending set once past it), its index and the global one (by registration time), the tenant's index expiring once
  * nobody registers into it. Both indexes stay bounded: each registration looks at a few consecutive entries from a
- * random rank (4 of the tenant's; 8 of the global index's, one time in two) and drops those whose job is gone, and
+ * random rank (4 of the tenant's; 8 of the global index's, one time in two; per job of a batch 4 in each, a sixteenth
+ * first, spread over the window, and the rest where those found one gone in 16) and drops those whose job is gone, and
  * a full quota first drops places whose job is gone or finished. It goes out on the same auto-pipelined connection
  * as the add, in the same write: one round trip. Refused (the quota is full), the job just added is removed again.
  * KEYS: pending, expiring, tenant index, global index. ARGV: now (ms), limit (0: none), index TTL (ms), the queue's
@@ -57,13 +58,40 @@ local function sweep(index, count, at, other)
   count = math.min(count, old)
   if count <= 0 then return end
   local start = math.floor(at * old)
-  local ids = redis.call('ZRANGE', index, start, math.min(start + count, old) - 1)
-  if start + count > old then
-    for _, id in ipairs(redis.call('ZRANGE', index, 0, start + count - old - 1)) do ids[#ids + 1] = id end
-  end
-  local dead = {}
-  for _, id in ipairs(ids) do
+  local dead, looked = {}, 0
+  local function look(id)
     if gone(id) then dead[#dead + 1] = id end
+    looked = looked + 1
+  end
+  local function window()
+    local ids = redis.call('ZRANGE', index, start, math.min(start + count, old) - 1)
+    if start + count > old then
+      for _, id in ipairs(redis.call('ZRANGE', index, 0, start + count - old - 1)) do ids[#ids + 1] = id end
+    end
+    return ids
+  end
+  -- A sixteenth first (at least 8), spread over the window; the rest only where one in 16 of those was gone.
+  local first = math.min(count, math.max(math.ceil(count / 16), 8))
+  if first == count then
+    for _, id in ipairs(window()) do look(id) end
+  else
+    -- In blocks of 8 neighbours, one ZRANGE each.
+    local blocks = math.ceil(first / 8)
+    local spacing = math.floor(count / blocks)
+    for k = 0, blocks - 1 do
+      local from = (start + k * spacing) % old
+      local n = math.min(8, count - k * spacing)
+      local ids = redis.call('ZRANGE', index, from, math.min(from + n, old) - 1)
+      if from + n > old then
+        for _, id in ipairs(redis.call('ZRANGE', index, 0, from + n - old - 1)) do ids[#ids + 1] = id end
+      end
+      for _, id in ipairs(ids) do look(id) end
+    end
+    if #dead > 0 and #dead * 16 >= looked then
+      for i, id in ipairs(window()) do
+        if (i - 1) % spacing >= 8 or math.floor((i - 1) / spacing) >= blocks then look(id) end
+      end
+    end
   end
   if #dead > 0 then
     redis.call('ZREM', index, unpack(dead))

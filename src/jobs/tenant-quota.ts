@@ -1,6 +1,13 @@
 // The tenant's pending-job quota (SPEC 6.3) and the job index (SPEC 6.4), kept in the same round trip as the job's
 // add: the Lua script that reserves the places of a tenant's new jobs and indexes them.
-import { DROP_STALE_SAMPLES_LUA, INDEX_GRACE_MS, INDEX_SAMPLES, MAX_SAMPLES } from './job-index';
+import {
+  DROP_STALE_SAMPLES_LUA,
+  FIRST_SAMPLES_SHARE,
+  INDEX_GRACE_MS,
+  INDEX_SAMPLES,
+  MAX_SAMPLES,
+  MIN_FIRST_SAMPLES,
+} from './job-index';
 
 /** How many of a tenant's oldest entries a refusal checks for ones whose release never reached Redis. */
 export const STALE_ENTRIES_CHECKED = 100;
@@ -82,14 +89,17 @@ local function fraction(hex)
 end
 local firstId = ARGV[first]
 local tenantAt, globalAt = fraction(string.sub(firstId, 1, 8)), fraction(string.sub(firstId, -8))
-dropStaleSamples(KEYS[3], math.min(${int(INDEX_SAMPLES)} * n, ${int(MAX_SAMPLES)}), graceBefore, KEYS[4], tenantAt)
-local globalSamples = math.min(${int(INDEX_SAMPLES)} * n, ${int(MAX_SAMPLES)})
+local samples = math.min(${int(INDEX_SAMPLES)} * n, ${int(MAX_SAMPLES)})
+-- A batch checks a share of its samples first, the others where those found stale entries (FIRST_SAMPLES_SHARE).
+local firstSamples = math.max(math.ceil(samples / ${int(FIRST_SAMPLES_SHARE)}), ${int(MIN_FIRST_SAMPLES)})
+dropStaleSamples(KEYS[3], samples, graceBefore, KEYS[4], tenantAt, firstSamples)
+local globalSamples = samples
 if n == 1 then
   -- Job ids are random UUIDs: the parity of the first hex digit picks one registration in two.
   globalSamples = 0
   if (tonumber(string.sub(firstId, 1, 1), 16) or 0) % 2 == 0 then globalSamples = ${int(2 * INDEX_SAMPLES)} end
 end
-if globalSamples > 0 then dropStaleSamples(KEYS[4], globalSamples, graceBefore, nil, globalAt) end
+if globalSamples > 0 then dropStaleSamples(KEYS[4], globalSamples, graceBefore, nil, globalAt, firstSamples) end
 for i = 0, n - 1 do
   local id, expiresAt = ARGV[first + 2 * i], tonumber(ARGV[first + 2 * i + 1])
   if limit > 0 then

@@ -136,6 +136,66 @@ describe("a registration's samples (registerLua)", () => {
     expect(tenant).toHaveLength(6);
   });
 
+  /** Registers a batch of `count` jobs of tenant "t" whose ids start (and end) with zeros: both windows from rank 0. */
+  async function registerBatch(count: number): Promise<unknown> {
+    const ids = Array.from({ length: count }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    const keys = ['pending', 'expiring', 'tidx', 'gidx', ...ids.map((id) => `job:${id}`)];
+    return redis.command('EVAL', script, keys.length, ...keys, 'job:', now, ...ids.flatMap((id) => [id, 0]));
+  }
+
+  /** `key` with `count` entries e000 … (scores 0 …, past the grace), whose jobs exist unless listed in `gone`. */
+  async function entries(key: string, count: number, gone: (rank: number) => boolean): Promise<void> {
+    await redis.command('DEL', key);
+    for (let i = 0; i < count; i++) {
+      const id = `e${String(i).padStart(3, '0')}`;
+      await redis.command('ZADD', key, i, id);
+      if (gone(i)) await redis.command('DEL', `job:${id}`);
+      else await redis.command('SET', `job:${id}`, '1');
+    }
+  }
+
+  /** The EXISTS calls Redis ran during `work`. */
+  async function existsCalls(work: () => Promise<unknown>): Promise<number> {
+    await redis.command('CONFIG', 'RESETSTAT');
+    await work();
+    const stats = String(await redis.command('INFO', 'commandstats'));
+    return Number(/cmdstat_exists:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+  }
+
+  it("checks about a sixteenth of a batch's samples in an index whose entries are all live: 32 of 400 for 100 jobs", async () => {
+    await entries('tidx', 1_000, () => false);
+    await entries('gidx', 1_000, () => false);
+    // 400 / 16 = 25, in blocks of 8: 4 blocks, 32 entries in each index.
+    expect(await existsCalls(() => registerBatch(100))).toBe(32 + 32);
+    expect(await redis.command('ZCARD', 'tidx')).toBe(1_100);
+    expect(await redis.command('ZCARD', 'gidx')).toBe(1_100);
+  });
+
+  it('checks all of them where one in 16 of the first was stale, only the first ones where fewer were', async () => {
+    // The window is ranks 0 to 399; the first checks are 4 blocks of 8 spread over it (ranks 0-7, 100-107, 200-207,
+    // 300-307). Among those, the first `stalesAmongFirst` blocks start with a stale entry; elsewhere in the window the
+    // odd ranks are stale; past it every entry is.
+    const firstOnes = (rank: number) => rank < 400 && rank % 100 < 8;
+    const gone = (stalesAmongFirst: number) => (rank: number) =>
+      rank >= 400 || (firstOnes(rank) ? rank % 100 === 0 && rank / 100 < stalesAmongFirst : rank % 2 === 1);
+    const ranks = Array.from({ length: 1_000 }, (_, rank) => rank);
+    const name = (rank: number) => `e${String(rank).padStart(3, '0')}`;
+    const old = async () =>
+      ((await redis.command('ZRANGE', 'tidx', 0, 999)) as string[]).filter((id) => id.startsWith('e'));
+
+    // Two stale of 32: 2 × 16 ≥ 32, so the window goes on and drops every stale entry in it, none past it.
+    await entries('tidx', 1_000, gone(2));
+    await redis.command('DEL', 'gidx');
+    expect(await registerBatch(100)).toBe(1);
+    expect(await old()).toEqual(ranks.filter((rank) => rank >= 400 || !gone(2)(rank)).map(name));
+
+    // One stale of 32: 16 < 32, so the other 368 are not looked at; only that one goes.
+    await entries('tidx', 1_000, gone(1));
+    await redis.command('DEL', 'gidx');
+    expect(await existsCalls(() => registerBatch(100))).toBe(32);
+    expect(await old()).toEqual(ranks.filter((rank) => rank !== 0).map(name));
+  });
+
   it('indexes every job of a large batch (5 000), and its expiring ones with their expiry', async () => {
     await redis.command('DEL', 'pending', 'expiring', 'tidx', 'gidx');
     const withQuota = registerLua({ maxPendingJobs: 10_000, indexTtlMs: 60_000 });
