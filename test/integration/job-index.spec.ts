@@ -136,14 +136,17 @@ describe("a registration's samples (registerLua)", () => {
     expect(tenant).toHaveLength(6);
   });
 
-  /** Registers a batch of `count` jobs of tenant "t" whose ids start (and end) with zeros: both windows from rank 0. */
-  async function registerBatch(count: number): Promise<unknown> {
-    const ids = Array.from({ length: count }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+  /** Registers a batch of `count` jobs of tenant "t"; by default their ids start and end with zeros: both windows from rank 0. */
+  async function registerBatch(
+    count: number,
+    id = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+  ): Promise<unknown> {
+    const ids = Array.from({ length: count }, (_, i) => id(i));
     const keys = ['pending', 'expiring', 'tidx', 'gidx', ...ids.map((id) => `job:${id}`)];
     return redis.command('EVAL', script, keys.length, ...keys, 'job:', now, ...ids.flatMap((id) => [id, 0]));
   }
 
-  /** `key` with `count` entries e000 … (scores 0 …, past the grace), whose jobs exist unless listed in `gone`. */
+  /** `key` with `count` entries e000 … (scores 0 …, past the grace), whose jobs exist unless `gone(rank)`. */
   async function entries(key: string, count: number, gone: (rank: number) => boolean): Promise<void> {
     await redis.command('DEL', key);
     for (let i = 0; i < count; i++) {
@@ -194,6 +197,19 @@ describe("a registration's samples (registerLua)", () => {
     await redis.command('DEL', 'gidx');
     expect(await existsCalls(() => registerBatch(100))).toBe(32);
     expect(await old()).toEqual(ranks.filter((rank) => rank !== 0).map(name));
+  });
+
+  it('draws the first ones at random (ZRANDMEMBER) where the id is not hex, and the others where they were stale', async () => {
+    const notHex = (i: number) => `not-hex-${i}-at-either-end`;
+    await entries('tidx', 1_000, () => false);
+    await entries('gidx', 1_000, () => false);
+    // 400 / 16 = 25 drawn in each index, all live: no more.
+    expect(await existsCalls(() => registerBatch(100, notHex))).toBe(25 + 25);
+    await entries('tidx', 1_000, () => true);
+    await redis.command('DEL', 'gidx');
+    // Every entry stale: 25, then the other 375 (distinct within each draw).
+    expect(await existsCalls(() => registerBatch(100, notHex))).toBe(400);
+    expect(Number(await redis.command('ZCARD', 'tidx'))).toBeLessThanOrEqual(1_000 - 375 + 100);
   });
 
   it('indexes every job of a large batch (5 000), and its expiring ones with their expiry', async () => {
