@@ -136,7 +136,10 @@ describe("a registration's samples (registerLua)", () => {
     expect(tenant).toHaveLength(6);
   });
 
-  /** Registers a batch of `count` jobs of tenant "t"; by default their ids start and end with zeros: both windows from rank 0. */
+  /**
+   * Registers a batch of `count` jobs of tenant "t"; by default their ids start and end with zeros, so both windows
+   * start at rank 0.
+   */
   async function registerBatch(
     count: number,
     id = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
