@@ -63,32 +63,28 @@ local function sweep(index, count, at, other)
     if gone(id) then dead[#dead + 1] = id end
     looked = looked + 1
   end
-  local function window()
-    local ids = redis.call('ZRANGE', index, start, math.min(start + count, old) - 1)
-    if start + count > old then
-      for _, id in ipairs(redis.call('ZRANGE', index, 0, start + count - old - 1)) do ids[#ids + 1] = id end
+  -- Entries offset .. offset + n - 1 from the start, wrapping around at the last old one.
+  local function range(offset, n)
+    local from = (start + offset) % old
+    local ids = redis.call('ZRANGE', index, from, math.min(from + n, old) - 1)
+    if from + n > old then
+      for _, id in ipairs(redis.call('ZRANGE', index, 0, from + n - old - 1)) do ids[#ids + 1] = id end
     end
     return ids
   end
   -- A sixteenth first (at least 8), spread over the window; the rest only where one in 16 of those was gone.
   local first = math.min(count, math.max(math.ceil(count / 16), 8))
   if first == count then
-    for _, id in ipairs(window()) do look(id) end
+    for _, id in ipairs(range(0, count)) do look(id) end
   else
     -- In blocks of 8 neighbours, one ZRANGE each.
     local blocks = math.ceil(first / 8)
     local spacing = math.floor(count / blocks)
     for k = 0, blocks - 1 do
-      local from = (start + k * spacing) % old
-      local n = math.min(8, count - k * spacing)
-      local ids = redis.call('ZRANGE', index, from, math.min(from + n, old) - 1)
-      if from + n > old then
-        for _, id in ipairs(redis.call('ZRANGE', index, 0, from + n - old - 1)) do ids[#ids + 1] = id end
-      end
-      for _, id in ipairs(ids) do look(id) end
+      for _, id in ipairs(range(k * spacing, math.min(8, count - k * spacing))) do look(id) end
     end
     if #dead > 0 and #dead * 16 >= looked then
-      for i, id in ipairs(window()) do
+      for i, id in ipairs(range(0, count)) do
         if (i - 1) % spacing >= 8 or math.floor((i - 1) / spacing) >= blocks then look(id) end
       end
     end

@@ -82,7 +82,7 @@ end
  * neighbours), and the others of it only when at least one in STALE_SHARE_TO_GO_ON of those was stale: an index with
  * few stale entries costs `first` checks, one that has many the same as without `first`. Spread, the first ones
  * stand for the whole window: stale entries lie in runs (the jobs retention removed together), and the head of a
- * window alone would stop a window whose run starts further on. Returns how many stale entries it found.
+ * window alone would stop a window whose run starts further on.
  *
  * With `at` (a number in [0, 1) the caller drew at random), the entries are the ones that follow rank
  * `at` × (entries past the grace), wrapping around at the last of them: the entries of the grace are the newest, at
@@ -93,7 +93,7 @@ end
  */
 export const DROP_STALE_SAMPLES_LUA = `
 local function dropStaleSamples(indexKey, samples, graceBefore, alsoKey, at, first)
-  if samples <= 0 then return 0 end
+  if samples <= 0 then return end
   local stale, checked = {}, 0
   local function check(id)
     if redis.call('EXISTS', prefix .. id) == 0 then stale[#stale + 1] = id end
@@ -102,7 +102,7 @@ local function dropStaleSamples(indexKey, samples, graceBefore, alsoKey, at, fir
   local function goOn() return #stale > 0 and #stale * ${STALE_SHARE_TO_GO_ON} >= checked end
   if at then
     local past = redis.call('ZCARD', indexKey) - redis.call('ZCOUNT', indexKey, graceBefore, '+inf')
-    if past <= 0 then return 0 end
+    if past <= 0 then return end
     samples = math.min(samples, past)
     first = math.min(first or samples, samples)
     local from = math.floor(at * past)
@@ -149,7 +149,6 @@ local function dropStaleSamples(indexKey, samples, graceBefore, alsoKey, at, fir
     redis.call('ZREM', indexKey, unpack(stale))
     if alsoKey then redis.call('ZREM', alsoKey, unpack(stale)) end
   end
-  return #stale
 end
 `;
 
