@@ -80,10 +80,9 @@ async function startRedis() {
  */
 async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true, nodeOptions = [] } = {}) {
   const port = await freePort();
-  const script =
-    kind === 'service'
-      ? path.join(ROOT, 'dist', 'main.js')
-      : path.join(__dirname, 'reference', REFERENCE_SCRIPTS[kind]);
+  const script = isService(kind)
+    ? path.join(kind === 'service' ? ROOT : path.resolve(kind.slice('service@'.length)), 'dist', 'main.js')
+    : path.join(__dirname, 'reference', REFERENCE_SCRIPTS[kind]);
   const env = {
     PATH: process.env.PATH,
     TZ: process.env.TZ ?? 'UTC',
@@ -133,9 +132,12 @@ async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true, n
   };
 }
 
+/** `service` is this checkout's build; `service@<dir>` another checkout's (built), to compare two builds side by side. */
+const isService = (kind) => kind === 'service' || kind.startsWith('service@');
+
 /**
- * A target as the command lines of cpu.js and profile.js name it: `service`, `reference`, `fastify` or `nest`,
- * optionally with environment (`service:LOG_LEVEL=warn,METRICS_ENABLED=false`). Under register load the reference
+ * A target as the command lines of cpu.js, profile.js and alloc.js name it: `service` (or `service@<dir>`),
+ * `reference`, `fastify` or `nest`, optionally with environment (`service:LOG_LEVEL=warn,METRICS_ENABLED=false`). Under register load the reference
  * and the floors run the bare worker in their process (WITH_WORKER=1), as the service runs its own.
  */
 function parseTarget(target) {
@@ -147,7 +149,7 @@ function parseTarget(target) {
       // At the first '=' only: a value may hold one (`NODE_OPTIONS=--max-semi-space-size=32`).
       .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
   );
-  return { kind, env: { ...(kind === 'service' ? {} : { WITH_WORKER: '1' }), ...settingsEnv } };
+  return { kind, env: { ...(isService(kind) ? {} : { WITH_WORKER: '1' }), ...settingsEnv } };
 }
 
 const JOB_LINE = /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] /;

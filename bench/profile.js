@@ -41,7 +41,7 @@ function placeOf(file) {
  * Self time per package and per function, as shares of the time the main thread was not idle, counting only
  * the samples of the measured load: those in the `seconds` before the last `tailMs` (the shutdown).
  */
-function summarize(file, seconds, tailMs, top = 25) {
+function summarize(file, seconds, tailMs, requests, top = 25) {
   const profile = JSON.parse(readFileSync(file, 'utf8'));
   const nodes = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
   const to = profile.endTime - tailMs * 1_000;
@@ -62,13 +62,16 @@ function summarize(file, seconds, tailMs, top = 25) {
     const name = file ? `${frame.functionName || '(anonymous)'}  ${file}:${frame.lineNumber + 1}` : label;
     byFunction.set(name, (byFunction.get(name) ?? 0) + time);
   });
+  // µs per request: the profiler slows every side, so these compare sides profiled alike, not runs without it.
+  const perRequest = (time) => (time / requests).toFixed(1).padStart(6);
   const print = (title, map) => {
     process.stdout.write(`\n${title}\n`);
     for (const [name, time] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-      process.stdout.write(`${((time / busy) * 100).toFixed(1).padStart(5)} %  ${name}\n`);
+      process.stdout.write(`${((time / busy) * 100).toFixed(1).padStart(5)} %  ${perRequest(time)} µs  ${name}\n`);
     }
   };
-  print('self time by package or module, % of the busy main thread', byPlace);
+  process.stdout.write(`busy main thread: ${perRequest(busy).trim()} µs per request\n`);
+  print('self time by package or module, % of the busy main thread and µs per request', byPlace);
   print('self time by function', byFunction);
 }
 
@@ -79,6 +82,7 @@ async function main() {
   const redis = await startRedis();
   const bearer = token();
   let tailMs;
+  let requests;
   try {
     const side = await startTarget(kind, redis.url, env, {
       countLines: false,
@@ -86,6 +90,7 @@ async function main() {
     });
     await runWrk(side.url, bearer, { ...LOAD, seconds: 3 });
     const { rps } = await runWrk(side.url, bearer, { ...LOAD, seconds: Number(secondsArg) });
+    requests = rps * Number(secondsArg);
     const stopping = performance.now();
     await side.stop(); // the profile is written as the process exits
     tailMs = performance.now() - stopping;
@@ -99,7 +104,7 @@ async function main() {
     .sort((a, b) => statSync(b).size - statSync(a).size);
   if (!file) throw new Error(`no profile was written to ${dir}`);
   process.stdout.write(`profile: ${path.relative(process.cwd(), file)} (start-up, warm-up and shutdown included)\n`);
-  summarize(file, Number(secondsArg), tailMs);
+  summarize(file, Number(secondsArg), tailMs, requests);
 }
 
 main().catch((error) => {
