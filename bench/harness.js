@@ -132,13 +132,14 @@ async function startTarget(kind, redisUrl, extraEnv = {}, { countLines = true, n
   };
 }
 
-/** `service` is this checkout's build; `service@<dir>` another checkout's (built), to compare two builds side by side. */
+/** `service` is this checkout's build; `service@<dir>` another checkout's (built), to compare builds side by side. */
 const isService = (kind) => kind === 'service' || kind.startsWith('service@');
 
 /**
  * A target as the command lines of cpu.js, profile.js and alloc.js name it: `service` (or `service@<dir>`),
- * `reference`, `fastify` or `nest`, optionally with environment (`service:LOG_LEVEL=warn,METRICS_ENABLED=false`). Under register load the reference
- * and the floors run the bare worker in their process (WITH_WORKER=1), as the service runs its own.
+ * `reference`, `fastify` or `nest`, optionally with environment (`service:LOG_LEVEL=warn,METRICS_ENABLED=false`).
+ * Under register load the reference and the floors run the bare worker in their process (WITH_WORKER=1), as the
+ * service runs its own.
  */
 function parseTarget(target) {
   const [kind, settings = ''] = target.split(':');
