@@ -10,31 +10,13 @@
 const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { parseTarget, runWrk, sleep, startRedis, startTarget, token } = require('./harness');
+const { fileOf, parseTarget, placeOf, runWrk, sleep, startRedis, startTarget, token } = require('./harness');
 
 const [secondsArg = '5', ...targetArgs] = process.argv.slice(2);
 const SECONDS = Number(secondsArg);
 const TARGETS = targetArgs.length > 0 ? targetArgs : ['reference', 'service'];
 const LOAD = { connections: 32 };
 const TOP = 25;
-
-/** An allocating frame's file: inside its npm package, one of node's modules, a file of the service or bench, or ''. */
-function fileOf(url) {
-  const inPackage = /node_modules\/(.*)$/.exec(url);
-  if (inPackage) return inPackage[1];
-  if (url.startsWith('node:')) return url;
-  return /\/((?:dist|bench)\/.*)$/.exec(url)?.[1] ?? '';
-}
-
-/** What a file belongs to: its npm package (scoped ones keep their scope), node's module family, or itself. */
-function placeOf(file) {
-  if (file.startsWith('node:')) return file.split('/').slice(0, 2).join('/');
-  if (/^(dist|bench)\//.test(file)) return file;
-  return file
-    .split('/')
-    .slice(0, file.startsWith('@') ? 2 : 1)
-    .join('/');
-}
 
 /** Self size of every sampled frame, summed by place and by function. */
 function summarize(profile) {

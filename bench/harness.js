@@ -1,4 +1,4 @@
-// What bench/run.js and bench/cpu.js share: the private redis-server, the targets, the token, and wrk.
+// What the bench's scripts share: the private redis-server, the targets, the token, wrk, and how a profile's frames are placed.
 'use strict';
 const { spawn } = require('node:child_process');
 const { createSecretKey } = require('node:crypto');
@@ -244,7 +244,27 @@ function token() {
   });
 }
 
+/** A profiled frame's file: inside its npm package, one of node's modules, a file of the service or bench, or V8's (''). */
+function fileOf(url) {
+  const inPackage = /node_modules\/(.*)$/.exec(url);
+  if (inPackage) return inPackage[1];
+  if (url.startsWith('node:')) return url;
+  return /\/((?:dist|bench)\/.*)$/.exec(url)?.[1] ?? '';
+}
+
+/** What a file belongs to: its npm package (scoped ones keep their scope), node's module family, or itself. */
+function placeOf(file) {
+  if (file.startsWith('node:')) return file.split('/').slice(0, 2).join('/');
+  if (/^(dist|bench)\//.test(file)) return file;
+  return file
+    .split('/')
+    .slice(0, file.startsWith('@') ? 2 : 1)
+    .join('/');
+}
+
 module.exports = {
+  fileOf,
+  placeOf,
   sleep,
   startRedis,
   startTarget,

@@ -10,7 +10,7 @@
 'use strict';
 const { mkdirSync, readdirSync, readFileSync, statSync } = require('node:fs');
 const path = require('node:path');
-const { parseTarget, runWrk, startRedis, startTarget, token } = require('./harness');
+const { fileOf, parseTarget, placeOf, runWrk, startRedis, startTarget, token } = require('./harness');
 
 const [secondsArg = '10', target = 'service'] = process.argv.slice(2);
 const OUT = path.join(__dirname, 'profiles');
@@ -18,24 +18,6 @@ const LOAD =
   process.env.LOAD === 'batch'
     ? { connections: 8, script: 'batch.lua', route: '/api/dm-jobqueue/register/batch' }
     : { connections: 32 };
-
-/** A sampled frame's file: inside its npm package, one of node's modules, a file of the service or bench, or V8's (''). */
-function fileOf(url) {
-  const inPackage = /node_modules\/(.*)$/.exec(url);
-  if (inPackage) return inPackage[1];
-  if (url.startsWith('node:')) return url;
-  return /\/((?:dist|bench)\/.*)$/.exec(url)?.[1] ?? '';
-}
-
-/** What a file belongs to: its npm package (scoped ones keep their scope), node's module family, or itself. */
-function placeOf(file) {
-  if (file.startsWith('node:')) return file.split('/').slice(0, 2).join('/');
-  if (/^(dist|bench)\//.test(file)) return file;
-  return file
-    .split('/')
-    .slice(0, file.startsWith('@') ? 2 : 1)
-    .join('/');
-}
 
 /**
  * Self time per package and per function, as shares of the time the main thread was not idle, counting only
