@@ -11,7 +11,7 @@
 // A measuring aid for bench/README.md, not part of the benchmark; nothing here asserts.
 'use strict';
 const { readFileSync, readdirSync } = require('node:fs');
-const { median, parseTarget, runWrk, startRedis, startTarget, token } = require('./harness');
+const { median, parseTarget, runWrk, startRedis, startTarget, takeTurns, token } = require('./harness');
 
 const [secondsArg = '1', ...targetArgs] = process.argv.slice(2);
 const SECONDS = Number(secondsArg);
@@ -84,9 +84,7 @@ async function main() {
   try {
     for (const [index, target] of TARGETS.entries()) sides.push(await start(target, index, redis));
     for (const side of sides) await runWrk(side.url, bearer, { ...LOAD, seconds: 3 });
-    for (let round = 0; round < ROUNDS; round += 1) {
-      for (const side of round % 2 === 0 ? sides : [...sides].reverse()) await measure(side, redis, bearer);
-    }
+    await takeTurns(sides, ROUNDS, (side) => measure(side, redis, bearer));
   } finally {
     for (const side of sides) await side.stop();
     await redis.stop();

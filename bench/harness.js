@@ -168,6 +168,17 @@ function countJobLines(lines, chunk) {
 }
 
 /**
+ * One turn of `turn(side)` for every side, `rounds` times, the order reversed every other round: with every target
+ * already started, a machine whose speed drifts within minutes (a shared VM) slows every side alike, rather than the
+ * ones that happened to run at a bad moment; and the turns of one round are next to each other in time.
+ */
+async function takeTurns(sides, rounds, turn) {
+  for (let round = 0; round < rounds; round += 1) {
+    for (const side of round % 2 === 0 ? sides : [...sides].reverse()) await turn(side, round);
+  }
+}
+
+/**
  * wrk's threads: one, so that the load generator takes one core at most and leaves the targets (and Redis) the other
  * (SPEC 8: with two, on this 2-core machine, the run measured mostly the machine being shared with wrk).
  */
@@ -271,6 +282,7 @@ module.exports = {
   parseTarget,
   countJobLines,
   runWrk,
+  takeTurns,
   median,
   token,
   cpuMs,

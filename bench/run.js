@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm run bench [-- --duration 10 --rounds 2 --soak 300]`: the service side by side with the bare
-// reference in bench/reference/, A B A B on one private redis-server, under load from wrk. Prints the
+// `npm run bench [-- --duration 10 --rounds 2 --turn 1 --soak 300]`: the service side by side with the bare
+// reference in bench/reference/ on one private redis-server, under load from wrk: taking turns of `--turn` seconds
+// for register (rounds × duration seconds of load each), A B A B for the rest. Prints the
 // figures and ratios and writes bench/RESULTS.md. A benchmark, never a test: nothing here asserts.
 'use strict';
 const { execFileSync, spawn, spawnSync } = require('node:child_process');
@@ -18,6 +19,7 @@ const {
   sleep,
   startRedis,
   startTarget,
+  takeTurns,
   token,
   WRK_THREADS,
 } = require('./harness');
@@ -26,6 +28,7 @@ const ROOT = path.join(__dirname, '..');
 const { values: opts } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
+    turn: { type: 'string', default: '1' },
     rounds: { type: 'string', default: '2' },
     connections: { type: 'string', default: '32' },
     jobs: { type: 'string', default: '20000' },
@@ -52,8 +55,11 @@ const SPREAD_SECONDS = 10;
 const SCHEDULES = 50;
 const SCHEDULE_SECONDS = 12;
 const SOAK_SECONDS = Number(opts.soak);
-/** Load before each measured register run, the same for every side. */
+/** Load before each measured run, the same for every side. */
 const WARM_UP_SECONDS = 3;
+/** Register: turns of TURN_SECONDS, as many as make ROUNDS × DURATION seconds of load on each target. */
+const TURN_SECONDS = Number(opts.turn);
+const TURNS = Math.max(1, Math.round((ROUNDS * DURATION) / TURN_SECONDS));
 
 /** Jobs per register/batch request (batch.lua) and per addBulk call (reference/bulk.js), and requests in flight. */
 const BATCH_SIZE = 100;
@@ -75,6 +81,16 @@ const rssMb = (pid) => {
 };
 
 const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor((q / 100) * sorted.length))];
+
+/** `key` of each of a target's turns over the same of the reference's turn of that round. */
+const turnRatios = (turns, referenceTurns, key) => turns.map((turn, i) => turn[key] / referenceTurns[i][key]);
+
+/** Median, quartiles and range of a list of figures, as a line of the results shows them. */
+function spread(values, digits = 2) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q) => fmt(percentile(sorted, q), digits);
+  return `median ${fmt(median(sorted), digits)}, quartiles ${at(25)}–${at(75)}, range ${at(0)}–${at(100)}`;
+}
 
 const jobOptions = (i) => ({
   jobId: `bench-${i}`,
@@ -101,35 +117,66 @@ async function fillQueue(redisUrl, count, delay = 0) {
 }
 
 /**
+ * Register throughput, p99 and CPU per request, each target's turns (harness takeTurns): every target started at
+ * once on the one redis-server, each with its own queue, WARM_UP_SECONDS of load each uncounted, then TURN_SECONDS
+ * of load on one target at a time, TURNS times. Turn i of the service and turn i of the reference are next to each
+ * other in time, so a machine whose speed drifts within minutes moves both; one long run after the other let it
+ * move one and not the other.
+ *
  * The service runs its worker in the process that registers (APP_ROLE=all, its default), and BullMQ wakes a
  * waiting worker on every delayed job that becomes the next one due: so the reference and the floors run
  * the bare worker in their process too (WITH_WORKER=1) while registering.
  */
-async function benchRegister(redis, kind, bearer) {
+async function benchRegister(redis, kinds, bearer) {
+  const sides = [];
+  try {
+    for (const [index, kind] of kinds.entries()) {
+      // A queue each: otherwise a job added by one target could wake another target's waiting worker.
+      const env = { QUEUE_PREFIX: `{bench-${index}}`, ...parseTarget(kind).env };
+      sides.push({ kind, target: await startTarget(kind, redis.url, env, { countLines: false }), turns: [] });
+    }
+    // Not counted: until the JIT has compiled the hot paths.
+    for (const side of sides) await runWrk(side.target.url, bearer, WARM_UP_SECONDS);
+    await takeTurns(sides, TURNS, async (side) => {
+      const pid = side.target.child.pid;
+      const before = { target: cpuMs(pid), redis: cpuMs(redis.pid) };
+      const result = await runWrk(side.target.url, bearer, TURN_SECONDS);
+      // Every thread of the target process (its main thread, V8's GC and libuv's threads), and Redis.
+      side.turns.push({
+        ...result,
+        cpuMs: cpuMs(pid) - before.target,
+        redisCpuMs: cpuMs(redis.pid) - before.redis,
+        rss: rssMb(pid),
+      });
+    });
+  } finally {
+    for (const side of sides) await side.target.stop();
+  }
+  await redis.client.flushall();
+  return Object.fromEntries(sides.map((side) => [side.kind, side.turns]));
+}
+
+/** The register figures of one target's turns: medians of requests/s and p99, CPU per request over all of them. */
+function registerFigures(turns) {
+  const requests = turns.reduce((sum, turn) => sum + turn.requests, 0);
+  const total = (key) => turns.reduce((sum, turn) => sum + turn[key], 0);
+  return {
+    rps: median(turns.map((turn) => turn.rps)),
+    p99: median(turns.map((turn) => turn.p99)),
+    cpuUs: (total('cpuMs') * 1000) / requests,
+    redisCpuUs: (total('redisCpuMs') * 1000) / requests,
+    loadedRss: median(turns.map((turn) => turn.rss)),
+    non2xx: total('non2xx'),
+  };
+}
+
+/** Spawn to ready, and RSS a second later, of a fresh process started alone (no other target running). */
+async function benchStartup(redis, kind) {
   const target = await startTarget(kind, redis.url, parseTarget(kind).env, { countLines: false });
   await sleep(1_000);
-  const idle = rssMb(target.child.pid);
-  await runWrk(target.url, bearer, WARM_UP_SECONDS); // not counted: until the JIT has compiled the hot paths
-  let loaded = 0;
-  const sampler = setTimeout(() => (loaded = rssMb(target.child.pid)), (DURATION * 1000) / 2);
-  const cpuBefore = { target: cpuMs(target.child.pid), redis: cpuMs(redis.pid) };
-  const result = await runWrk(target.url, bearer);
-  // CPU per request: every thread of the target process (its main thread, V8's GC and libuv's threads), and Redis.
-  const cpuUs = {
-    target: ((cpuMs(target.child.pid) - cpuBefore.target) * 1000) / result.requests,
-    redis: ((cpuMs(redis.pid) - cpuBefore.redis) * 1000) / result.requests,
-  };
-  clearTimeout(sampler);
+  const idleRss = rssMb(target.child.pid);
   await target.stop();
-  await redis.client.flushall();
-  return {
-    ...result,
-    cpuUs: cpuUs.target,
-    redisCpuUs: cpuUs.redis,
-    startupMs: target.startupMs,
-    idleRss: idle,
-    loadedRss: loaded,
-  };
+  return { startupMs: target.startupMs, idleRss };
 }
 
 /**
@@ -493,7 +540,9 @@ async function main() {
     }
     return;
   }
-  const register = { service: [], reference: [], fastify: [], nest: [] };
+  /** Each target's register turns. */
+  let register = { service: [], reference: [], fastify: [], nest: [] };
+  const startup = { service: [], reference: [] };
   const worker = { service: [], reference: [] };
   const batch = { service: [], reference: [], addBulk: [] };
   try {
@@ -526,24 +575,27 @@ async function main() {
         for (const [kind, l] of Object.entries(pair)) process.stdout.write(`${name} ${kind}: ${late(l)}\n`);
       return;
     }
-    for (let round = 1; round <= (opts['worker-only'] ? 0 : ROUNDS); round += 1) {
-      for (const kind of Object.keys(register)) {
-        log(`round ${round}: register, ${kind}`);
-        register[kind].push(await benchRegister(redis, kind, bearer));
-      }
+    if (!opts['worker-only']) {
+      log(`register: ${Object.keys(register).join(', ')}, ${TURNS} turns of ${TURN_SECONDS} s each`);
+      register = await benchRegister(redis, Object.keys(register), bearer);
     }
     if (opts['register-only']) {
-      for (const [kind, runs] of Object.entries(register)) {
-        const rps = median(runs.map((r) => r.rps));
-        const perRound = runs.map((r, i) => fmt(r.rps / register.reference[i].rps, 2)).join(', ');
+      const reference = registerFigures(register.reference);
+      for (const [kind, turns] of Object.entries(register)) {
+        const f = registerFigures(turns);
         process.stdout.write(
-          `${kind.padEnd(9)} ${fmt(rps).padStart(7)} req/s (${runs.map((r) => fmt(r.rps)).join(', ')}), ` +
-            `p99 ${fmt(median(runs.map((r) => r.p99)), 2)} ms, ${fmt(rps / median(register.reference.map((r) => r.rps)), 2)} of the reference ` +
-            `(by round ${perRound}), CPU ${fmt(median(runs.map((r) => r.cpuUs)), 1)} µs/request, ` +
-            `Redis ${fmt(median(runs.map((r) => r.redisCpuUs)), 1)} µs/request\n`,
+          `${kind.padEnd(9)} ${fmt(f.rps).padStart(7)} req/s, p99 ${fmt(f.p99, 2)} ms, ` +
+            `${fmt(f.rps / reference.rps, 2)} of the reference (turn by turn: ${spread(turnRatios(turns, register.reference, 'rps'))}), ` +
+            `CPU ${fmt(f.cpuUs, 1)} µs/request, Redis ${fmt(f.redisCpuUs, 1)} µs/request\n`,
         );
       }
       return;
+    }
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      for (const kind of ['service', 'reference']) {
+        log(`round ${round}: start-up, ${kind}`);
+        startup[kind].push(await benchStartup(redis, kind));
+      }
     }
     for (let round = 1; round <= ROUNDS; round += 1) {
       for (const kind of ['service', 'reference']) {
@@ -574,14 +626,15 @@ async function main() {
     const soakSamples = SOAK_SECONDS > 0 ? (log(`soak, ${SOAK_SECONDS} s`), await soak(redis, bearer)) : [];
 
     const m = (list, key) => median(list.map((r) => r[key]));
+    const registered = Object.fromEntries(
+      Object.entries(register).map(([kind, turns]) => [kind, registerFigures(turns)]),
+    );
+    const pair = (key) => ({ service: registered.service[key], reference: registered.reference[key] });
     const figures = {
-      registerRps: { service: m(register.service, 'rps'), reference: m(register.reference, 'rps') },
-      registerP99: { service: m(register.service, 'p99'), reference: m(register.reference, 'p99') },
-      registerCpuUs: { service: m(register.service, 'cpuUs'), reference: m(register.reference, 'cpuUs') },
-      registerRedisCpuUs: {
-        service: m(register.service, 'redisCpuUs'),
-        reference: m(register.reference, 'redisCpuUs'),
-      },
+      registerRps: pair('rps'),
+      registerP99: pair('p99'),
+      registerCpuUs: pair('cpuUs'),
+      registerRedisCpuUs: pair('redisCpuUs'),
       batchJobsPerSecond: {
         service: m(batch.service, 'jobsPerSecond'),
         reference: m(batch.reference, 'jobsPerSecond'),
@@ -591,24 +644,22 @@ async function main() {
         service: m(worker.service, 'jobsPerSecond'),
         reference: m(worker.reference, 'jobsPerSecond'),
       },
-      startupMs: { service: m(register.service, 'startupMs'), reference: m(register.reference, 'startupMs') },
-      idleRssMb: { service: m(register.service, 'idleRss'), reference: m(register.reference, 'idleRss') },
-      loadedRssMb: { service: m(register.service, 'loadedRss'), reference: m(register.reference, 'loadedRss') },
+      startupMs: { service: m(startup.service, 'startupMs'), reference: m(startup.reference, 'startupMs') },
+      idleRssMb: { service: m(startup.service, 'idleRss'), reference: m(startup.reference, 'idleRss') },
+      loadedRssMb: pair('loadedRss'),
       lateness,
       latenessSpread,
       latenessSchedules,
       non2xx: {
-        ...Object.fromEntries(
-          Object.entries(register).map(([kind, runs]) => [kind, runs.reduce((s, r) => s + r.non2xx, 0)]),
-        ),
+        ...Object.fromEntries(Object.entries(registered).map(([kind, f]) => [kind, f.non2xx])),
         'service batches': batch.service.reduce((sum, r) => sum + r.non2xx, 0),
         'reference batches': batch.reference.reduce((sum, r) => sum + r.non2xx, 0),
       },
       floors: Object.fromEntries(
-        Object.keys(FLOORS).map((kind) => [kind, { rps: m(register[kind], 'rps'), p99: m(register[kind], 'p99') }]),
+        Object.keys(FLOORS).map((kind) => [kind, { rps: registered[kind].rps, p99: registered[kind].p99 }]),
       ),
     };
-    const report = render(figures, register, worker, soakSamples, batch);
+    const report = render(figures, register, startup, worker, soakSamples, batch);
     process.stdout.write(report.table);
     if (!opts['no-write']) writeFileSync(path.join(__dirname, 'RESULTS.md'), report.markdown);
   } finally {
@@ -623,7 +674,7 @@ function previousFigures() {
   return match ? JSON.parse(match[1]) : undefined;
 }
 
-function render(f, register, worker, soakSamples, batch) {
+function render(f, register, startup, worker, soakSamples, batch) {
   const ratio = (a, b) => fmt(a / b, 2);
   /** A row of the table: the service's figure, the yardstick's (`other` of the pair), their ratio and the target. */
   const row = (label, pair, digits, target, other = 'reference') => [
@@ -703,11 +754,13 @@ function render(f, register, worker, soakSamples, batch) {
 
 Produced by \`npm run bench${shownArgs.length ? ` -- ${shownArgs.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}.
 The service (\`node dist/main.js\`) and the bare reference (\`bench/reference/\`: \`node:http\`, the same HS256 check,
-validation, defaults, tenant quota, job index and BullMQ \`add\`; a bare BullMQ worker) ran in turn, A B A B, against
-one private \`redis-server\`, under \`wrk -t${WRK_THREADS} -c${CONNECTIONS} -d${DURATION}s\` posting a job with a one-hour
-delay (batches: \`-c${BATCH_CONNECTIONS}\`, ${BATCH_SIZE} jobs a request, against the reference's \`register/batch\` and BullMQ
-\`addBulk\` with as many in flight).
-Figures are medians of ${ROUNDS} rounds; ratios are service / reference.
+validation, defaults, tenant quota, job index and BullMQ \`add\`; a bare BullMQ worker) against one private
+\`redis-server\`. Register: the service, the reference and the two floors started at once (each its own queue) and
+took turns under \`wrk -t${WRK_THREADS} -c${CONNECTIONS} -d${TURN_SECONDS}s\` posting a job with a one-hour delay, ${TURNS} turns each,
+the order reversed every other round, so that the machine's drift slows them alike; its figures are medians of the
+turns (CPU per request: over all of them). The rest ran one target at a time, A B A B, medians of ${ROUNDS} rounds
+(batches: \`-c${BATCH_CONNECTIONS} -d${DURATION}s\`, ${BATCH_SIZE} jobs a request, against the reference's \`register/batch\` and BullMQ
+\`addBulk\` with as many in flight; start-up and idle RSS: fresh processes started alone). Ratios are service / reference.
 
 - Machine: ${os.cpus().length} × ${cpu}, ${fmt(os.totalmem() / 2 ** 30, 0)} GiB, ${os.type()} ${os.release()}
 - Versions: ${Object.entries(v)
@@ -715,10 +768,21 @@ Figures are medians of ${ROUNDS} rounds; ratios are service / reference.
     .join(', ')}
 
 ${table}
-Every round: register requests/s service ${runs(register.service, 'rps')}, reference ${runs(register.reference, 'rps')}, bare Fastify ${runs(register.fastify, 'rps')}, bare NestJS ${runs(register.nest, 'rps')};
-service / reference in the same round (run back to back): throughput ${register.service.map((r, i) => fmt(r.rps / register.reference[i].rps, 2)).join(', ')}, p99 ${register.service.map((r, i) => fmt(r.p99 / register.reference[i].p99, 2)).join(', ')};
-p99 ms service ${runs(register.service, 'p99', 2)}, reference ${runs(register.reference, 'p99', 2)};
-CPU µs per register request service ${runs(register.service, 'cpuUs', 1)}, reference ${runs(register.reference, 'cpuUs', 1)};
+Register, ${TURNS} turns of ${TURN_SECONDS} s each: requests/s service ${spread(
+    register.service.map((t) => t.rps),
+    0,
+  )}; reference ${spread(
+    register.reference.map((t) => t.rps),
+    0,
+  )}; bare Fastify ${spread(
+    register.fastify.map((t) => t.rps),
+    0,
+  )}; bare NestJS ${spread(
+    register.nest.map((t) => t.rps),
+    0,
+  )}.
+Service / reference, each turn against the reference's of the same round: throughput ${spread(turnRatios(register.service, register.reference, 'rps'))}; p99 ${spread(turnRatios(register.service, register.reference, 'p99'))}.
+Fresh starts, alone: spawn to ready (ms) service ${runs(startup.service, 'startupMs')}, reference ${runs(startup.reference, 'startupMs')}; idle RSS (MiB) service ${runs(startup.service, 'idleRss', 1)}, reference ${runs(startup.reference, 'idleRss', 1)}.
 batch jobs/s service ${runs(batch.service, 'jobsPerSecond')}, reference ${runs(batch.reference, 'jobsPerSecond')}, addBulk ${runs(batch.addBulk, 'jobsPerSecond')};
 worker jobs/s service ${runs(worker.service, 'jobsPerSecond')}, reference ${runs(worker.reference, 'jobsPerSecond')}.
 Responses other than 2xx during the register runs: ${Object.entries(f.non2xx)
