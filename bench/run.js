@@ -129,6 +129,7 @@ async function fillQueue(redisUrl, count, delay = 0) {
  */
 async function benchRegister(redis, kinds, bearer) {
   const sides = [];
+  const stopAll = () => Promise.allSettled(sides.map((side) => side.target.stop()));
   try {
     for (const [index, kind] of kinds.entries()) {
       // A queue each: otherwise a job added by one target could wake another target's waiting worker.
@@ -149,9 +150,13 @@ async function benchRegister(redis, kinds, bearer) {
         rss: rssMb(pid),
       });
     });
-  } finally {
-    for (const side of sides) await side.target.stop();
+  } catch (error) {
+    await stopAll();
+    throw error;
   }
+  // Every side stopped; one that died during the turns (its stop() rejects) fails the run.
+  const died = (await stopAll()).find((outcome) => outcome.status === 'rejected');
+  if (died) throw died.reason;
   await redis.client.flushall();
   return Object.fromEntries(sides.map((side) => [side.kind, side.turns]));
 }
