@@ -11,7 +11,7 @@
 // A measuring aid for bench/README.md, not part of the benchmark; nothing here asserts.
 'use strict';
 const { readFileSync, readdirSync } = require('node:fs');
-const { median, parseTarget, runWrk, startRedis, startTarget, takeTurns, token } = require('./harness');
+const { median, runWrk, startAll, startRedis, stopAll, takeTurns, token } = require('./harness');
 
 const [secondsArg = '1', ...targetArgs] = process.argv.slice(2);
 const SECONDS = Number(secondsArg);
@@ -41,18 +41,6 @@ const childTicks = () => {
   return Number(fields[13]) + Number(fields[14]);
 };
 
-async function start(target, index, redis) {
-  const { kind, env } = parseTarget(target);
-  // A queue each: otherwise a job added by one target could wake another target's waiting worker.
-  const { child, url, stop } = await startTarget(
-    kind,
-    redis.url,
-    { QUEUE_PREFIX: `{cpu-${index}}`, ...env },
-    { countLines: false },
-  );
-  return { target, child, url, stop, rps: [], requests: 0, main: 0, threads: 0, redis: 0, wrk: 0, harness: 0 };
-}
-
 /** One run of the load on one target, its CPU added to the target's totals. */
 async function measure(side, redis, bearer) {
   const before = {
@@ -80,14 +68,14 @@ async function measure(side, redis, bearer) {
 async function main() {
   const redis = await startRedis();
   const bearer = token();
-  const sides = [];
+  const totals = () => ({ rps: [], requests: 0, main: 0, threads: 0, redis: 0, wrk: 0, harness: 0 });
+  let sides = [];
   try {
-    for (const [index, target] of TARGETS.entries()) sides.push(await start(target, index, redis));
+    sides = (await startAll(TARGETS, redis.url, 'cpu')).map((side) => ({ ...side, ...totals() }));
     for (const side of sides) await runWrk(side.url, bearer, { ...LOAD, seconds: 3 });
     await takeTurns(sides, ROUNDS, (side) => measure(side, redis, bearer));
   } finally {
-    for (const side of sides) await side.stop();
-    await redis.stop();
+    await stopAll(sides).finally(() => redis.stop());
   }
   const columns = ['main', 'threads', 'redis', 'wrk', 'harness'];
   process.stdout.write(

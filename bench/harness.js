@@ -168,6 +168,32 @@ function countJobLines(lines, chunk) {
 }
 
 /**
+ * Every target (as parseTarget names it) started at once on one redis-server, each with its own queue
+ * (`{<prefix>-<index>}`): otherwise a job added by one target could wake another target's waiting worker. Each
+ * side is startTarget's handle with its `target` name; those already started are stopped if one fails to start.
+ */
+async function startAll(targets, redisUrl, prefix) {
+  const sides = [];
+  try {
+    for (const [index, target] of targets.entries()) {
+      const { kind, env } = parseTarget(target);
+      const queue = { QUEUE_PREFIX: `{${prefix}-${index}}` };
+      sides.push({ target, ...(await startTarget(kind, redisUrl, { ...queue, ...env }, { countLines: false })) });
+    }
+  } catch (error) {
+    await Promise.allSettled(sides.map((side) => side.stop()));
+    throw error;
+  }
+  return sides;
+}
+
+/** Stops every side, even when one died during the run; then fails with the reason of the first that did. */
+async function stopAll(sides) {
+  const died = (await Promise.allSettled(sides.map((side) => side.stop()))).find((o) => o.status === 'rejected');
+  if (died) throw died.reason;
+}
+
+/**
  * One turn of `turn(side)` for every side, `rounds` times, the order reversed every other round: with every target
  * already started, a machine whose speed drifts within minutes (a shared VM) slows every side alike, rather than the
  * ones that happened to run at a bad moment; and the turns of one round are next to each other in time.
@@ -279,6 +305,8 @@ module.exports = {
   sleep,
   startRedis,
   startTarget,
+  startAll,
+  stopAll,
   parseTarget,
   countJobLines,
   runWrk,

@@ -18,7 +18,9 @@ const {
   runWrk: wrk,
   sleep,
   startRedis,
+  startAll,
   startTarget,
+  stopAll,
   takeTurns,
   token,
   WRK_THREADS,
@@ -128,20 +130,15 @@ async function fillQueue(redisUrl, count, delay = 0) {
  * the bare worker in their process too (WITH_WORKER=1) while registering.
  */
 async function benchRegister(redis, kinds, bearer) {
-  const sides = [];
-  const stopAll = () => Promise.allSettled(sides.map((side) => side.target.stop()));
+  let sides = [];
   try {
-    for (const [index, kind] of kinds.entries()) {
-      // A queue each: otherwise a job added by one target could wake another target's waiting worker.
-      const env = { QUEUE_PREFIX: `{bench-${index}}`, ...parseTarget(kind).env };
-      sides.push({ kind, target: await startTarget(kind, redis.url, env, { countLines: false }), turns: [] });
-    }
+    sides = (await startAll(kinds, redis.url, 'bench')).map((side) => ({ ...side, turns: [] }));
     // Not counted: until the JIT has compiled the hot paths.
-    for (const side of sides) await runWrk(side.target.url, bearer, WARM_UP_SECONDS);
+    for (const side of sides) await runWrk(side.url, bearer, WARM_UP_SECONDS);
     await takeTurns(sides, TURNS, async (side) => {
-      const pid = side.target.child.pid;
+      const pid = side.child.pid;
       const before = { target: cpuMs(pid), redis: cpuMs(redis.pid) };
-      const result = await runWrk(side.target.url, bearer, TURN_SECONDS);
+      const result = await runWrk(side.url, bearer, TURN_SECONDS);
       // Every thread of the target process (its main thread, V8's GC and libuv's threads), and Redis.
       side.turns.push({
         ...result,
@@ -150,15 +147,12 @@ async function benchRegister(redis, kinds, bearer) {
         rss: rssMb(pid),
       });
     });
-  } catch (error) {
-    await stopAll();
-    throw error;
+  } finally {
+    // A side that died during the turns (its stop() rejects) fails the run.
+    await stopAll(sides);
   }
-  // Every side stopped; one that died during the turns (its stop() rejects) fails the run.
-  const died = (await stopAll()).find((outcome) => outcome.status === 'rejected');
-  if (died) throw died.reason;
   await redis.client.flushall();
-  return Object.fromEntries(sides.map((side) => [side.kind, side.turns]));
+  return Object.fromEntries(sides.map((side) => [side.target, side.turns]));
 }
 
 /** The register figures of one target's turns: medians of requests/s and p99, CPU per request over all of them. */
