@@ -122,6 +122,21 @@ describe('the built server', () => {
     expect(performance.now() - started).toBeLessThan(2_000 + 1_500);
   });
 
+  it('should keep answering, and exit 0 on SIGTERM, once nobody reads its standard output', async () => {
+    const redis = await RedisServer.start();
+    redises.push(redis);
+    const server = await start(env(redis.url));
+    await server.untilReady();
+    // The log collector goes away: from now on a write to standard output fails with EPIPE.
+    server.child.stdout?.destroy();
+    expect((await register(server)).status).toBe(201); // its access line waits in the log buffer
+    await sleep(1_000); // several periodic flushes of that buffer (LOG_FLUSH_INTERVAL_MS) meet the closed pipe
+
+    const live = await server.fetch('/health/live', { signal: AbortSignal.timeout(5_000) });
+    expect(live.status).toBe(200);
+    expect(await server.stop('SIGTERM', 10_000)).toEqual({ code: 0, signal: null });
+  });
+
   it.each([
     ['PORT', { PORT: 'eighty' }, 'PORT must be an integer number'],
     ['REDIS_URL', { REDIS_URL: 'http://127.0.0.1:6379' }, 'REDIS_URL must be a redis:// or rediss:// URL'],

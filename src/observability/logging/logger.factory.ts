@@ -50,11 +50,14 @@ let stdout: ReturnType<typeof pino.destination> | undefined;
 export function bufferedStdout(): DestinationStream {
   if (stdout) return stdout;
   const destination = pino.destination({ dest: 1, sync: true, minLength: LOG_BUFFER_BYTES });
+  // flush(), not flushSync(): on a synchronous destination both write at once, but sonic-boom's flushSync retries
+  // any failed write every 100 ms for ever, so with standard output gone (EPIPE: the log collector went away) it
+  // froze the process. flush() reports the error, and pino's destination then drops the lines that follow.
   const flush = (): void => {
     try {
-      destination.flushSync();
+      destination.flush();
     } catch {
-      // Standard output is gone (EPIPE, closed): there is nowhere left to write the lines to.
+      // Standard output is closed: there is nowhere left to write the lines to.
     }
   };
   setInterval(flush, LOG_FLUSH_INTERVAL_MS).unref();
