@@ -6,12 +6,10 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # Dependencies first, so a change in src/ does not reinstall them. No install scripts, as on a developer's
-# machine (the project needs none; package.json's allowScripts says so for npm 11). Optional dependencies too:
-# esbuild's binary is one (@esbuild/linux-x64), which the build's bundle step needs (scripts/bundle.js).
+# machine (the project needs none; package.json's allowScripts says so for npm 11).
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund
+RUN npm ci --ignore-scripts --omit=optional --no-audit --no-fund
 COPY nest-cli.json tsconfig.json tsconfig.build.json ./
-COPY scripts/bundle.js ./scripts/bundle.js
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
 

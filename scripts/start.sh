@@ -162,11 +162,12 @@ needs_build() {
 cd "$REPO_ROOT"
 ensure_redis
 if needs_build; then
-  log "building (npm run build: nest build, then the bundle)"
-  npm run --silent build
+  log "building (nest build)"
+  # --no: never let npx download a missing CLI; it is a devDependency.
+  npx --no -- nest build
 fi
 if [[ ! -f dist/main.js ]]; then
-  err "dist/main.js is missing after the build; check nest-cli.json/tsconfig.build.json and scripts/bundle.js"
+  err "dist/main.js is missing after the build; check nest-cli.json/tsconfig.build.json"
   exit 1
 fi
 # exec: node replaces this shell, so SIGINT/SIGTERM reach it directly.

@@ -1,6 +1,8 @@
 // The OpenAPI document (generated from the controllers and DTOs) and Swagger UI: GET /docs, GET /docs-json.
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { RegisterJobDto } from '../jobs/api/dto/register-job.dto';
 
 export const DOCS_PATH = 'docs';
@@ -10,11 +12,13 @@ export const DOCS_JSON_PATH = 'docs-json';
 export const isDocsUiRoute = (url: string): boolean => url === `/${DOCS_PATH}` || url.startsWith(`/${DOCS_PATH}/`);
 
 function serviceVersion(): string {
-  // src/openapi or dist/openapi: the package.json is two levels up either way. A require(), not a file read beside
-  // __dirname: the bundle (scripts/bundle.js) takes the file in when it is built, so it holds the version it was
-  // built from wherever it runs.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('../../package.json') as { version?: string }).version ?? '0.0.0';
+  try {
+    // src/openapi or dist/openapi: the package.json is two levels up either way.
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
 }
 
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
