@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench [-- --duration 10 --rounds 2 --turn 1 --soak 300]`: the service side by side with the bare
 // reference in bench/reference/ on one private redis-server, under load from wrk: taking turns of `--turn` seconds
-// for register (rounds × duration seconds of load each), A B A B for the rest. Prints the
+// for register (rounds × duration seconds of load each), A B B A for the rest. Prints the
 // figures and ratios and writes bench/RESULTS.md. A benchmark, never a test: nothing here asserts.
 'use strict';
 const { execFileSync, spawn, spawnSync } = require('node:child_process');
@@ -546,12 +546,10 @@ async function main() {
   const batch = { service: [], reference: [], addBulk: [] };
   try {
     if (opts['batch-only']) {
-      for (let round = 1; round <= ROUNDS; round += 1) {
-        for (const kind of Object.keys(batch)) {
-          log(`round ${round}: batch, ${kind}`);
-          batch[kind].push(await benchBatch(redis, kind, bearer));
-        }
-      }
+      await takeTurns(Object.keys(batch), ROUNDS, async (kind, round) => {
+        log(`round ${round + 1}: batch, ${kind}`);
+        batch[kind].push(await benchBatch(redis, kind, bearer));
+      });
       const perSecond = (kind) => batch[kind].map((r) => r.jobsPerSecond);
       process.stdout.write(
         `batch jobs/s: ${Object.keys(batch)
@@ -590,18 +588,16 @@ async function main() {
       }
       return;
     }
-    for (let round = 1; round <= ROUNDS; round += 1) {
-      for (const kind of ['service', 'reference']) {
-        log(`round ${round}: start-up, ${kind}`);
-        startup[kind].push(await benchStartup(redis, kind));
-      }
-    }
-    for (let round = 1; round <= ROUNDS; round += 1) {
-      for (const kind of ['service', 'reference']) {
-        log(`round ${round}: worker, ${kind}`);
-        worker[kind].push(await benchWorker(redis, kind));
-      }
-    }
+    // One side after the other, the order reversed every other round (as the register turns): a side that always
+    // went first would always meet the machine at the same moment of each round.
+    await takeTurns(['service', 'reference'], ROUNDS, async (kind, round) => {
+      log(`round ${round + 1}: start-up, ${kind}`);
+      startup[kind].push(await benchStartup(redis, kind));
+    });
+    await takeTurns(['service', 'reference'], ROUNDS, async (kind, round) => {
+      log(`round ${round + 1}: worker, ${kind}`);
+      worker[kind].push(await benchWorker(redis, kind));
+    });
     if (opts['worker-only']) {
       const jobsPerSecond = (kind) => worker[kind].map((r) => r.jobsPerSecond);
       process.stdout.write(
@@ -615,12 +611,10 @@ async function main() {
       );
       return;
     }
-    for (let round = 1; round <= ROUNDS; round += 1) {
-      for (const kind of Object.keys(batch)) {
-        log(`round ${round}: batch, ${kind}`);
-        batch[kind].push(await benchBatch(redis, kind, bearer));
-      }
-    }
+    await takeTurns(Object.keys(batch), ROUNDS, async (kind, round) => {
+      log(`round ${round + 1}: batch, ${kind}`);
+      batch[kind].push(await benchBatch(redis, kind, bearer));
+    });
     const { lateness, latenessSpread, latenessSchedules } = await benchAllLateness(redis, bearer);
     const soakSamples = SOAK_SECONDS > 0 ? (log(`soak, ${SOAK_SECONDS} s`), await soak(redis, bearer)) : [];
 
@@ -757,7 +751,7 @@ validation, defaults, tenant quota, job index and BullMQ \`add\`; a bare BullMQ 
 \`redis-server\`. Register: the service, the reference and the two floors started at once (each its own queue) and
 took turns under \`wrk -t${WRK_THREADS} -c${CONNECTIONS} -d${TURN_SECONDS}s\` posting a job with a one-hour delay, ${TURNS} turns each,
 the order reversed every other round, so that the machine's drift slows them alike; its figures are medians of the
-turns (CPU per request: over all of them). The rest ran one target at a time, A B A B, medians of ${ROUNDS} rounds
+turns (CPU per request: over all of them). The rest ran one target at a time, the order reversed every other round (A B B A), medians of ${ROUNDS} rounds
 (batches: \`-c${BATCH_CONNECTIONS} -d${DURATION}s\`, ${BATCH_SIZE} jobs a request, against the reference's \`register/batch\` and BullMQ
 \`addBulk\` with as many in flight; start-up and idle RSS: fresh processes started alone). Ratios are service / reference.
 
