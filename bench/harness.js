@@ -7,6 +7,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const jwt = require('jsonwebtoken');
+const { Queue } = require('bullmq');
 const Redis = require('ioredis');
 
 const ROOT = path.join(__dirname, '..');
@@ -167,6 +168,51 @@ function countJobLines(lines, chunk) {
   }
 }
 
+/** Options of the jobs the bench adds straight to the queue (no HTTP): max_retry 3, exponential backoff, retention. */
+const jobOptions = (i) => ({
+  jobId: `bench-${i}`,
+  attempts: 4,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { age: 86_400, count: 1_000 },
+  removeOnFail: { age: 604_800, count: 10_000 },
+});
+
+/** `count` jobs added to the service's queue with addBulk, in batches of 1 000, each due after `delay` ms. */
+async function fillQueue(redisUrl, count, delay = 0) {
+  const queue = new Queue('jobs', { connection: { url: redisUrl }, prefix: '{dm-jobqueue}' });
+  for (let i = 0; i < count; i += 1000) {
+    const batch = [];
+    for (let j = i; j < Math.min(count, i + 1000); j += 1) {
+      batch.push({
+        name: 'message',
+        data: { message: `job ${j}`, delay_seconds: delay / 1000, max_retry: 3 },
+        opts: { ...jobOptions(j), delay },
+      });
+    }
+    await queue.addBulk(batch);
+  }
+  await queue.close();
+}
+
+/** The bare BullMQ worker (reference/worker.js), its job lines counted. */
+function startReferenceWorker(redisUrl) {
+  const child = spawn(process.execPath, [path.join(__dirname, 'reference', 'worker.js')], {
+    env: { PATH: process.env.PATH, TZ: 'UTC', REDIS_URL: redisUrl },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const lines = { count: 0, first: 0, last: 0, text: '' };
+  child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
+  return {
+    child,
+    lines,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
 /**
  * Every target (as parseTarget names it) started at once on one redis-server, each with its own queue
  * (`{<prefix>-<index>}`): otherwise a job added by one target could wake another target's waiting worker. Each
@@ -307,6 +353,9 @@ module.exports = {
   startTarget,
   startAll,
   stopAll,
+  fillQueue,
+  jobOptions,
+  startReferenceWorker,
   parseTarget,
   countJobLines,
   runWrk,

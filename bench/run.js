@@ -11,13 +11,15 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { Queue } = require('bullmq');
 const {
-  countJobLines,
   cpuMs,
+  fillQueue,
+  jobOptions,
   median,
   parseTarget,
   runWrk: wrk,
   sleep,
   startRedis,
+  startReferenceWorker,
   startAll,
   startTarget,
   stopAll,
@@ -92,30 +94,6 @@ function spread(values, digits = 2) {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q) => fmt(percentile(sorted, q), digits);
   return `median ${fmt(median(sorted), digits)}, quartiles ${at(25)}–${at(75)}, range ${at(0)}–${at(100)}`;
-}
-
-const jobOptions = (i) => ({
-  jobId: `bench-${i}`,
-  attempts: 4,
-  backoff: { type: 'exponential', delay: 1000 },
-  removeOnComplete: { age: 86_400, count: 1_000 },
-  removeOnFail: { age: 604_800, count: 10_000 },
-});
-
-async function fillQueue(redisUrl, count, delay = 0) {
-  const queue = new Queue('jobs', { connection: { url: redisUrl }, prefix: '{dm-jobqueue}' });
-  for (let i = 0; i < count; i += 1000) {
-    const batch = [];
-    for (let j = i; j < Math.min(count, i + 1000); j += 1) {
-      batch.push({
-        name: 'message',
-        data: { message: `job ${j}`, delay_seconds: delay / 1000, max_retry: 3 },
-        opts: { ...jobOptions(j), delay },
-      });
-    }
-    await queue.addBulk(batch);
-  }
-  await queue.close();
 }
 
 /**
@@ -216,24 +194,6 @@ async function benchBatch(redis, kind, bearer) {
   }
   await redis.client.flushall();
   return result;
-}
-
-function startReferenceWorker(redisUrl) {
-  const child = spawn(process.execPath, [path.join(__dirname, 'reference', 'worker.js')], {
-    env: { PATH: process.env.PATH, TZ: 'UTC', REDIS_URL: redisUrl },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  const lines = { count: 0, first: 0, last: 0, text: '' };
-  child.stdout.setEncoding('utf8').on('data', (chunk) => countJobLines(lines, chunk));
-  return {
-    child,
-    lines,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', resolve);
-        child.kill('SIGTERM');
-      }),
-  };
 }
 
 async function benchWorker(redis, kind) {
