@@ -5,7 +5,8 @@
 // this process) and waits for the last job line: CPU per job is the process's CPU over that time (every thread)
 // divided by JOBS, which a drifting machine moves less than jobs/s. Also prints the Redis commands per job of each
 // target's last round (`INFO commandstats`), so that a difference in the work asked of Redis shows. Targets:
-// `reference` (the bare BullMQ worker) or a service as cpu.js names it (`service:APP_ROLE=worker`, …).
+// `reference` (the bare BullMQ worker), a service as cpu.js names it (`service:APP_ROLE=worker`, …), or a floor (`nest`,
+// `fastify`), which drains with the same bare worker in its process (parseTarget gives it WITH_WORKER=1).
 // A measuring aid for bench/README.md, not part of the benchmark; nothing here asserts.
 'use strict';
 const {
