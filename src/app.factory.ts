@@ -12,6 +12,7 @@ import { guardConnections } from './http/connection-guard';
 import { corsOptions } from './http/cors';
 import { clientErrorHandler, frameworkErrorHandler } from './http/framework-errors';
 import { registerJsonParser } from './http/json-body-parser';
+import { lazySchemaCompilers } from './http/schema-compilers';
 import { addSecurityHeaders, helmetPolicy, pageSecurityHeaders } from './http/security-headers';
 import { httpServerTimeouts } from './http/timeouts';
 import { logResponses } from './observability/logging/access-log';
@@ -69,6 +70,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     clientErrorHandler,
     // request.id: the caller's X-Request-Id when sane, else a UUID; echoed back, logged as reqId.
     genReqId: requestIdFor,
+    // ajv and fast-json-stringify load with the first route that has a schema; the API's routes have none.
+    schemaController: lazySchemaCompilers(),
   });
   const silent = options.logger === false;
   const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, {
