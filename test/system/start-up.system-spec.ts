@@ -39,6 +39,9 @@ async function packagesLoaded(env: Record<string, string>): Promise<string[]> {
 
 describe('start-up', () => {
   let redis: RedisServer;
+  let defaultStart: Promise<string[]> | undefined;
+  /** What a start with the default configuration loads: one boot, shared by the cases that read it. */
+  const defaultPackages = (): Promise<string[]> => (defaultStart ??= packagesLoaded(testEnv(redis.url)));
 
   beforeAll(async () => {
     redis = await RedisServer.start();
@@ -49,14 +52,14 @@ describe('start-up', () => {
   });
 
   it('should not load bull-board while the dashboard is off', async () => {
-    const packages = await packagesLoaded(testEnv(redis.url));
+    const packages = await defaultPackages();
     // The sentinel: what every start loads is seen.
     expect(packages).toEqual(expect.arrayContaining(['@nestjs/core', 'bullmq', 'class-validator']));
     expect(packages.filter((name) => name.startsWith('@bull-board/'))).toEqual([]);
   });
 
   it("should not load Fastify's schema compilers, since no route has a schema", async () => {
-    const packages = await packagesLoaded(testEnv(redis.url));
+    const packages = await defaultPackages();
     expect(packages).toEqual(expect.arrayContaining(['fastify', '@nestjs/platform-fastify']));
     // fast-json-stringify itself stays: Fastify's error serialiser requires its small runtime (lib/serializer).
     const compilers = ['@fastify/ajv-compiler', 'ajv', '@fastify/fast-json-stringify-compiler'];
@@ -64,7 +67,7 @@ describe('start-up', () => {
   });
 
   it("should not load OpenTelemetry's SDK while tracing is off", async () => {
-    const packages = await packagesLoaded(testEnv(redis.url));
+    const packages = await defaultPackages();
     expect(packages).toEqual(expect.arrayContaining(['@nestjs/core']));
     // The API is prom-client's too (its process CPU metric requires it for exemplars); the SDK is tracing's alone.
     expect(packages.filter((name) => name.startsWith('@opentelemetry/') && name !== '@opentelemetry/api')).toEqual([]);
